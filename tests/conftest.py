@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from tracker.backbone import Backbone
+from tracker.config import TrackerConfig
+from tracker.data.synthetic import synthetic_sequence
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
+OTB = SHARED / "datasets" / "otb"
+needs_otb = pytest.mark.skipif(not OTB.is_dir(), reason="../shared/datasets/otb is absent")
+
+# Fewer samples and iterations: the same code paths, a fraction of the time.
+FAST = dict(n_pos_init=100, n_neg_init=600, maxiter_init=8, maxiter_update=3, n_bbreg=150,
+            batch_neg_cand=256, n_pos_update=20, n_neg_update=60)
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture
+def fast_config() -> TrackerConfig:
+    return TrackerConfig(**FAST)
+
+
+@pytest.fixture
+def backbone() -> Backbone:
+    net = Backbone((16, 32, 32))
+    net.init_random(torch.Generator().manual_seed(0))
+    return net.eval()
+
+
+def write_otb(folder: Path, n_frames: int = 8, boxes: list[str] | None = None, gt_name: str = "groundtruth_rect.txt",
+              size: tuple[int, int] = (160, 120)) -> Path:
+    """A small OTB-layout sequence folder made from the synthetic video."""
+    sequence = synthetic_sequence(n_frames=n_frames, size=size)
+    (folder / "img").mkdir(parents=True)
+    for i, frame in enumerate(sequence.frames, 1):
+        cv2.imwrite(str(folder / "img" / f"{i:04d}.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    lines = boxes if boxes is not None else [",".join(str(int(v)) for v in b) for b in sequence.ground_truth]
+    (folder / gt_name).write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.fixture
+def otb_folder(tmp_path: Path) -> Path:
+    return write_otb(tmp_path / "Toy")
+
+
+def static_box_iou(ground_truth: np.ndarray) -> float:
+    """What a tracker that never moves from the first box scores: the floor a real tracker must beat."""
+    from tracker.boxes import iou
+
+    return float(iou(np.tile(ground_truth[0], (len(ground_truth), 1)), ground_truth).mean())

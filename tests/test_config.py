@@ -1,0 +1,56 @@
+import pytest
+
+from tracker.config import TrackerConfig, load_config
+from tracker.errors import TrackerError
+
+
+def test_defaults_are_mdnet_settings():
+    c = TrackerConfig()
+    assert (c.n_samples, c.trans, c.scale, c.trans_limit, c.top_k) == (256, 0.6, 1.05, 1.5, 5)
+    assert (c.n_pos_init, c.n_neg_init, c.maxiter_init, c.lr_init) == (500, 5000, 50, 0.0005)
+    assert (c.n_pos_update, c.n_neg_update, c.maxiter_update, c.lr_update) == (50, 200, 15, 0.001)
+    assert (c.long_interval, c.n_frames_long, c.n_frames_short) == (10, 100, 30)
+    assert (c.batch_pos, c.batch_neg, c.batch_neg_cand) == (32, 96, 1024)
+    assert (c.momentum, c.weight_decay, c.grad_clip, c.lr_mult) == (0.9, 0.0005, 10.0, {"fc6": 10.0})
+
+
+def test_yaml_overrides_a_subset(tmp_path):
+    path = tmp_path / "my.yaml"
+    path.write_text("batch_size: 32\nlr_update: 0.002\nbackbone_channels: [8, 16, 32]\n")
+    c = load_config(path)
+    assert (c.batch_size, c.batch_pos, c.batch_neg) == (32, 8, 24)
+    assert c.lr_update == 0.002 and c.backbone_channels == (8, 16, 32)
+    assert c.n_samples == 256  # untouched keys keep their defaults
+
+
+def test_int_is_accepted_for_float_but_not_the_reverse(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("lr_init: 1\n")
+    assert load_config(path).lr_init == 1.0
+    path.write_text("n_samples: 2.5\n")
+    with pytest.raises(TrackerError, match="n_samples must be int"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("not_a_key: 1\n", "unknown key"),
+    ("batch_size: big\n", "batch_size must be int"),
+    ("hard_negative_mining: 1\n", "must be bool"),
+    ("batch_size: 2\n", "at least 4"),
+    ("updater: sgd\n", "unknown updater"),
+    ("feature_mode: fast\n", "feature_mode"),
+    ("backbone_channels: [8, 16]\n", "backbone_channels must be"),
+    ("lr_mult: {fc7: 2}\n", "lr_mult keys"),
+    ("- a\n- b\n", "mapping"),
+    ("a: [\n", "not valid YAML"),
+])
+def test_bad_config_files_give_one_clear_error(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(TrackerError, match=message):
+        load_config(path)
+
+
+def test_missing_config_file():
+    with pytest.raises(TrackerError, match="not found"):
+        load_config("/nonexistent/my.yaml")

@@ -1,0 +1,42 @@
+"""Assemble a tracker from a config and a weights choice."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+
+from tracker.backbone import Backbone, channels_of, load_weights
+from tracker.config import TrackerConfig
+from tracker.mdnet import MDNetTracker
+
+PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
+DEFAULT_WEIGHTS = PRETRAINED_DIR / "default.pt"
+
+
+def resolve_weights(weights: str | None) -> Path | None:
+    """``None`` -> the shipped default if present; ``"none"`` -> random backbone; else a path."""
+    if weights is None:
+        return DEFAULT_WEIGHTS if DEFAULT_WEIGHTS.is_file() else None
+    if weights.lower() == "none":
+        return None
+    return Path(weights)
+
+
+def build_tracker(config: TrackerConfig, weights: str | None = None) -> MDNetTracker:
+    """An MDNet tracker; the backbone width comes from the weights file, else from the config."""
+    path = resolve_weights(weights)
+    fc_state = None
+    if path is None:
+        warnings.warn(f"no pretrained weights: using a random backbone (seed {config.seed})", stacklevel=2)
+        backbone = Backbone(config.backbone_channels)
+        backbone.init_random(torch.Generator().manual_seed(config.seed))
+    else:
+        state = load_weights(path)
+        backbone = Backbone(channels_of(state))
+        backbone.load_state_dict({k: v for k, v in state.items() if k.startswith("conv")})
+        fc_state = {k: v for k, v in state.items() if k.startswith("fc")} or None
+        if fc_state and fc_state["fc4.weight"].shape[0] != config.fc_width:
+            config = config.replace(fc_width=int(fc_state["fc4.weight"].shape[0]))
+    return MDNetTracker(config, backbone, fc_state)

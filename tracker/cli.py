@@ -1,0 +1,201 @@
+"""``run_tracker.py``: track one object through a sequence, a frame folder, a video or the demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from tracker.build import build_tracker
+from tracker.config import TrackerConfig, load_config
+from tracker.data.otb import open_source
+from tracker.data.sequence import Sequence
+from tracker.data.synthetic import synthetic_sequence
+from tracker.errors import TrackerError
+from tracker.evaluation.metrics import scores
+from tracker.updaters import UPDATERS
+
+
+def parse_box(text: str) -> np.ndarray:
+    try:
+        values = [float(v) for v in text.replace(" ", "").split(",")]
+    except ValueError:
+        values = []
+    if len(values) != 4:
+        raise TrackerError(f"--init must be x,y,w,h, got {text!r}")
+    return np.array(values)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="MDNet-style tracker with BP / DFA / BDFA online learning.")
+    parser.add_argument("--video", help="OTB folder (img/ + groundtruth_rect.txt; Seq.2 = second target), "
+                                        "folder of frames or video file; default: built-in synthetic demo")
+    parser.add_argument("--init", help="initial box x,y,w,h (default: first ground-truth box)")
+    parser.add_argument("--updater", choices=sorted(UPDATERS), help="online learning rule (default: bp)")
+    parser.add_argument("--batch-size", type=int, help="online minibatch, positives:negatives 1:3 (default 128)")
+    parser.add_argument("--feature-mode", choices=("shared", "exact"),
+                        help="shared conv pass per frame (default) or one pass per candidate crop")
+    parser.add_argument("--config", help="YAML file overriding any subset of the defaults")
+    parser.add_argument("--weights", help="backbone weights file, or 'none' for a seeded random backbone "
+                                          "(default: pretrained/default.pt when present)")
+    parser.add_argument("--seed", type=int, help="random seed: same seed, same boxes (default 0)")
+    parser.add_argument("--output", help="write boxes here, one x,y,w,h line per frame (OTB format)")
+    parser.add_argument("--save", help="write a video with the boxes drawn (e.g. out.mp4)")
+    parser.add_argument("--display", action="store_true", help="show the tracking in a window")
+    parser.add_argument("--summary-json", help="write frames, fps and (with ground truth) accuracy here")
+    parser.add_argument("--max-frames", type=int, help="stop after this many frames")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def make_config(args: argparse.Namespace) -> TrackerConfig:
+    if args.batch_size is not None and args.batch_size < 4:
+        raise TrackerError(f"--batch-size must be at least 4, got {args.batch_size}")
+    return load_config(args.config, updater=args.updater, batch_size=args.batch_size, seed=args.seed,
+                       feature_mode=args.feature_mode)
+
+
+def open_sequence(args: argparse.Namespace) -> tuple[Sequence, np.ndarray]:
+    sequence = synthetic_sequence() if args.video is None else open_source(args.video)
+    if args.init is not None:
+        return sequence, parse_box(args.init)
+    if sequence.ground_truth is None:
+        raise TrackerError(f"{args.video} has no ground truth: give the initial box with --init x,y,w,h")
+    return sequence, sequence.ground_truth[0]
+
+
+class Outputs:
+    """Boxes file (written as it goes), annotated video and display window."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.boxes_file = self._open(args.output) if args.output else None
+        self.save = args.save
+        self.writer: cv2.VideoWriter | None = None
+        self.display = args.display
+        if self.display and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                                 or sys.platform in ("win32", "darwin")):
+            raise TrackerError("--display needs a screen, and none is available (no DISPLAY)")
+
+    @staticmethod
+    def _open(path: str):
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            return open(path, "w")
+        except OSError as exc:
+            raise TrackerError(f"cannot write {path}: {exc.strerror}") from None
+
+    def frame(self, image: np.ndarray, box: np.ndarray, truth: np.ndarray | None) -> None:
+        if self.boxes_file:
+            self.boxes_file.write(",".join(f"{v:.2f}" for v in box) + "\n")
+            self.boxes_file.flush()
+        if not (self.save or self.display):
+            return
+        canvas = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        if truth is not None:
+            draw_box(canvas, truth, (0, 255, 0))
+        draw_box(canvas, box, (0, 0, 255))
+        if self.save:
+            if self.writer is None:
+                self.writer = cv2.VideoWriter(self.save, cv2.VideoWriter_fourcc(*"mp4v"), 30,
+                                              (canvas.shape[1], canvas.shape[0]))
+                if not self.writer.isOpened():
+                    raise TrackerError(f"cannot write video {self.save}")
+            self.writer.write(canvas)
+        if self.display:
+            cv2.imshow("tracker", canvas)
+            cv2.waitKey(1)
+
+    def close(self) -> None:
+        if self.boxes_file:
+            self.boxes_file.close()
+        if self.writer is not None:
+            self.writer.release()
+        if self.display:
+            cv2.destroyAllWindows()
+
+
+def draw_box(canvas: np.ndarray, box: np.ndarray, colour: tuple[int, int, int]) -> None:
+    x, y, w, h = (int(round(v)) for v in box)
+    cv2.rectangle(canvas, (x, y), (x + w, y + h), colour, 2)
+
+
+def run(args: argparse.Namespace) -> dict:
+    config = make_config(args)
+    sequence, init_box = open_sequence(args)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tracker = build_tracker(config, args.weights)
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    outputs = Outputs(args)
+    n_total = len(sequence) if args.max_frames is None else min(len(sequence), args.max_frames)
+    truth = sequence.ground_truth
+    boxes = []
+    start = time.perf_counter()
+    try:
+        progress = tqdm(total=n_total, desc=sequence.name, unit="frame", disable=args.quiet, leave=False)
+        for index, image in enumerate(sequence):
+            if index >= n_total:
+                break
+            if index == 0:
+                tracker.init(image, init_box)
+                box = np.asarray(init_box, dtype=float)
+            else:
+                box = tracker.update(image)
+            if not np.all(np.isfinite(box)):
+                raise TrackerError(f"tracker produced a non-finite box at frame {index + 1}")
+            boxes.append(box)
+            outputs.frame(image, box, truth[index] if truth is not None and index < len(truth) else None)
+            progress.update()
+        progress.close()
+    finally:
+        outputs.close()
+    if not boxes:
+        raise TrackerError(f"no frames could be read from {args.video}")
+    elapsed = time.perf_counter() - start
+    summary = {"sequence": sequence.name, "frames": len(boxes), "seconds": elapsed, "fps": len(boxes) / elapsed,
+               "updater": config.updater, "batch_size": config.batch_size, "seed": config.seed,
+               "feature_mode": config.feature_mode, "phase_seconds": tracker.timer.as_dict(),
+               "updater_diagnostics": tracker.updater.diagnostics()}
+    if truth is not None and args.init is None:
+        summary.update(scores(np.array(boxes), truth[:len(boxes)]))
+    if args.summary_json:
+        write_json(args.summary_json, summary)
+    return summary
+
+
+def write_json(path: str, data: dict) -> None:
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(target.suffix + ".tmp")
+        tmp.write_text(json.dumps(data, indent=2))
+        tmp.replace(target)
+    except OSError as exc:
+        raise TrackerError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        summary = run(args)
+    except TrackerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    line = f"{summary['sequence']}: {summary['frames']} frames at {summary['fps']:.1f} fps ({summary['updater']})"
+    if "success_auc" in summary:
+        line += (f", mean IoU {summary['mean_iou']:.3f}, success AUC {summary['success_auc']:.3f},"
+                 f" precision@20 {summary['precision_20']:.3f}")
+    print(line)
+    return 0

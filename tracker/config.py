@@ -1,0 +1,186 @@
+"""Every hyper-parameter of the tracker in one typed dataclass, loaded from YAML and validated.
+
+Defaults are MDNet's published settings (py-MDNet ``options.yaml``); the few deviations are
+marked ``# deviation:`` with the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from tracker.errors import TrackerError
+
+FEATURE_MODES = ("shared", "exact")
+FEEDBACK_INITS = ("random", "eq7")
+
+
+@dataclass
+class TrackerConfig:
+    seed: int = 0
+    # --- network ---
+    # deviation: MDNet's widths are (96, 256, 512); the default is narrower so that the tracker
+    # runs in real time on a 2-core CPU (README "Speed"). A weights file fixes the width it holds.
+    backbone_channels: tuple[int, int, int] = (48, 96, 128)
+    fc_width: int = 512
+    dropout: float = 0.5
+    img_size: int = 107
+    padding: int = 16
+    # "shared": one conv pass per frame over the search region, candidates read from it by
+    # crop-and-resize on the feature map (RT-MDNet style). "exact": one conv pass per candidate crop.
+    feature_mode: str = "shared"
+    # --- candidate search ---
+    n_samples: int = 256
+    trans: float = 0.6
+    scale: float = 1.05
+    trans_limit: float = 1.5
+    top_k: int = 5
+    success_threshold: float = 0.0
+    # --- first-frame training ---
+    n_pos_init: int = 500
+    n_neg_init: int = 5000
+    overlap_pos_init: float = 0.7
+    overlap_neg_init: float = 0.5
+    trans_pos: float = 0.1
+    scale_pos: float = 1.3
+    trans_neg_init: float = 1.0
+    scale_neg_init: float = 1.6
+    maxiter_init: int = 50
+    lr_init: float = 0.0005
+    # --- online updates ---
+    n_pos_update: int = 50
+    n_neg_update: int = 200
+    overlap_pos_update: float = 0.7
+    overlap_neg_update: float = 0.3
+    trans_neg: float = 2.0
+    scale_neg: float = 1.3
+    maxiter_update: int = 15
+    lr_update: float = 0.001
+    long_interval: int = 10
+    n_frames_long: int = 100
+    n_frames_short: int = 30
+    # --- optimisation (shared by every updater) ---
+    batch_size: int = 128  # positives + negatives at 1:3 (MDNet: 32 + 96)
+    batch_neg_cand: int = 1024
+    hard_negative_mining: bool = True
+    momentum: float = 0.9
+    weight_decay: float = 0.0005
+    lr_mult: dict[str, float] = field(default_factory=lambda: {"fc6": 10.0})
+    grad_clip: float = 10.0
+    # --- online learning rule ---
+    updater: str = "bp"
+    feedback_init: str = "random"
+    # --- bounding-box regression (first frame only) ---
+    bbreg: bool = True
+    n_bbreg: int = 1000
+    overlap_bbreg: float = 0.6
+    trans_bbreg: float = 0.3
+    scale_bbreg: float = 1.6
+    aspect_bbreg: float = 1.1
+    bbreg_lambda: float = 1000.0
+
+    @property
+    def batch_pos(self) -> int:
+        return self.batch_size // 4
+
+    @property
+    def batch_neg(self) -> int:
+        return self.batch_size - self.batch_pos
+
+    def replace(self, **changes: object) -> TrackerConfig:
+        """A validated copy with ``changes`` applied."""
+        return from_dict({**dataclasses.asdict(self), **changes})
+
+    def validate(self) -> None:
+        from tracker.updaters import UPDATERS
+
+        def check(ok: bool, message: str) -> None:
+            if not ok:
+                raise TrackerError(f"config: {message}")
+
+        check(self.batch_size >= 4, f"batch_size must be at least 4, got {self.batch_size}")
+        check(self.batch_neg_cand >= self.batch_neg,
+              f"batch_neg_cand ({self.batch_neg_cand}) must be >= the negatives per batch ({self.batch_neg})")
+        check(self.feature_mode in FEATURE_MODES, f"feature_mode must be one of {FEATURE_MODES}")
+        check(self.updater in UPDATERS, f"unknown updater {self.updater!r}; choose from {sorted(UPDATERS)}")
+        check(self.feedback_init in FEEDBACK_INITS, f"feedback_init must be one of {FEEDBACK_INITS}")
+        check(all(c > 0 for c in self.backbone_channels), "backbone_channels must be positive")
+        check(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")
+        check(set(self.lr_mult) <= {"fc4", "fc5", "fc6"}, "lr_mult keys must be fc4, fc5 or fc6")
+        for name in ("n_samples", "top_k", "n_pos_init", "n_neg_init", "maxiter_init", "n_pos_update",
+                     "n_neg_update", "maxiter_update", "long_interval", "n_frames_long", "n_frames_short",
+                     "fc_width", "img_size", "n_bbreg"):
+            check(getattr(self, name) > 0, f"{name} must be positive")
+        check(self.top_k <= self.n_samples, "top_k must not exceed n_samples")
+        for name in ("trans", "scale", "trans_limit", "lr_init", "lr_update", "grad_clip", "bbreg_lambda"):
+            check(getattr(self, name) > 0, f"{name} must be positive")
+
+
+def _check_type(name: str, value: object, annotation: object) -> object:
+    """Coerce a YAML value to the field's declared type, or raise a one-line error."""
+    origin = typing.get_origin(annotation)
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+    elif annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif annotation is str:
+        if isinstance(value, str):
+            return value
+    elif origin is tuple:
+        args = typing.get_args(annotation)
+        if isinstance(value, (list, tuple)) and len(value) == len(args):
+            return tuple(_check_type(name, v, a) for v, a in zip(value, args))
+    elif origin is dict:
+        key_type, value_type = typing.get_args(annotation)
+        if isinstance(value, dict):
+            return {_check_type(name, k, key_type): _check_type(name, v, value_type) for k, v in value.items()}
+    raise TrackerError(f"config: {name} must be {_type_name(annotation)}, got {value!r}")
+
+
+def _type_name(annotation: object) -> str:
+    if isinstance(annotation, type):
+        return annotation.__name__
+    if isinstance(annotation, types.GenericAlias):
+        return str(annotation)
+    return repr(annotation)
+
+
+def from_dict(values: dict) -> TrackerConfig:
+    hints = typing.get_type_hints(TrackerConfig)
+    known = {f.name for f in fields(TrackerConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise TrackerError(f"config: unknown key(s) {', '.join(unknown)}")
+    config = TrackerConfig(**{k: _check_type(k, v, hints[k]) for k, v in values.items()})
+    config.validate()
+    return config
+
+
+def load_config(path: str | Path | None = None, **overrides: object) -> TrackerConfig:
+    """Defaults, then the YAML file at ``path`` (any subset of keys), then ``overrides``."""
+    values: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise TrackerError(f"config file not found: {path}")
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise TrackerError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise TrackerError(f"config file {path} must hold a mapping of keys to values")
+        values.update(loaded)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return from_dict(values)

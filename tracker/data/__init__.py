@@ -1,0 +1,1 @@
+"""Where frames and ground truth come from: OTB folders, frame folders, video files, synthetic video."""

@@ -1,0 +1,103 @@
+"""OTB folders (``img/`` + ``groundtruth_rect*.txt``), plain frame folders and video files."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from tracker.data.sequence import ImageSequence, Sequence, VideoSequence
+from tracker.errors import TrackerError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg"}
+# OTB-2015's evaluated frame ranges where they are not "all frames" (the benchmark's configSeqs).
+OTB_FRAME_RANGES = {
+    "BlurCar1": (247, 988), "BlurCar3": (3, 359), "BlurCar4": (18, 397), "David": (300, 770),
+    "Football1": (1, 74), "Freeman3": (1, 460), "Freeman4": (1, 283), "Tiger1": (6, 354),
+}
+
+
+def parse_boxes(path: Path) -> np.ndarray:
+    """Boxes from a ground-truth file: one x,y,w,h per line, comma / tab / space delimited."""
+    if not path.is_file():
+        raise TrackerError(f"ground truth file not found: {path}")
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        fields = [f for f in re.split(r"[,\s]+", line.strip()) if f]
+        try:
+            values = [float(f) for f in fields]
+        except ValueError:
+            values = []
+        if len(values) != 4:
+            raise TrackerError(f"malformed ground truth at {path}:{number}: {line.strip()!r} (expected x,y,w,h)")
+        rows.append(values)
+    if not rows:
+        raise TrackerError(f"ground truth file is empty: {path}")
+    return np.array(rows, dtype=np.float64)
+
+
+def image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def split_target(path: Path) -> tuple[Path, int | None]:
+    """``.../Jogging.2`` names target 2 of the two-target folder ``.../Jogging`` (got10k naming)."""
+    match = re.fullmatch(r"(.+)\.(\d+)", path.name)
+    if not path.exists() and match and (path.parent / match.group(1)).is_dir():
+        return path.parent / match.group(1), int(match.group(2))
+    return path, None
+
+
+def ground_truth_files(folder: Path) -> list[Path]:
+    single = folder / "groundtruth_rect.txt"
+    numbered = sorted(folder.glob("groundtruth_rect.[0-9]*.txt"))
+    return numbered or ([single] if single.is_file() else [])
+
+
+def open_otb(folder: Path, target: int | None = None, name: str | None = None) -> Sequence:
+    """An OTB sequence folder, restricted to OTB-2015's evaluated frames."""
+    frames = image_files(folder / "img")
+    if not frames:
+        raise TrackerError(f"no frames in {folder / 'img'}")
+    files = ground_truth_files(folder)
+    if target is not None:
+        gt_path = folder / f"groundtruth_rect.{target}.txt"
+        if not gt_path.is_file():
+            raise TrackerError(f"{folder} has no target {target} ({gt_path.name} not found)")
+    elif files:
+        gt_path = files[0]
+    else:
+        return ImageSequence(name or folder.name, frames)  # no ground truth: needs --init
+    boxes = parse_boxes(gt_path)
+    label = name or (f"{folder.name}.{target}" if target is not None else folder.name)
+    first, last = OTB_FRAME_RANGES.get(folder.name, (1, len(frames)))
+    if folder.name in OTB_FRAME_RANGES:
+        if len(boxes) == last:  # ground truth numbered from frame 1
+            boxes = boxes[first - 1:last]
+        frames = frames[first - 1:last]
+    if len(frames) < len(boxes):
+        raise TrackerError(f"{folder}: fewer frames ({len(frames)}) than ground-truth boxes ({len(boxes)})")
+    if len(frames) > len(boxes):
+        raise TrackerError(f"{folder}: fewer ground-truth boxes ({len(boxes)}) than frames ({len(frames)})")
+    return ImageSequence(label, frames, boxes)
+
+
+def open_source(path: str | Path) -> Sequence:
+    """An OTB folder, a folder of frames or a video file."""
+    path, target = split_target(Path(path))
+    if path.is_file():
+        if path.suffix.lower() not in VIDEO_SUFFIXES:
+            raise TrackerError(f"not a video file or sequence folder: {path}")
+        return VideoSequence(path.stem, path)
+    if not path.is_dir():
+        raise TrackerError(f"no such file or folder: {path}")
+    if (path / "img").is_dir() or target is not None:
+        return open_otb(path, target)
+    frames = image_files(path)
+    if not frames:
+        raise TrackerError(f"no frames in {path}")
+    return ImageSequence(path.name, frames)

@@ -1,0 +1,1 @@
+"""Scoring tracker output against ground truth, and adapters for evaluation toolkits."""

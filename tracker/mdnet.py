@@ -1,0 +1,168 @@
+"""The MDNet tracker: first-frame training, candidate scoring, failure handling, online updates.
+
+How fc4-fc6 learn is delegated to an :class:`~tracker.updaters.Updater`; this module decides what
+they learn from (sample memories, hard negatives, when to update).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+import torch
+
+from tracker.backbone import Backbone
+from tracker.bbreg import BBoxRegressor
+from tracker.boxes import SampleGenerator, check_box
+from tracker.config import TrackerConfig
+from tracker.features import FrameFeatures, frame_features
+from tracker.head import Head
+from tracker.timing import PhaseTimer
+from tracker.updaters import Updater, make_updater
+
+
+def as_rgb(image: np.ndarray) -> np.ndarray:
+    """uint8 H x W x 3 from a grey, RGB or RGBA array."""
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] < 3:
+        raise ValueError(f"expected an H x W x 3 image, got shape {image.shape}")
+    return np.ascontiguousarray(image[:, :, :3], dtype=np.uint8)
+
+
+class MDNetTracker:
+    """got10k-shaped tracker: ``init(image, box)`` then ``update(image) -> box`` per frame.
+
+    Images are RGB uint8 arrays; boxes are (x, y, w, h) in pixels.
+    """
+
+    def __init__(self, config: TrackerConfig, backbone: Backbone,
+                 fc_state: dict[str, torch.Tensor] | None = None, updater: Updater | None = None) -> None:
+        self.config = config
+        self.backbone = backbone.eval()
+        self.fc_state = fc_state
+        self.head = Head(backbone.out_dim, config.fc_width, config.dropout)
+        self.updater = updater if updater is not None else make_updater(config)
+        self.timer = PhaseTimer()
+        self.last_score = 0.0
+        self.last_success = True
+        self.losses: list[float] = []
+
+    # ---------------------------------------------------------------- first frame
+    def init(self, image: np.ndarray, box: np.ndarray) -> None:
+        cfg = self.config
+        image = as_rgb(image)
+        box = check_box(box, image.shape)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.torch_gen = torch.Generator().manual_seed(cfg.seed)
+        self.image_size = (image.shape[1], image.shape[0])
+        self.head.reset(self.torch_gen, self.fc_state)
+        self.updater.start(self.head, self.torch_gen)
+        self.target = box.copy()
+        self.frame_index = 0
+        self.trans = cfg.trans
+        self.losses = []
+
+        whole = np.array([0.0, 0.0, *self.image_size])
+        with self.timer("features"):
+            features = frame_features(self.backbone, image, cfg.feature_mode, cfg.img_size, cfg.padding,
+                                      box, np.stack([box, whole]))
+            pos = self._draw(features, SampleGenerator("gaussian", self.image_size, cfg.trans_pos, cfg.scale_pos),
+                             cfg.n_pos_init, (cfg.overlap_pos_init, 1.0))
+            half = cfg.n_neg_init // 2
+            neg = np.concatenate([
+                self._draw(features, SampleGenerator("uniform", self.image_size, cfg.trans_neg_init,
+                                                     cfg.scale_neg_init), half, (0.0, cfg.overlap_neg_init)),
+                self._draw(features, SampleGenerator("whole", self.image_size, 0.0, cfg.scale_neg_init),
+                           cfg.n_neg_init - half, (0.0, cfg.overlap_neg_init)),
+            ])
+            neg = neg[self.rng.permutation(len(neg))]
+            pos_feats, neg_feats = features.extract(pos), features.extract(neg)
+        self.bbreg = None
+        if cfg.bbreg:
+            with self.timer("bbreg"):
+                samples = self._draw(features, SampleGenerator("uniform", self.image_size, cfg.trans_bbreg,
+                                                               cfg.scale_bbreg, cfg.aspect_bbreg),
+                                     cfg.n_bbreg, (cfg.overlap_bbreg, 1.0))
+                self.bbreg = BBoxRegressor(cfg.bbreg_lambda)
+                self.bbreg.fit(features.extract(samples), samples, box)
+        with self.timer("updates"):
+            self._train(pos_feats, neg_feats, cfg.maxiter_init, cfg.lr_init)
+        self.pos_memory: deque[torch.Tensor] = deque([pos_feats[:cfg.n_pos_update]], maxlen=cfg.n_frames_long)
+        self.neg_memory: deque[torch.Tensor] = deque([neg_feats[:cfg.n_neg_update]], maxlen=cfg.n_frames_short)
+        self.last_score, self.last_success = float("inf"), True
+
+    # ---------------------------------------------------------------- each frame
+    def update(self, image: np.ndarray) -> np.ndarray:
+        cfg = self.config
+        image = as_rgb(image)
+        self.frame_index += 1
+        candidates = SampleGenerator("gaussian", self.image_size, self.trans, cfg.scale).draw(
+            self.target, cfg.n_samples, self.rng)
+        with self.timer("features"):
+            features = frame_features(self.backbone, image, cfg.feature_mode, cfg.img_size, cfg.padding,
+                                      self.target, candidates)
+            candidate_feats = features.extract(candidates)
+        with self.timer("scoring"):
+            scores = self.head.positive_score(candidate_feats).numpy()
+            top = np.argsort(-scores)[:cfg.top_k]
+            score = float(scores[top].mean())
+            self.target = candidates[top].mean(axis=0)
+            success = score > cfg.success_threshold
+        # a failed frame widens the search (MDNet's expand_trans); success resets it
+        self.trans = cfg.trans if success else min(self.trans * 1.1, cfg.trans_limit)
+        result = self.target.copy()
+        if success and self.bbreg is not None:
+            with self.timer("bbreg"):
+                result = self.bbreg.predict(candidate_feats[top], candidates[top]).mean(axis=0)
+        with self.timer("updates"):
+            if success:
+                self._collect(features)
+            if not success:
+                self._update(short_term=True)
+            elif self.frame_index % cfg.long_interval == 0:
+                self._update(short_term=False)
+        self.last_score, self.last_success = score, success
+        return result
+
+    # ---------------------------------------------------------------- learning
+    def _draw(self, features: FrameFeatures, generator: SampleGenerator, n: int,
+              overlap: tuple[float, float]) -> np.ndarray:
+        return generator.draw_in_overlap(self.target, n, overlap, self.rng, accept=features.contains)
+
+    def _collect(self, features: FrameFeatures) -> None:
+        cfg = self.config
+        pos = self._draw(features, SampleGenerator("gaussian", self.image_size, cfg.trans_pos, cfg.scale_pos),
+                         cfg.n_pos_update, (cfg.overlap_pos_update, 1.0))
+        neg = self._draw(features, SampleGenerator("uniform", self.image_size, cfg.trans_neg, cfg.scale_neg),
+                         cfg.n_neg_update, (0.0, cfg.overlap_neg_update))
+        self.pos_memory.append(features.extract(pos))
+        self.neg_memory.append(features.extract(neg))
+
+    def _update(self, short_term: bool) -> None:
+        cfg = self.config
+        pos_frames = list(self.pos_memory)[-cfg.n_frames_short:] if short_term else list(self.pos_memory)
+        self._train(torch.cat(pos_frames), torch.cat(list(self.neg_memory)), cfg.maxiter_update, cfg.lr_update)
+
+    def _train(self, pos: torch.Tensor, neg: torch.Tensor, iterations: int, lr: float) -> None:
+        """MDNet's training loop: fixed-size minibatches, hardest negatives of a larger candidate set."""
+        cfg = self.config
+        if len(pos) == 0 or len(neg) == 0:
+            return
+        n_cand = cfg.batch_neg_cand if cfg.hard_negative_mining else cfg.batch_neg
+        pos_order = self._epoch_order(len(pos), cfg.batch_pos * iterations)
+        neg_order = self._epoch_order(len(neg), n_cand * iterations)
+        labels = torch.cat([torch.ones(cfg.batch_pos, dtype=torch.long), torch.zeros(cfg.batch_neg, dtype=torch.long)])
+        for it in range(iterations):
+            batch_pos = pos[pos_order[it * cfg.batch_pos:(it + 1) * cfg.batch_pos]]
+            batch_neg = neg[neg_order[it * n_cand:(it + 1) * n_cand]]
+            if n_cand > cfg.batch_neg:  # hard negative mining: the negatives scored most target-like
+                hardest = torch.topk(self.head.positive_score(batch_neg), cfg.batch_neg).indices
+                batch_neg = batch_neg[hardest]
+            self.losses.append(self.updater.step(torch.cat([batch_pos, batch_neg]), labels, lr))
+
+    def _epoch_order(self, n: int, total: int) -> torch.Tensor:
+        """Indices walking through shuffled copies of range(n) until ``total`` are drawn."""
+        repeats = -(-total // n)
+        return torch.from_numpy(np.concatenate([self.rng.permutation(n) for _ in range(repeats)])[:total])

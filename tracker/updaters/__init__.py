@@ -1,0 +1,13 @@
+"""Online learning rules, by the name used in configs and on the command line."""
+
+from tracker.updaters.base import Updater
+from tracker.updaters.bp import BPUpdater
+
+UPDATERS: dict[str, type[Updater]] = {cls.name: cls for cls in (BPUpdater,)}
+
+
+def make_updater(config) -> Updater:
+    return UPDATERS[config.updater](config)
+
+
+__all__ = ["UPDATERS", "Updater", "make_updater"]

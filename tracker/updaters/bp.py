@@ -1,0 +1,18 @@
+"""Back-propagation (Eq. 2): the reference learning rule, through autograd."""
+
+from __future__ import annotations
+
+import torch
+
+from tracker.updaters.base import Updater, binary_loss
+
+
+class BPUpdater(Updater):
+    name = "bp"
+
+    def compute_gradients(self, features: torch.Tensor, labels: torch.Tensor) -> float:
+        with torch.enable_grad():
+            cache = self.head.forward_train(features, self.generator)
+            loss = binary_loss(cache.logits, labels)
+            loss.backward()
+        return float(loss.detach())
