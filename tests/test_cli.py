@@ -1,0 +1,130 @@
+"""The command line: outputs, determinism and every bad-input path (exit 2, one line, no traceback)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.conftest import FAST, write_otb
+from tracker.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def fast_yaml(tmp_path):
+    path = tmp_path / "fast.yaml"
+    path.write_text(yaml.safe_dump({**FAST, "backbone_channels": [16, 32, 32]}))
+    return str(path)
+
+
+def run_cli(*args):
+    """Run run_tracker.py in a subprocess: exit code and stderr, as a user sees them."""
+    proc = subprocess.run([sys.executable, str(ROOT / "run_tracker.py"), *args, "--quiet"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def assert_one_line_error(code, stderr, fragment):
+    assert code == 2
+    lines = [line for line in stderr.strip().splitlines() if not line.startswith("warning:")]
+    assert len(lines) == 1 and lines[0].startswith("error:"), stderr
+    assert "Traceback" not in stderr
+    assert fragment in lines[0]
+
+
+def test_outputs_and_summary(tmp_path, otb_folder, fast_yaml):
+    out, summary = tmp_path / "boxes.txt", tmp_path / "summary.json"
+    code = main(["--video", str(otb_folder), "--config", fast_yaml, "--weights", "none", "--quiet",
+                 "--output", str(out), "--summary-json", str(summary), "--save", str(tmp_path / "out.mp4")])
+    assert code == 0
+    boxes = np.loadtxt(out, delimiter=",")
+    assert boxes.shape == (8, 4) and np.all(np.isfinite(boxes))
+    data = json.loads(summary.read_text())
+    assert data["frames"] == 8 and data["fps"] > 0
+    assert {"mean_iou", "success_auc", "precision_20"} <= set(data)
+    assert set(data["phase_seconds"]) == {"features", "scoring", "updates", "bbreg"}
+    assert (tmp_path / "out.mp4").stat().st_size > 0
+
+
+def test_same_seed_same_boxes_other_seed_other_boxes(tmp_path, otb_folder, fast_yaml):
+    def boxes(seed, name):
+        path = tmp_path / name
+        assert main(["--video", str(otb_folder), "--config", fast_yaml, "--weights", "none", "--quiet",
+                     "--seed", str(seed), "--output", str(path)]) == 0
+        return path.read_text()
+
+    assert boxes(3, "a.txt") == boxes(3, "b.txt")
+    assert boxes(3, "a.txt") != boxes(4, "c.txt")
+
+
+def test_plain_frame_folder_with_init(tmp_path, otb_folder, fast_yaml):
+    out = tmp_path / "boxes.txt"
+    code = main(["--video", str(otb_folder / "img"), "--init", "40,30,30,30", "--config", fast_yaml,
+                 "--weights", "none", "--quiet", "--output", str(out)])
+    assert code == 0
+    assert np.loadtxt(out, delimiter=",").shape == (8, 4)
+
+
+def test_second_target_of_a_two_target_folder(tmp_path, fast_yaml):
+    folder = write_otb(tmp_path / "Pair", gt_name="groundtruth_rect.1.txt")
+    (folder / "groundtruth_rect.2.txt").write_text("\n".join(["5,5,20,20"] * 8) + "\n")
+    out = tmp_path / "b.txt"
+    assert main(["--video", str(tmp_path / "Pair.2"), "--config", fast_yaml, "--weights", "none", "--quiet",
+                 "--output", str(out)]) == 0
+    assert out.read_text().splitlines()[0] == "5.00,5.00,20.00,20.00"
+
+
+def bad_frames(folder):
+    (folder / "img" / "0003.jpg").write_bytes(b"not a jpeg")
+
+
+@pytest.mark.parametrize("setup,args,fragment", [
+    (None, ["--video", "{tmp}/absent"], "no such file or folder"),
+    ("empty", ["--video", "{tmp}/empty"], "no frames"),
+    ("otb", ["--video", "{tmp}/Toy", "--batch-size", "3"], "--batch-size must be at least 4"),
+    ("otb", ["--video", "{tmp}/Toy", "--init", "10,10,0,20"], "zero area"),
+    ("otb", ["--video", "{tmp}/Toy", "--init", "900,10,20,20"], "outside"),
+    ("otb", ["--video", "{tmp}/Toy", "--init", "1,2,3"], "--init must be x,y,w,h"),
+    ("otb", ["--video", "{tmp}/Toy", "--config", "{tmp}/unknown.yaml"], "unknown key"),
+    ("otb", ["--video", "{tmp}/Toy", "--config", "{tmp}/wrongtype.yaml"], "must be int"),
+    ("otb", ["--video", "{tmp}/Toy", "--weights", "{tmp}/junk.pt"], "could not be read"),
+    ("otb", ["--video", "{tmp}/Toy", "--weights", "{tmp}/absent.pt"], "weights file not found"),
+    ("otb", ["--video", "{tmp}/Toy.3"], "no target 3"),
+    ("unreadable", ["--video", "{tmp}/Toy"], "unreadable frame"),
+    ("few_boxes", ["--video", "{tmp}/Toy"], "fewer ground-truth boxes (7) than frames (8)"),
+    ("many_boxes", ["--video", "{tmp}/Toy"], "fewer frames (8) than ground-truth boxes (9)"),
+    ("malformed", ["--video", "{tmp}/Toy"], "malformed ground truth"),
+    ("no_gt", ["--video", "{tmp}/frames"], "give the initial box with --init"),
+    ("text_file", ["--video", "{tmp}/notes.txt"], "not a video file"),
+])
+def test_bad_input_is_one_line_exit_2(tmp_path, setup, args, fragment):
+    tmp = tmp_path
+    boxes = [f"{10 + i},{10 + i},30,30" for i in range(8)]
+    if setup == "empty":
+        (tmp / "empty").mkdir()
+    elif setup in ("otb", "unreadable"):
+        write_otb(tmp / "Toy", boxes=boxes)
+        if setup == "unreadable":
+            bad_frames(tmp / "Toy")
+    elif setup == "few_boxes":
+        write_otb(tmp / "Toy", boxes=boxes[:7])
+    elif setup == "many_boxes":
+        write_otb(tmp / "Toy", boxes=boxes + ["1,1,5,5"])
+    elif setup == "malformed":
+        write_otb(tmp / "Toy", boxes=boxes[:4] + ["10,10,abc,20"] + boxes[5:])
+    elif setup == "no_gt":
+        write_otb(tmp / "Seq", boxes=boxes)
+        (tmp / "Seq" / "img").rename(tmp / "frames")
+    elif setup == "text_file":
+        (tmp / "notes.txt").write_text("hello")
+    (tmp / "unknown.yaml").write_text("no_such_option: 3\n")
+    (tmp / "wrongtype.yaml").write_text("n_samples: lots\n")
+    (tmp / "junk.pt").write_bytes(b"garbage")
+    code, _, stderr = run_cli(*[a.format(tmp=tmp) for a in args], "--weights", "none") if "--weights" not in args \
+        else run_cli(*[a.format(tmp=tmp) for a in args])
+    assert_one_line_error(code, stderr, fragment)
