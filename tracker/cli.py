@@ -21,6 +21,7 @@ from tracker.data.sequence import Sequence
 from tracker.data.synthetic import synthetic_sequence
 from tracker.errors import TrackerError
 from tracker.evaluation.metrics import scores
+from tracker.evaluation.run import track
 from tracker.updaters import UPDATERS
 
 
@@ -40,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
                                         "folder of frames or video file; default: built-in synthetic demo")
     parser.add_argument("--init", help="initial box x,y,w,h (default: first ground-truth box)")
     parser.add_argument("--updater", choices=sorted(UPDATERS), help="online learning rule (default: bp)")
+    parser.add_argument("--feedback-init", choices=("random", "eq7"),
+                        help="fixed feedback for fa/dfa/bdfa: seeded random or from the first frame's "
+                             "forward weights (Eq. 7; Eq. 9 for bdfa)")
+    parser.add_argument("--diagnostics", action="store_true",
+                        help="record the angle between each feedback update and the BP gradient")
     parser.add_argument("--batch-size", type=int, help="online minibatch, positives:negatives 1:3 (default 128)")
     parser.add_argument("--feature-mode", choices=("shared", "exact"),
                         help="shared conv pass per frame (default) or one pass per candidate crop")
@@ -60,7 +66,8 @@ def make_config(args: argparse.Namespace) -> TrackerConfig:
     if args.batch_size is not None and args.batch_size < 4:
         raise TrackerError(f"--batch-size must be at least 4, got {args.batch_size}")
     return load_config(args.config, updater=args.updater, batch_size=args.batch_size, seed=args.seed,
-                       feature_mode=args.feature_mode)
+                       feature_mode=args.feature_mode, feedback_init=args.feedback_init,
+                       alignment_diagnostics=True if args.diagnostics else None)
 
 
 def open_sequence(args: argparse.Namespace) -> tuple[Sequence, np.ndarray]:
@@ -142,16 +149,7 @@ def run(args: argparse.Namespace) -> dict:
     start = time.perf_counter()
     try:
         progress = tqdm(total=n_total, desc=sequence.name, unit="frame", disable=args.quiet, leave=False)
-        for index, image in enumerate(sequence):
-            if index >= n_total:
-                break
-            if index == 0:
-                tracker.init(image, init_box)
-                box = np.asarray(init_box, dtype=float)
-            else:
-                box = tracker.update(image)
-            if not np.all(np.isfinite(box)):
-                raise TrackerError(f"tracker produced a non-finite box at frame {index + 1}")
+        for index, (image, box, _) in enumerate(track(tracker, sequence, init_box, n_total)):
             boxes.append(box)
             outputs.frame(image, box, truth[index] if truth is not None and index < len(truth) else None)
             progress.update()

@@ -18,6 +18,7 @@ from tracker.errors import TrackerError
 
 FEATURE_MODES = ("shared", "exact")
 FEEDBACK_INITS = ("random", "eq7")
+FEEDBACK_SCALINGS = ("fan_in", "norm", "none")
 
 
 @dataclass
@@ -74,7 +75,13 @@ class TrackerConfig:
     grad_clip: float = 10.0
     # --- online learning rule ---
     updater: str = "bp"
+    # random, or eq7: feedback from the forward weights on the first frame (Eq. 7; Eq. 9 for bdfa)
     feedback_init: str = "random"
+    # size of fixed feedback (tracker/updaters/feedback_rules.py): fan_in = RMS entry 1/sqrt(n_in);
+    # norm = the Eq. 7 product's norm on the first frame; none = raw N(0, 1) or +-1 entries
+    feedback_scaling: str = "fan_in"
+    # record, per learning step, the angle between a feedback rule's update and the BP gradient
+    alignment_diagnostics: bool = False
     # --- bounding-box regression (first frame only) ---
     bbreg: bool = True
     n_bbreg: int = 1000
@@ -109,6 +116,7 @@ class TrackerConfig:
         check(self.feature_mode in FEATURE_MODES, f"feature_mode must be one of {FEATURE_MODES}")
         check(self.updater in UPDATERS, f"unknown updater {self.updater!r}; choose from {sorted(UPDATERS)}")
         check(self.feedback_init in FEEDBACK_INITS, f"feedback_init must be one of {FEEDBACK_INITS}")
+        check(self.feedback_scaling in FEEDBACK_SCALINGS, f"feedback_scaling must be one of {FEEDBACK_SCALINGS}")
         check(all(c > 0 for c in self.backbone_channels), "backbone_channels must be positive")
         check(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")
         check(set(self.lr_mult) <= {"fc4", "fc5", "fc6"}, "lr_mult keys must be fc4, fc5 or fc6")

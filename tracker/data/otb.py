@@ -101,3 +101,21 @@ def open_source(path: str | Path) -> Sequence:
     if not frames:
         raise TrackerError(f"no frames in {path}")
     return ImageSequence(path.name, frames)
+
+
+def list_otb(root: str | Path) -> dict[str, tuple[Path, int | None]]:
+    """OTB sequence names under ``root`` -> (folder, target); two-target folders give two names."""
+    root = Path(root)
+    if not root.is_dir():
+        raise TrackerError(f"no such folder: {root}")
+    found: dict[str, tuple[Path, int | None]] = {}
+    for folder in sorted(p for p in root.iterdir() if (p / "img").is_dir()):
+        files = ground_truth_files(folder)
+        numbered = [f for f in files if f.name != "groundtruth_rect.txt"]
+        if numbered:
+            for f in numbered:
+                target = int(f.name.split(".")[1])
+                found[f"{folder.name}.{target}"] = (folder, target)
+        elif files:
+            found[folder.name] = (folder, None)
+    return found

@@ -2,8 +2,10 @@
 
 from tracker.updaters.base import Updater
 from tracker.updaters.bp import BPUpdater
+from tracker.updaters.dfa import BDFAUpdater, DFAUpdater
+from tracker.updaters.fa import FAUpdater
 
-UPDATERS: dict[str, type[Updater]] = {cls.name: cls for cls in (BPUpdater,)}
+UPDATERS: dict[str, type[Updater]] = {cls.name: cls for cls in (BPUpdater, FAUpdater, DFAUpdater, BDFAUpdater)}
 
 
 def make_updater(config) -> Updater:

@@ -1,0 +1,1 @@
+"""Measurements (accuracy, speed, update cost) printed as tables and saved as JSON."""

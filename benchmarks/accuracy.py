@@ -1,0 +1,81 @@
+"""Per-sequence OTB accuracy of one or more updaters (success AUC, precision@20, fps).
+
+    python -m benchmarks.accuracy --otb ../shared/datasets/otb --updaters bp,dfa,bdfa
+
+Each finished (updater, sequence) is saved at once to ``--out``/accuracy.json and skipped on a
+re-run (``--fresh`` starts over), so an interrupted run loses nothing finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from benchmarks.common import DEFAULT_OTB, cli_main, markdown_table, read_json, write_json
+from tracker.build import build_tracker
+from tracker.config import load_config
+from tracker.errors import TrackerError
+from tracker.evaluation.metrics import scores
+from tracker.evaluation.run import otb_sequences, run_sequence
+from tracker.updaters import UPDATERS
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--otb", default=DEFAULT_OTB)
+    parser.add_argument("--sequences", help="comma-separated names (default: all found)")
+    parser.add_argument("--updaters", default="bp")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--weights")
+    parser.add_argument("--config")
+    parser.add_argument("--out", default="results/accuracy")
+    parser.add_argument("--fresh", action="store_true")
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> None:
+    updaters = args.updaters.split(",")
+    unknown = [u for u in updaters if u not in UPDATERS]
+    if unknown:
+        raise TrackerError(f"unknown updater(s) {', '.join(unknown)}; choose from {sorted(UPDATERS)}")
+    if args.batch_size < 4:
+        raise TrackerError(f"--batch-size must be at least 4, got {args.batch_size}")
+    sequences = otb_sequences(args.otb, args.sequences.split(",") if args.sequences else None)
+    path = Path(args.out) / "accuracy.json"
+    results = {} if args.fresh else read_json(path)
+    todo = [(u, s) for u in updaters for s in sequences if s.name not in results.get(u, {})]
+    for updater, sequence in tqdm(todo, desc="runs", unit="seq"):
+        config = load_config(args.config, updater=updater, batch_size=args.batch_size, seed=args.seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tracker = build_tracker(config, args.weights)
+        result = run_sequence(tracker, sequence)
+        entry = scores(result.boxes, sequence.ground_truth) | {"fps": result.fps, "frames": len(result.boxes)}
+        results.setdefault(updater, {})[sequence.name] = entry
+        write_json(path, results)
+    report(results, updaters, [s.name for s in sequences], Path(args.out))
+
+
+def report(results: dict, updaters: list[str], names: list[str], out: Path) -> None:
+    header = ["sequence"] + [f"{u} {m}" for u in updaters for m in ("AUC", "P@20", "fps")]
+    rows = [[n] + [results[u][n][m] for u in updaters for m in ("success_auc", "precision_20", "fps")]
+            for n in names]
+    rows.append(["**mean**"] + [float(np.mean([results[u][n][m] for n in names]))
+                                for u in updaters for m in ("success_auc", "precision_20", "fps")])
+    table = markdown_table(header, rows)
+    (out / "accuracy.md").write_text(table + "\n")
+    print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli_main(lambda: run(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""The learning rules: exact agreement with BP where theory says so, storage, learning, seeding."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from tracker.config import TrackerConfig
+from tracker.data.synthetic import synthetic_sequence
+from tracker.head import Head
+from tracker.mdnet import MDNetTracker
+from tracker.updaters import UPDATERS, make_updater
+from tracker.updaters.feedback import BinaryFeedback
+
+
+def make_head(seed=0, in_dim=20, width=16, dropout=0.0, positive=False):
+    head = Head(in_dim, width, dropout)
+    head.reset(torch.Generator().manual_seed(seed))
+    if positive:  # positive weights and inputs keep every ReLU in its linear part
+        with torch.no_grad():
+            for layer in head.layers:
+                layer.weight.abs_()
+    return head
+
+
+def gradients(updater_name, head, x, y, seed=1, **config):
+    cfg = TrackerConfig(updater=updater_name, **config)
+    updater = make_updater(cfg)
+    updater.start(head, torch.Generator().manual_seed(seed))
+    updater.compute_gradients(x, y)
+    return [p.grad.clone() for layer in head.layers for p in layer.parameters()]
+
+
+def batch(n=12, in_dim=20, seed=2):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, in_dim, generator=g), torch.arange(n) % 2
+
+
+def test_dfa_equals_bp_on_a_linear_network_with_eq7_feedback():
+    x, y = batch()
+    bp = gradients("bp", make_head(positive=True), x, y)
+    dfa = gradients("dfa", make_head(positive=True), x, y, feedback_init="eq7", feedback_scaling="norm")
+    for a, b in zip(bp, dfa):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)  # fp32 rounding
+
+
+def test_dfa_differs_from_bp_with_random_feedback():
+    x, y = batch()
+    bp = gradients("bp", make_head(positive=True), x, y)
+    dfa = gradients("dfa", make_head(positive=True), x, y, feedback_init="random")
+    assert not torch.allclose(bp[0], dfa[0])
+    torch.testing.assert_close(bp[4], dfa[4])  # fc6 always gets its true error
+
+
+def test_fa_with_transposed_forward_weights_equals_bp_even_with_relu_and_dropout():
+    x, y = batch()
+    bp = gradients("bp", make_head(dropout=0.5), x, y)
+    fa = gradients("fa", make_head(dropout=0.5), x, y, feedback_init="eq7", feedback_scaling="norm")
+    for a, b in zip(bp, fa):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)  # fp32 rounding
+
+
+@pytest.mark.parametrize("shape", [(2, 512), (2, 7), (3, 5)])
+def test_binary_feedback_is_one_bit_per_element_and_round_trips_signs(shape):
+    matrix = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    fb = BinaryFeedback(matrix, scale=0.5)
+    assert fb.nbytes == math.ceil(shape[0] * shape[1] / 8)
+    torch.testing.assert_close(fb.signs(), torch.where(matrix >= 0, 1.0, -1.0))
+    error = torch.randn(4, shape[0])
+    torch.testing.assert_close(fb.project(error), 0.5 * error @ fb.signs())
+
+
+def test_storage_bdfa_is_32x_smaller_than_dfa():
+    head = make_head(in_dim=4608, width=512)
+    sizes = {}
+    for name in ("dfa", "bdfa"):
+        updater = make_updater(TrackerConfig(updater=name))
+        updater.start(head, torch.Generator().manual_seed(0))
+        sizes[name] = updater.feedback_bytes()
+    assert sizes == {"dfa": 2 * 2 * 512 * 4, "bdfa": 2 * 2 * 512 // 8}
+
+
+@pytest.mark.parametrize("name", sorted(UPDATERS))
+@pytest.mark.parametrize("init", ["random", "eq7"])
+def test_every_updater_lowers_the_loss_on_a_separable_problem(name, init):
+    g = torch.Generator().manual_seed(3)
+    direction = torch.randn(20, generator=g)
+    x = torch.randn(256, 20, generator=g)
+    y = (x @ direction > 0).long()
+    head = make_head(dropout=0.5)
+    updater = make_updater(TrackerConfig(updater=name, feedback_init=init))
+    updater.start(head, torch.Generator().manual_seed(4))
+    losses = [updater.step(x, y, lr=0.05) for _ in range(200)]
+    assert np.mean(losses[-20:]) < 0.6 * np.mean(losses[:5])
+    with torch.no_grad():
+        accuracy = ((head(x)[:, 1] > head(x)[:, 0]).long() == y).float().mean()
+    assert accuracy > 0.85
+
+
+@pytest.mark.parametrize("name", ["fa", "dfa", "bdfa"])
+def test_same_seed_same_feedback(name):
+    def feedback(seed):
+        updater = make_updater(TrackerConfig(updater=name))
+        updater.start(make_head(), torch.Generator().manual_seed(seed))
+        return [f.bits if isinstance(f, BinaryFeedback) else f.matrix for f in updater.feedback]
+
+    assert all(torch.equal(a, b) for a, b in zip(feedback(5), feedback(5)))
+    assert not all(torch.equal(a, b) for a, b in zip(feedback(5), feedback(6)))
+
+
+def test_alignment_diagnostics_report_angles_and_timings():
+    x, y = batch()
+    updater = make_updater(TrackerConfig(updater="bdfa", alignment_diagnostics=True))
+    updater.start(make_head(dropout=0.5), torch.Generator().manual_seed(0))
+    for _ in range(3):
+        updater.step(x, y, lr=0.01)
+    report = updater.diagnostics()
+    assert report["steps"] == 3 and len(report["angle_fc4_per_step_deg"]) == 3
+    assert 0 <= report["angle_fc5_mean_deg"] <= 180
+    assert report["error_propagation"] > 0 and report["weight_gradients"] > 0
+
+
+@pytest.mark.parametrize("name", sorted(UPDATERS))
+def test_synthetic_sequence_tracks_with_every_updater(name, backbone):
+    """Same bar as BP's end-to-end test (see test_tracking), on the first 30 frames."""
+    from tracker.boxes import iou
+
+    sequence = synthetic_sequence()
+    tracker = MDNetTracker(TrackerConfig(updater=name, maxiter_init=20, n_neg_init=2000), backbone)
+    frames = sequence.frames[:30]
+    tracker.init(frames[0], sequence.ground_truth[0])
+    boxes = np.array([sequence.ground_truth[0]] + [tracker.update(f) for f in frames[1:]])
+    assert iou(boxes, sequence.ground_truth[:30]).mean() > 0.5

@@ -1,0 +1,38 @@
+"""Feedback alignment (Eq. 5): errors travel back layer by layer through fixed matrices R, not W^T."""
+
+from __future__ import annotations
+
+import torch
+
+from tracker.head import ForwardCache, Head
+from tracker.updaters.feedback import DenseFeedback
+from tracker.updaters.feedback_rules import FeedbackUpdater, initial_feedback, relu_derivative
+
+
+class FAUpdater(FeedbackUpdater):
+    """R has W's shape. ``feedback_init: eq7`` takes R = W as it is on the first frame, then fixed;
+    ``random`` draws R with W's Frobenius norm (``feedback_scaling: norm``) or N(0, 1) entries."""
+
+    name = "fa"
+
+    def build_feedback(self, head: Head, generator: torch.Generator) -> None:
+        cfg = self.config
+        self.feedback = [DenseFeedback(initial_feedback(layer.weight, cfg.feedback_init, cfg.feedback_scaling,
+                                                        generator)) for layer in (head.fc5, head.fc6)]  # R5, R6
+
+    def hidden_errors(self, cache: ForwardCache, e_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        r5, r6 = self.feedback
+        e5 = r6.project(e_out)  # R6^T e6 (Eq. 5)
+        if cache.masks[2] is not None:
+            e5 = e5 * cache.masks[2]
+        e5 = e5 * relu_derivative(cache.pre[1])
+        e4 = r5.project(e5)
+        if cache.masks[1] is not None:
+            e4 = e4 * cache.masks[1]
+        return e4 * relu_derivative(cache.pre[0]), e5
+
+    def feedback_bytes(self) -> int:
+        return sum(f.nbytes for f in self.feedback)
+
+    def propagation_macs(self, batch: int) -> int:
+        return sum(f.macs(batch) for f in self.feedback)
