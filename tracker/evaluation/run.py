@@ -5,16 +5,24 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
 from tracker.data.otb import list_otb, open_otb
 from tracker.data.sequence import Sequence
 from tracker.errors import TrackerError
-from tracker.mdnet import MDNetTracker
 
 
-def track(tracker: MDNetTracker, sequence: Sequence, init_box: np.ndarray,
+class Tracker(Protocol):
+    """The got10k shape every tracker here has (ours and the OpenCV peers)."""
+
+    def init(self, image: np.ndarray, box: np.ndarray) -> None: ...
+
+    def update(self, image: np.ndarray) -> np.ndarray: ...
+
+
+def track(tracker: Tracker, sequence: Sequence, init_box: np.ndarray,
           max_frames: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, float]]:
     """Yield (image, box, seconds) per frame: ``init`` on the first, ``update`` on the rest."""
     for index, image in enumerate(sequence):
@@ -44,14 +52,17 @@ class SequenceResult:
         return len(self.seconds) / float(self.seconds.sum())
 
 
-def run_sequence(tracker: MDNetTracker, sequence: Sequence, max_frames: int | None = None) -> SequenceResult:
+def run_sequence(tracker: Tracker, sequence: Sequence, max_frames: int | None = None) -> SequenceResult:
     """Track a sequence from its first ground-truth box (one-pass evaluation)."""
-    tracker.timer.seconds.clear()
+    timer = getattr(tracker, "timer", None)
+    if timer is not None:
+        timer.seconds.clear()
     boxes, seconds = [], []
     for _, box, dt in track(tracker, sequence, sequence.ground_truth[0], max_frames):
         boxes.append(box)
         seconds.append(dt)
-    return SequenceResult(sequence.name, np.array(boxes), np.array(seconds), tracker.timer.as_dict())
+    phases = timer.as_dict() if timer is not None else {}
+    return SequenceResult(sequence.name, np.array(boxes), np.array(seconds), phases)
 
 
 def otb_sequences(root: str, names: list[str] | None = None) -> list[Sequence]:

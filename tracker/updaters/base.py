@@ -63,6 +63,14 @@ class Updater(ABC):
         self.optimizer.step()
         return loss
 
+    @abstractmethod
+    def feedback_bytes(self) -> int:
+        """Memory holding what carries errors backwards (BP: the transposed weights it reads)."""
+
+    @abstractmethod
+    def propagation_macs(self, batch: int) -> int:
+        """Multiply-accumulates spent moving the output error to fc4 and fc5 for one minibatch."""
+
     def diagnostics(self) -> dict:
         """Per-run measurements the updater wants in the summary (none by default)."""
         return {}

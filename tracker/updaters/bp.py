@@ -16,3 +16,9 @@ class BPUpdater(Updater):
             loss = binary_loss(cache.logits, labels)
             loss.backward()
         return float(loss.detach())
+
+    def feedback_bytes(self) -> int:
+        return sum(layer.weight.numel() * layer.weight.element_size() for layer in (self.head.fc5, self.head.fc6))
+
+    def propagation_macs(self, batch: int) -> int:
+        return batch * (self.head.fc6.weight.numel() + self.head.fc5.weight.numel())  # W6^T e6, then W5^T e5

@@ -36,12 +36,6 @@ class DFAUpdater(FeedbackUpdater):
             errors.append(delta * relu_derivative(cache.pre[layer]))
         return errors[0], errors[1]
 
-    def feedback_bytes(self) -> int:
-        return sum(f.nbytes for f in self.feedback)
-
-    def propagation_macs(self, batch: int) -> int:
-        return sum(f.macs(batch) for f in self.feedback)
-
 
 class BDFAUpdater(DFAUpdater):
     """B_i = sign(D_i) (Eq. 9 when D_i is the Eq. 7 product), 1 bit per element.

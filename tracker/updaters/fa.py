@@ -30,9 +30,3 @@ class FAUpdater(FeedbackUpdater):
         if cache.masks[1] is not None:
             e4 = e4 * cache.masks[1]
         return e4 * relu_derivative(cache.pre[0]), e5
-
-    def feedback_bytes(self) -> int:
-        return sum(f.nbytes for f in self.feedback)
-
-    def propagation_macs(self, batch: int) -> int:
-        return sum(f.macs(batch) for f in self.feedback)

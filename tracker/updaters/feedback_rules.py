@@ -53,8 +53,8 @@ def feedback_scale(matrix: torch.Tensor, reference: torch.Tensor, scaling: str) 
 
 
 class FeedbackUpdater(Updater):
-    """Base of FA / DFA / BDFA; subclasses build feedback in :meth:`build_feedback` and use it in
-    :meth:`hidden_errors`."""
+    """Base of FA / DFA / BDFA; subclasses build ``self.feedback`` in :meth:`build_feedback` and use
+    it in :meth:`hidden_errors`."""
 
     def __init__(self, config: TrackerConfig) -> None:
         super().__init__(config)
@@ -77,11 +77,11 @@ class FeedbackUpdater(Updater):
     def hidden_errors(self, cache: ForwardCache, e_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Errors at fc4's and fc5's pre-activations, (B, width) each."""
 
-    @abstractmethod
-    def feedback_bytes(self) -> int: ...
+    def feedback_bytes(self) -> int:
+        return sum(f.nbytes for f in self.feedback)
 
-    @abstractmethod
-    def propagation_macs(self, batch: int) -> int: ...
+    def propagation_macs(self, batch: int) -> int:
+        return sum(f.macs(batch) for f in self.feedback)
 
     def compute_gradients(self, features: torch.Tensor, labels: torch.Tensor) -> float:
         diagnose = self.config.alignment_diagnostics

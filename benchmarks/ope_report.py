@@ -1,0 +1,198 @@
+"""The OTB report: success / precision plots, accuracy against batch size, attributes, table, JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from benchmarks.common import markdown_table, write_json  # noqa: E402
+from tracker.evaluation.metrics import PRECISION_THRESHOLDS, SUCCESS_THRESHOLDS  # noqa: E402
+from tracker.evaluation.ope import (  # noqa: E402
+    anchor_boxes,
+    has_result,
+    load_attributes,
+    normalise_name,
+    read_result,
+    score_sequence,
+    summarise,
+)
+from tracker.evaluation.run import otb_sequences  # noqa: E402
+
+
+def score_tracker(scored: dict, names: list[str]) -> dict | None:
+    """Summary over ``names`` of one tracker's per-sequence scores, or None if any is missing."""
+    if not names or any(n not in scored for n in names):
+        return None
+    return summarise([scored[n] for n in names])
+
+
+def write_report(out: Path, settings: dict) -> dict:
+    sequences = otb_sequences(settings["otb"], settings["sequences"])
+    truth = {s.name: s.ground_truth for s in sequences}
+    names = list(truth)
+    results = out / "results"
+    per_tracker: dict[str, dict] = {}
+    run_names = [f"{u}-b{b}-s{s}" for u in settings["updaters"] for b in settings["batch_sizes"]
+                 for s in range(settings["seeds"])]
+    for tracker in run_names + [p for p in settings["peers"] if p in settings["peers_available"]]:
+        per_tracker[tracker] = {n: score_sequence(*_result(results, tracker, n, truth[n]))
+                                for n in names if has_result(results, tracker, n)}
+    missing_anchor: dict[str, list[str]] = {}
+    for anchor in settings["anchors"]:
+        per_tracker[anchor] = {}
+        for n in names:
+            boxes = anchor_boxes(Path(settings["anchors_root"]), anchor, n)
+            if boxes is None:
+                missing_anchor.setdefault(anchor, []).append(n)
+            else:
+                per_tracker[anchor][n] = score_sequence(boxes, truth[n])
+
+    groups = {}
+    for u in settings["updaters"]:
+        for b in settings["batch_sizes"]:
+            seeds = [score_tracker(per_tracker[f"{u}-b{b}-s{s}"], names) for s in range(settings["seeds"])]
+            seeds = [s for s in seeds if s is not None]
+            if seeds:
+                groups[(u, b)] = seeds
+    others = {t: score_tracker(per_tracker[t], [n for n in names if n in per_tracker[t]])
+              for t in settings["anchors"] + [p for p in settings["peers"] if p in settings["peers_available"]]}
+    others = {t: s for t, s in others.items() if s is not None}
+
+    out.mkdir(parents=True, exist_ok=True)
+    plot_curves(out, settings, groups, others)
+    plot_batch_sizes(out, settings, groups)
+    attributes = attribute_scores(settings, names, per_tracker)
+    report = build_tables(settings, groups, others, attributes, missing_anchor, names)
+    (out / "report.md").write_text(report)
+    data = {
+        "settings": settings,
+        "groups": {f"{u}-b{b}": {"success_auc": [s["success_auc"] for s in seeds],
+                                 "precision_20": [s["precision_20"] for s in seeds],
+                                 "fps": [s["fps"] for s in seeds],
+                                 "success_curve": np.mean([s["success_curve"] for s in seeds], 0).tolist(),
+                                 "precision_curve": np.mean([s["precision_curve"] for s in seeds], 0).tolist()}
+                   for (u, b), seeds in groups.items()},
+        "others": others, "attributes": attributes, "missing_anchor_files": missing_anchor,
+        "per_sequence": {t: {n: {"success_auc": float(s.success.mean()), "precision_20": float(s.precision[20])}
+                             for n, s in scored.items()} for t, scored in per_tracker.items()},
+    }
+    write_json(out / "results.json", data)
+    print(report)
+    return data
+
+
+def _result(results: Path, tracker: str, name: str, truth: np.ndarray) -> tuple:
+    boxes, times = read_result(results, tracker, name)
+    return boxes, truth, times
+
+
+def _label(name: str, value: float) -> str:
+    return f"{name} [{value:.3f}]"
+
+
+def plot_curves(out: Path, settings: dict, groups: dict, others: dict) -> None:
+    for b in settings["batch_sizes"]:
+        for kind, x, key, score_key, xlabel in (
+                ("success", SUCCESS_THRESHOLDS, "success_curve", "success_auc", "overlap threshold"),
+                ("precision", PRECISION_THRESHOLDS, "precision_curve", "precision_20", "centre error threshold (px)")):
+            fig, ax = plt.subplots(figsize=(6, 4.5))
+            lines = []
+            for u in settings["updaters"]:
+                if (u, b) in groups:
+                    seeds = groups[(u, b)]
+                    curve = np.mean([s[key] for s in seeds], 0)
+                    lines.append((np.mean([s[score_key] for s in seeds]), f"ours {u}", curve, "-"))
+            for t, s in others.items():
+                lines.append((s[score_key], t, np.array(s[key]), "--"))
+            for score, name, curve, style in sorted(lines, key=lambda item: -item[0]):
+                ax.plot(x, curve, style, label=_label(name, score))
+            ax.set(xlabel=xlabel, ylabel="success rate" if kind == "success" else "precision",
+                   title=f"OPE {kind} plot, online batch {b}", ylim=(0, 1.02))
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8, loc="lower left" if kind == "success" else "lower right")
+            fig.tight_layout()
+            fig.savefig(out / f"{kind}_b{b}.png", dpi=110)
+            plt.close(fig)
+
+
+def plot_batch_sizes(out: Path, settings: dict, groups: dict) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key, title in zip(axes, ("success_auc", "precision_20"), ("success AUC", "precision@20")):
+        for u in settings["updaters"]:
+            sizes = [b for b in sorted(settings["batch_sizes"]) if (u, b) in groups]
+            means = [np.mean([s[key] for s in groups[(u, b)]]) for b in sizes]
+            stds = [np.std([s[key] for s in groups[(u, b)]]) for b in sizes]
+            ax.errorbar(sizes, means, yerr=stds, marker="o", capsize=3, label=u)
+        ax.set_xscale("log", base=2)
+        ax.set(xlabel="online batch size", ylabel=title, title=f"{title} vs batch size (mean ± std over seeds)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "batch_size.png", dpi=110)
+    plt.close(fig)
+
+
+def attribute_scores(settings: dict, names: list[str], per_tracker: dict) -> dict:
+    """Success AUC per OTB attribute: mean over the sequences having it (and over seeds)."""
+    path = Path(settings["anchors_root"]) / "attributes.txt"
+    if not path.is_file():
+        return {}
+    tags = load_attributes(path)
+    by_attribute: dict[str, list[str]] = {}
+    for n in names:
+        for tag in tags.get(normalise_name(n), []):
+            by_attribute.setdefault(tag, []).append(n)
+    table = {}
+    rows = [(f"{u}-b{b}", [f"{u}-b{b}-s{s}" for s in range(settings["seeds"])])
+            for u in settings["updaters"] for b in settings["batch_sizes"]]
+    rows += [(t, [t]) for t in settings["anchors"]]
+    for label, trackers in rows:
+        entry = {}
+        for tag, seqs in sorted(by_attribute.items()):
+            values = [np.mean([per_tracker[t][n].success.mean() for n in seqs]) for t in trackers
+                      if all(n in per_tracker.get(t, {}) for n in seqs)]
+            if values:
+                entry[tag] = float(np.mean(values))
+        if entry:
+            table[label] = entry
+    return {"sequences": by_attribute, "success_auc": table}
+
+
+def build_tables(settings: dict, groups: dict, others: dict, attributes: dict, missing_anchor: dict,
+                 names: list[str]) -> str:
+    rows = []
+    for (u, b), seeds in groups.items():
+        auc = [s["success_auc"] for s in seeds]
+        p20 = [s["precision_20"] for s in seeds]
+        fps = [s["fps"] for s in seeds if s["fps"]]
+        rows.append([u, b, len(seeds), f"{np.mean(auc):.3f} ± {np.std(auc):.3f}",
+                     f"{np.mean(p20):.3f} ± {np.std(p20):.3f}", f"{np.mean(fps):.1f}" if fps else "-"])
+    parts = [f"# OTB one-pass evaluation\n\n{len(names)} sequences: {', '.join(names)}\n",
+             "## Ours: updater x online batch size (mean ± std over seeds)\n",
+             markdown_table(["updater", "batch", "seeds", "success AUC", "precision@20", "fps"], rows), ""]
+    if others:
+        parts += ["## Published trackers (raw results) and OpenCV peers, same sequences and frames\n",
+                  markdown_table(["tracker", "success AUC", "precision@20", "fps"],
+                                 [[t, s["success_auc"], s["precision_20"], f"{s['fps']:.1f}" if s["fps"] else "-"]
+                                  for t, s in others.items()]), ""]
+    notes = []
+    for anchor, seqs in missing_anchor.items():
+        notes.append(f"- {anchor} has no result file for {', '.join(seqs)}; it is scored on the rest.")
+    unavailable = [p for p in settings["peers"] if p not in settings["peers_available"]]
+    if unavailable:
+        notes.append(f"- {', '.join(unavailable)} not run: they need opencv-contrib-python, which is not installed.")
+    if notes:
+        parts += ["## Notes\n", "\n".join(notes), ""]
+    table = attributes.get("success_auc", {})
+    if table:
+        tags = sorted({t for entry in table.values() for t in entry})
+        counts = {t: len(attributes["sequences"][t]) for t in tags}
+        parts += ["## Success AUC per attribute\n",
+                  markdown_table(["tracker"] + [f"{t} ({counts[t]})" for t in tags],
+                                 [[label] + [entry.get(t, "-") for t in tags] for label, entry in table.items()]), ""]
+    return "\n".join(parts) + "\n"

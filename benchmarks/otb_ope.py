@@ -1,0 +1,190 @@
+"""OTB one-pass evaluation across updaters, online batch sizes and seeds, beside published trackers.
+
+    python -m benchmarks.otb_ope --otb ../shared/datasets/otb --updaters bp,dfa,bdfa \\
+        --batch-sizes 128,64,32,16,8 --seeds 3 --jobs 2 --out results/ope
+
+Every (tracker, sequence) run is written atomically in the got10k / OTB result layout under
+``--out``/results as soon as it finishes, and skipped on a re-run unless ``--fresh``: Ctrl-C loses
+nothing finished. The report (plots, ``report.md``, ``results.json``) is drawn from what is on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+
+from tqdm import tqdm
+
+from benchmarks.common import DEFAULT_OTB, cli_main
+from benchmarks.ope_report import write_report
+from tracker.errors import TrackerError
+from tracker.evaluation.ope import has_result, write_result
+from tracker.evaluation.peers import PEERS, available_peers
+from tracker.evaluation.run import otb_sequences, run_sequence
+from tracker.updaters import UPDATERS
+
+DEFAULT_ANCHORS_ROOT = Path(DEFAULT_OTB).parent.parent / "anchors" / "otb100"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--otb", default=DEFAULT_OTB, help="folder of OTB sequences")
+    parser.add_argument("--sequences", help="comma-separated names (default: every sequence found)")
+    parser.add_argument("--updaters", default="bp,dfa,bdfa")
+    parser.add_argument("--batch-sizes", default="128,64,32,16,8")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per (updater, batch size)")
+    parser.add_argument("--jobs", type=int, default=1, help="parallel worker processes")
+    parser.add_argument("--out", default="results/ope")
+    parser.add_argument("--anchors", default="MDNet,SiamFC", help="published trackers to score and draw ('' for none)")
+    parser.add_argument("--anchors-root", default=str(DEFAULT_ANCHORS_ROOT))
+    parser.add_argument("--peers", default=",".join(PEERS), help="OpenCV trackers ('' for none)")
+    parser.add_argument("--weights", help="backbone weights (default: pretrained/default.pt, else random)")
+    parser.add_argument("--config", help="YAML overrides for every MDNet run")
+    parser.add_argument("--fresh", action="store_true", help="re-run finished (tracker, sequence) pairs")
+    parser.add_argument("--executor", choices=("local", "ray"), default="local")
+    parser.add_argument("--address", help="Ray cluster HOST:PORT ('local' starts Ray in this process)")
+    return parser.parse_args(argv)
+
+
+def split(text: str) -> list[str]:
+    return [t for t in text.split(",") if t]
+
+
+def plan(args: argparse.Namespace) -> tuple[list[dict], dict]:
+    """The runs to do, and the settings the report needs. Every bad input fails here, before any run."""
+    updaters = split(args.updaters)
+    unknown = [u for u in updaters if u not in UPDATERS]
+    if unknown:
+        raise TrackerError(f"unknown updater(s) {', '.join(unknown)}; choose from {sorted(UPDATERS)}")
+    try:
+        batch_sizes = [int(b) for b in split(args.batch_sizes)]
+    except ValueError:
+        raise TrackerError(f"--batch-sizes must be integers, got {args.batch_sizes!r}") from None
+    small = [b for b in batch_sizes if b < 4]
+    if small:
+        raise TrackerError(f"batch size must be at least 4, got {small[0]}")
+    if args.seeds < 1 or args.jobs < 1:
+        raise TrackerError("--seeds and --jobs must be at least 1")
+    anchors = split(args.anchors)
+    missing = [a for a in anchors if not (Path(args.anchors_root) / a).is_dir()]
+    if missing:
+        raise TrackerError(f"unknown anchor tracker(s) {', '.join(missing)} (no folder in {args.anchors_root})")
+    peers = split(args.peers)
+    bad_peers = [p for p in peers if p not in PEERS]
+    if bad_peers:
+        raise TrackerError(f"unknown peer(s) {', '.join(bad_peers)}; choose from {sorted(PEERS)}")
+    sequences = otb_sequences(args.otb, split(args.sequences) if args.sequences else None)
+    out = Path(args.out)
+    try:
+        (out / "results").mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise TrackerError(f"output folder {out} is not writable: {exc.strerror}") from None
+    if args.config:
+        from tracker.config import load_config
+
+        load_config(args.config)  # fail now, not inside a worker
+    runs = [{"name": f"{u}-b{b}-s{s}", "updater": u, "batch_size": b, "seed": s}
+            for u in updaters for b in batch_sizes for s in range(args.seeds)]
+    runs += [{"name": p, "peer": p} for p in peers if p in available_peers()]
+    jobs = [{**run, "sequence": seq.name, "otb": args.otb, "results": str(out / "results"),
+             "weights": args.weights, "config": args.config}
+            for run in runs for seq in sequences]
+    settings = {"updaters": updaters, "batch_sizes": batch_sizes, "seeds": args.seeds, "anchors": anchors,
+                "anchors_root": args.anchors_root, "peers": peers, "peers_available": available_peers(),
+                "sequences": [s.name for s in sequences], "otb": args.otb}
+    return jobs, settings
+
+
+def run_job(job: dict) -> str:
+    """One (tracker, sequence) run, written to disk; runs in a worker process."""
+    import torch
+
+    from tracker.build import build_tracker
+    from tracker.config import load_config
+    from tracker.evaluation.peers import OpenCVTracker
+
+    torch.set_num_threads(int(os.environ.get("OPE_THREADS", "1")))
+    sequence = otb_sequences(job["otb"], [job["sequence"]])[0]
+    if "peer" in job:
+        tracker = OpenCVTracker(job["peer"])
+    else:
+        config = load_config(job["config"], updater=job["updater"], batch_size=job["batch_size"], seed=job["seed"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tracker = build_tracker(config, job["weights"])
+    result = run_sequence(tracker, sequence)
+    write_result(Path(job["results"]), job["name"], sequence.name, result.boxes, result.seconds)
+    return f"{job['name']}/{sequence.name}"
+
+
+def execute(jobs: list[dict], workers: int, executor: str, address: str | None) -> None:
+    progress = tqdm(total=len(jobs), desc="runs", unit="run")
+    try:
+        if executor == "ray":
+            run_on_ray(jobs, address, progress)
+        elif workers == 1:
+            os.environ.setdefault("OPE_THREADS", str(os.cpu_count() or 1))
+            for job in jobs:
+                run_job(job)
+                progress.update()
+        else:
+            os.environ["OPE_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                pending = {pool.submit(run_job, job) for job in jobs}
+                try:
+                    while pending:
+                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for future in done:
+                            future.result()
+                            progress.update()
+                except BaseException:
+                    for future in pending:
+                        future.cancel()
+                    raise
+    finally:
+        progress.close()
+
+
+def run_on_ray(jobs: list[dict], address: str | None, progress: tqdm) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise TrackerError("--executor ray needs Ray: pip install -e '.[ray]'") from None
+    if address in (None, "local"):
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, ignore_reinit_error=True)
+    else:
+        ray.init(address=address, ignore_reinit_error=True)
+    remote = ray.remote(num_cpus=1)(run_job)
+    pending = [remote.remote(job) for job in jobs]
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        ray.get(done)
+        progress.update(len(done))
+
+
+def run(args: argparse.Namespace) -> None:
+    jobs, settings = plan(args)
+    results = Path(args.out) / "results"
+    todo = [j for j in jobs if args.fresh or not has_result(results, j["name"], j["sequence"])]
+    print(f"{len(jobs)} runs, {len(jobs) - len(todo)} already finished, {len(todo)} to do", file=sys.stderr)
+    try:
+        execute(todo, args.jobs, args.executor, args.address)
+    except KeyboardInterrupt:
+        print("interrupted: every finished run is kept; run the same command again to resume", file=sys.stderr)
+        raise SystemExit(130) from None
+    write_report(Path(args.out), settings)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli_main(lambda: run(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""The OTB harness: got10k-convention metrics, result files, anchors, resume, the report, bad input."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import yaml
+from got10k.experiments import ExperimentOTB
+from got10k.utils.metrics import center_error, rect_iou
+
+from benchmarks.otb_ope import main
+from tests.conftest import FAST, write_otb
+from tracker.evaluation.ope import (
+    anchor_boxes,
+    has_result,
+    read_result,
+    score_sequence,
+    summarise,
+    write_result,
+)
+
+GT = np.array([[10.0 + 3 * i, 20.0, 40.0, 40.0] for i in range(10)])
+
+
+def test_perfect_tracker_scores_20_of_21_and_precision_1():
+    summary = summarise([score_sequence(GT.copy(), GT)])
+    assert summary["success_auc"] == pytest.approx(20 / 21)  # IoU 1 is not > threshold 1
+    assert summary["precision_20"] == 1.0
+
+
+def test_constant_10px_offset_scores_what_we_compute_by_hand():
+    boxes = GT + [10, 0, 0, 0]
+    summary = summarise([score_sequence(boxes, GT)])
+    # frames 2..10: IoU = 30*40 / (2*1600 - 1200) = 0.6 > t for t = 0, .05, ..., .55 -> 12 of 21;
+    # frame 1 is replaced by the ground truth (got10k): 20 of 21
+    assert summary["success_auc"] == pytest.approx((20 / 21 + 9 * 12 / 21) / 10)
+    assert summary["precision_20"] == 1.0  # centre error 10 px <= 20
+    assert summary["precision_curve"][9] == pytest.approx(1 / 10)  # only frame 1 is within 9 px
+    assert summary["precision_curve"][10] == 1.0
+
+
+def test_scores_equal_got10k_experiment_curves():
+    rng = np.random.default_rng(0)
+    boxes = GT + rng.normal(0, 8, GT.shape)
+    boxes[0] = GT[0]
+    experiment = ExperimentOTB.__new__(ExperimentOTB)
+    experiment.nbins_iou, experiment.nbins_ce = 21, 51
+    succ, prec = experiment._calc_curves(rect_iou(boxes, GT), center_error(boxes, GT))
+    ours = score_sequence(boxes, GT)
+    np.testing.assert_allclose(ours.success, succ)
+    np.testing.assert_allclose(ours.precision, prec)
+
+
+def test_longer_results_are_cut_to_the_ground_truth():
+    longer = np.vstack([GT, GT + 500])
+    assert summarise([score_sequence(longer, GT)])["precision_20"] == 1.0
+
+
+def test_result_files_round_trip_in_got10k_layout(tmp_path):
+    times = np.linspace(0.01, 0.1, 10)
+    write_result(tmp_path, "bdfa-b8-s0", "Jogging.1", GT, times)
+    assert (tmp_path / "bdfa-b8-s0" / "Jogging.1.txt").is_file()
+    assert (tmp_path / "bdfa-b8-s0" / "times" / "Jogging.1_time.txt").is_file()
+    assert has_result(tmp_path, "bdfa-b8-s0", "Jogging.1")
+    boxes, read_times = read_result(tmp_path, "bdfa-b8-s0", "Jogging.1")
+    np.testing.assert_allclose(boxes, GT, atol=1e-3)
+    np.testing.assert_allclose(read_times, times, atol=1e-8)
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_anchor_files_match_case_insensitively(tmp_path):
+    (tmp_path / "MDNet").mkdir()
+    np.savetxt(tmp_path / "MDNet" / "dragonBaby.txt", GT, delimiter=",")
+    np.savetxt(tmp_path / "MDNet" / "jogging_2.txt", GT, delimiter="\t")
+    assert anchor_boxes(tmp_path, "MDNet", "DragonBaby").shape == (10, 4)
+    assert anchor_boxes(tmp_path, "MDNet", "Jogging.2").shape == (10, 4)
+    assert anchor_boxes(tmp_path, "MDNet", "Jogging.1") is None
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    otb = tmp_path / "otb"
+    write_otb(otb / "SynA", n_frames=6)
+    write_otb(otb / "SynB", n_frames=6)
+    anchors = tmp_path / "anchors"
+    (anchors / "Pub").mkdir(parents=True)
+    np.savetxt(anchors / "Pub" / "syna.txt", np.loadtxt(otb / "SynA" / "groundtruth_rect.txt", delimiter=","),
+               delimiter=",")
+    (anchors / "attributes.txt").write_text("SynA\tOCC, SV\nSynB\tSV\n")
+    config = tmp_path / "fast.yaml"
+    config.write_text(yaml.safe_dump({**FAST, "backbone_channels": [16, 32, 32]}))
+    args = ["--otb", str(otb), "--updaters", "bp,bdfa", "--batch-sizes", "16,8", "--seeds", "2",
+            "--out", str(tmp_path / "out"), "--config", str(config), "--weights", "none",
+            "--anchors", "Pub", "--anchors-root", str(anchors)]
+    return tmp_path, args
+
+
+def test_tiny_end_to_end_run_writes_every_plot_table_and_json(tiny, capsys):
+    tmp_path, args = tiny
+    assert main(args) == 0
+    out = tmp_path / "out"
+    for name in ("success_b16.png", "success_b8.png", "precision_b16.png", "precision_b8.png", "batch_size.png"):
+        assert (out / name).stat().st_size > 1000, name
+    report = (out / "report.md").read_text()
+    assert "| bdfa | 8 | 2 |" in report and "Pub" in report and "OpenCV-MIL" in report
+    assert "Pub has no result file for SynB" in report
+    data = json.loads((out / "results.json").read_text())
+    assert set(data["groups"]) == {"bp-b16", "bp-b8", "bdfa-b16", "bdfa-b8"}
+    assert len(data["groups"]["bp-b8"]["success_auc"]) == 2
+    assert data["others"]["Pub"]["success_auc"] == pytest.approx(20 / 21)
+    assert set(data["attributes"]["success_auc"]["bp-b8"]) == {"OCC", "SV"}
+
+
+def test_resume_skips_finished_runs_and_fresh_does_not(tiny, capsys):
+    tmp_path, args = tiny
+    args = [a if a != "bp,bdfa" else "bp" for a in args]
+    assert main(args + ["--batch-sizes", "8", "--seeds", "1", "--peers", ""]) == 0
+    result = tmp_path / "out" / "results" / "bp-b8-s0" / "SynA.txt"
+    os.utime(result, (1, 1))
+    capsys.readouterr()
+    assert main(args + ["--batch-sizes", "8", "--seeds", "1", "--peers", ""]) == 0
+    assert "2 runs, 2 already finished, 0 to do" in capsys.readouterr().err
+    assert result.stat().st_mtime == 1
+    assert main(args + ["--batch-sizes", "8", "--seeds", "1", "--peers", "", "--fresh"]) == 0
+    assert "0 already finished, 2 to do" in capsys.readouterr().err
+    assert result.stat().st_mtime > 1
+
+
+@pytest.mark.parametrize("change,message", [
+    (["--otb", "{tmp}/empty"], "no OTB sequences found"),
+    (["--updaters", "bp,sgd"], "unknown updater"),
+    (["--anchors", "NoSuchTracker"], "unknown anchor"),
+    (["--batch-sizes", "16,2"], "at least 4"),
+    (["--out", "/proc/forbidden"], "not writable"),
+    (["--sequences", "Nope"], "not found"),
+])
+def test_bad_input_exits_2(tiny, capsys, change, message):
+    tmp_path, args = tiny
+    (tmp_path / "empty").mkdir()
+    for i in range(0, len(change), 2):
+        if change[i] in args:
+            args[args.index(change[i]) + 1] = change[i + 1].format(tmp=tmp_path)
+        else:
+            args += [change[i], change[i + 1].format(tmp=tmp_path)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and message in err[0]

@@ -1,0 +1,103 @@
+"""OTB one-pass evaluation: result files in the got10k / OTB layout, anchors, attributes, scores.
+
+Layout (what got10k's ``ExperimentOTB`` writes and reads, so other toolkits can read ours):
+``<results>/<tracker>/<sequence>.txt`` (x,y,w,h per frame) and
+``<results>/<tracker>/times/<sequence>_time.txt`` (seconds per frame).
+Scoring follows got10k: frame 1 is replaced by the ground truth, success counts IoU strictly above
+21 thresholds, precision counts centre errors within 0..50 px, curves are averaged over sequences.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tracker.data.otb import parse_boxes
+from tracker.errors import TrackerError
+from tracker.evaluation.metrics import precision_curve, success_curve
+
+
+def result_files(results: Path, tracker: str, sequence: str) -> tuple[Path, Path]:
+    folder = Path(results) / tracker
+    return folder / f"{sequence}.txt", folder / "times" / f"{sequence}_time.txt"
+
+
+def _atomic_savetxt(path: Path, data: np.ndarray, fmt: str, delimiter: str = ",") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as handle:
+        np.savetxt(handle, data, fmt=fmt, delimiter=delimiter)
+    tmp.replace(path)
+
+
+def write_result(results: Path, tracker: str, sequence: str, boxes: np.ndarray, times: np.ndarray) -> None:
+    """Times first, boxes last: a boxes file means the run finished."""
+    boxes_path, times_path = result_files(results, tracker, sequence)
+    _atomic_savetxt(times_path, np.asarray(times, float).reshape(-1, 1), "%.8f")
+    _atomic_savetxt(boxes_path, np.asarray(boxes, float), "%.3f")
+
+
+def has_result(results: Path, tracker: str, sequence: str) -> bool:
+    return all(p.is_file() for p in result_files(results, tracker, sequence))
+
+
+def read_result(results: Path, tracker: str, sequence: str) -> tuple[np.ndarray, np.ndarray]:
+    boxes_path, times_path = result_files(results, tracker, sequence)
+    return parse_boxes(boxes_path), np.loadtxt(times_path, ndmin=1)
+
+
+def normalise_name(name: str) -> str:
+    """``Jogging.1``, ``jogging_1`` and ``Jogging-1`` are the same sequence."""
+    return re.sub(r"[._-]", "_", name.lower())
+
+
+def anchor_boxes(anchors: Path, tracker: str, sequence: str) -> np.ndarray | None:
+    """A published tracker's raw result for ``sequence`` (file names matched case-insensitively)."""
+    folder = Path(anchors) / tracker
+    wanted = normalise_name(sequence)
+    for path in folder.glob("*.txt"):
+        if normalise_name(path.stem) == wanted:
+            return parse_boxes(path)
+    return None
+
+
+def load_attributes(path: Path) -> dict[str, list[str]]:
+    """OTB attribute list: ``Name<TAB>IV, OCC, ...`` per line, by normalised name."""
+    attributes = {}
+    for line in Path(path).read_text().splitlines():
+        if "\t" in line:
+            name, tags = line.split("\t", 1)
+            attributes[normalise_name(name.strip())] = [t.strip() for t in tags.split(",") if t.strip()]
+    return attributes
+
+
+@dataclass
+class SequenceScore:
+    success: np.ndarray  # (21,)
+    precision: np.ndarray  # (51,)
+    frames: int
+    seconds: float | None = None
+
+
+def score_sequence(boxes: np.ndarray, ground_truth: np.ndarray, times: np.ndarray | None = None) -> SequenceScore:
+    """got10k's per-sequence curves; results longer than the ground truth are cut to its length."""
+    n = len(ground_truth)
+    if len(boxes) < n:
+        raise TrackerError(f"result has {len(boxes)} boxes for {n} ground-truth frames")
+    boxes = np.array(boxes[:n], dtype=float)
+    boxes[0] = ground_truth[0]
+    seconds = float(np.sum(times[:n])) if times is not None else None
+    return SequenceScore(success_curve(boxes, ground_truth), precision_curve(boxes, ground_truth), n, seconds)
+
+
+def summarise(scores: list[SequenceScore]) -> dict[str, object]:
+    """Curves averaged over sequences, success AUC, precision@20 and fps (all frames / all time)."""
+    success = np.mean([s.success for s in scores], axis=0)
+    precision = np.mean([s.precision for s in scores], axis=0)
+    timed = [s for s in scores if s.seconds]
+    fps = sum(s.frames for s in timed) / sum(s.seconds for s in timed) if timed else None
+    return {"success_curve": success.tolist(), "precision_curve": precision.tolist(),
+            "success_auc": float(success.mean()), "precision_20": float(precision[20]), "fps": fps}
