@@ -90,8 +90,9 @@ def plan(args: argparse.Namespace) -> tuple[list[dict], dict]:
         from tracker.config import load_config
 
         load_config(args.config)  # fail now, not inside a worker
+    # seed outermost: an interrupted sweep has whole updater x batch-size grids for its first seeds
     runs = [{"name": f"{u}-b{b}-s{s}", "updater": u, "batch_size": b, "seed": s}
-            for u in updaters for b in batch_sizes for s in range(args.seeds)]
+            for s in range(args.seeds) for b in batch_sizes for u in updaters]
     runs += [{"name": p, "peer": p} for p in peers if p in available_peers()]
     jobs = [{**run, "sequence": seq.name, "otb": args.otb, "results": str(out / "results"),
              "weights": args.weights, "config": args.config}
@@ -157,16 +158,21 @@ def run_on_ray(jobs: list[dict], address: str | None, progress: tqdm) -> None:
         import ray
     except ImportError:
         raise TrackerError("--executor ray needs Ray: pip install -e '.[ray]'") from None
+    # workers import this module: put the checkout on their path (cluster nodes need the same checkout)
+    runtime_env = {"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parent.parent), "OPE_THREADS": "1"}}
     if address in (None, "local"):
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, ignore_reinit_error=True)
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, runtime_env=runtime_env, log_to_driver=False)
     else:
-        ray.init(address=address, ignore_reinit_error=True)
+        ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
     remote = ray.remote(num_cpus=1)(run_job)
     pending = [remote.remote(job) for job in jobs]
-    while pending:
-        done, pending = ray.wait(pending, num_returns=1)
-        ray.get(done)
-        progress.update(len(done))
+    try:
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            ray.get(done)
+            progress.update(len(done))
+    finally:
+        ray.shutdown()
 
 
 def run(args: argparse.Namespace) -> None:

@@ -146,3 +146,14 @@ def test_bad_input_exits_2(tiny, capsys, change, message):
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and message in err[0]
+
+
+def test_ray_executor_on_a_local_ray_instance(tiny, capsys):
+    """Ray 2.60 dropped local_mode: a local single-machine Ray instance runs the same code path."""
+    pytest.importorskip("ray")
+    tmp_path, args = tiny
+    args = [a if a != "bp,bdfa" else "bdfa" for a in args]
+    assert main(args + ["--batch-sizes", "8", "--seeds", "1", "--peers", "", "--executor", "ray",
+                        "--address", "local"]) == 0
+    assert has_result(tmp_path / "out" / "results", "bdfa-b8-s0", "SynA")
+    assert has_result(tmp_path / "out" / "results", "bdfa-b8-s0", "SynB")
