@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="MDNet-style tracker with BP / DFA / BDFA online learning.")
     parser.add_argument("--video", help="OTB folder (img/ + groundtruth_rect.txt; Seq.2 = second target), "
                                         "folder of frames or video file; default: built-in synthetic demo")
+    parser.add_argument("--webcam", metavar="SOURCE",
+                        help="live demo: camera index (0, 1, ...), or a video file / stream URL played as live")
+    parser.add_argument("--snapshots", default=".", help="folder for live-demo snapshots (key s)")
     parser.add_argument("--init", help="initial box x,y,w,h (default: first ground-truth box)")
     parser.add_argument("--updater", choices=sorted(UPDATERS), help="online learning rule (default: bp)")
     parser.add_argument("--feedback-init", choices=("random", "eq7"),
@@ -181,9 +184,31 @@ def write_json(path: str, data: dict) -> None:
         raise TrackerError(f"cannot write {path}: {exc.strerror}") from None
 
 
+def run_webcam(args: argparse.Namespace) -> None:
+    from tracker.live import LatestFrameReader, OpenCVWindow, open_capture, run_live
+
+    config = make_config(args)
+    init_box = parse_box(args.init) if args.init else None
+    capture, is_camera = open_capture(args.webcam)
+    window = OpenCVWindow()
+    pace = None if is_camera else (capture.get(cv2.CAP_PROP_FPS) or 25.0)
+    reader = LatestFrameReader(capture, is_camera, pace).start()
+
+    def make_tracker(cfg: TrackerConfig):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return build_tracker(cfg, args.weights)
+
+    stats = run_live(reader, window, config, make_tracker, init_box, args.save, args.snapshots)
+    print(f"live: {stats.frames} frames tracked, {stats.skipped} skipped, {stats.fps:.1f} fps at the end")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.webcam is not None:
+            run_webcam(args)
+            return 0
         summary = run(args)
     except TrackerError as exc:
         print(f"error: {exc}", file=sys.stderr)

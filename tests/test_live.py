@@ -1,0 +1,207 @@
+"""The live demo without hardware: a fake camera (the synthetic sequence) and a scripted window."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.conftest import FAST
+from tracker.config import TrackerConfig
+from tracker.data.synthetic import synthetic_sequence
+from tracker.errors import TrackerError
+from tracker.live import LatestFrameReader, LiveStats, draw_overlay, run_live
+from tracker.mdnet import MDNetTracker
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class FakeCapture:
+    """Synthetic frames as a camera delivers them (BGR), optionally dying after ``unplug_after``."""
+
+    def __init__(self, n_frames=60, delay=0.0, unplug_after=None, loop=False):
+        self.frames = [cv2.cvtColor(f, cv2.COLOR_RGB2BGR) for f in synthetic_sequence(n_frames=60).frames][:n_frames]
+        self.delay, self.unplug_after, self.index, self.released = delay, unplug_after, 0, False
+        self.loop = loop
+
+    def isOpened(self):  # noqa: N802
+        return True
+
+    def read(self):
+        time.sleep(self.delay)
+        if self.unplug_after is not None and self.index >= self.unplug_after:
+            return False, None
+        if self.index >= len(self.frames) and not self.loop:
+            return False, None
+        self.index += 1
+        return True, self.frames[(self.index - 1) % len(self.frames)]
+
+    def release(self):
+        self.released = True
+
+
+class ScriptedWindow:
+    """Returns scripted keys, one per loop iteration, and scripted boxes for selection."""
+
+    def __init__(self, keys, boxes=()):
+        self.keys = [ord(k) if isinstance(k, str) else k for k in keys]
+        self.boxes = list(boxes)
+        self.shown, self.key_calls, self.closed = [], 0, False
+        self.on_key = None
+
+    def show(self, image_bgr):
+        self.shown.append(image_bgr)
+
+    def key(self):
+        self.key_calls += 1
+        if self.on_key:
+            self.on_key(self.key_calls)
+        return self.keys.pop(0) if self.keys else ord("q")
+
+    def select(self, image_rgb):
+        return np.array(self.boxes.pop(0), dtype=float) if self.boxes else None
+
+    def close(self):
+        self.closed = True
+
+
+class Recorder:
+    """make_tracker for run_live: small real trackers, recording what was asked of them."""
+
+    def __init__(self, backbone):
+        self.backbone, self.configs, self.inits, self.updates = backbone, [], [], 0
+
+    def __call__(self, config):
+        self.configs.append(config.updater)
+        tracker = MDNetTracker(config, self.backbone)
+        init, update = tracker.init, tracker.update
+
+        def recorded_init(image, box):
+            self.inits.append((config.updater, np.asarray(box, float).tolist()))
+            init(image, box)
+
+        def counted_update(image):
+            self.updates += 1
+            return update(image)
+
+        tracker.init, tracker.update = recorded_init, counted_update
+        return tracker
+
+
+GT0 = synthetic_sequence(n_frames=60).ground_truth[0]
+
+
+def test_scripted_keys_pause_reselect_cycle_snapshot_quit(tmp_path, backbone):
+    recorder = Recorder(backbone)
+    keys = [-1, -1, " ", -1, -1, " ", "r", "u", "s", -1, "q"]
+    window = ScriptedWindow(keys, boxes=[[60, 50, 30, 30]])
+    updates_at = {}
+    window.on_key = lambda call: updates_at.__setitem__(call, recorder.updates)
+    reader = LatestFrameReader(FakeCapture(delay=0.02, loop=True), is_camera=True).start()
+    stats = run_live(reader, window, TrackerConfig(**FAST), recorder, init_box=GT0, snapshot_dir=str(tmp_path))
+    assert not window.keys
+    # pause (3rd key) to resume (6th): no update runs while paused
+    assert updates_at[4] == updates_at[5] == updates_at[6]
+    assert updates_at[3] > updates_at[2] - 1 and updates_at[7] > updates_at[6]
+    # r re-initialised bp on the given box; u switched to dfa and re-initialised on the current box
+    assert recorder.inits[0] == ("bp", GT0.tolist())
+    assert recorder.inits[1] == ("bp", [60.0, 50.0, 30.0, 30.0])
+    assert recorder.configs == ["bp", "dfa"] and recorder.inits[2][0] == "dfa"
+    snapshot = tmp_path / "snapshot_001.png"
+    assert cv2.imread(str(snapshot)).shape == (240, 320, 3)
+    assert stats.snapshots == 1 and window.closed and reader.stopping
+    if os.environ.get("LIVE_SCREENSHOT"):
+        shutil.copy(snapshot, os.environ["LIVE_SCREENSHOT"])
+
+
+def test_newest_frame_only_and_skips_counted(backbone):
+    """A camera faster than the tracker: frames are dropped, counted, never queued."""
+    recorder = Recorder(backbone)
+    capture = FakeCapture(delay=0.001)
+    window = ScriptedWindow([-1] * 200)
+    reader = LatestFrameReader(capture, is_camera=False).start()
+    stats = run_live(reader, window, TrackerConfig(**FAST), recorder, init_box=GT0)
+    assert stats.skipped > 0
+    assert stats.frames + stats.skipped <= 59
+    assert stats.frames + stats.skipped >= 55  # the file ran to its end (last frames may be unseen)
+
+
+def test_camera_unplugged_mid_run_is_a_clear_error(backbone):
+    reader = LatestFrameReader(FakeCapture(delay=0.001, unplug_after=8), is_camera=True).start()
+    with pytest.raises(TrackerError, match="stopped delivering frames"):
+        run_live(reader, ScriptedWindow([-1] * 500), TrackerConfig(**FAST), Recorder(backbone), init_box=GT0)
+    assert reader.capture.released
+
+
+def test_user_giving_up_selection_quits_cleanly(backbone):
+    reader = LatestFrameReader(FakeCapture(delay=0.01), is_camera=True).start()
+    stats = run_live(reader, ScriptedWindow([]), TrackerConfig(**FAST), Recorder(backbone))
+    assert stats.frames == 0
+
+
+def test_lost_target_is_drawn_as_lost():
+    image = synthetic_sequence(n_frames=1).frames[0]
+    lost = draw_overlay(image, GT0, -3.0, True, "bdfa", LiveStats(), False)
+    found = draw_overlay(image, GT0, 3.0, False, "bdfa", LiveStats(), False)
+    x, y = int(GT0[0]), int(GT0[1] + GT0[3] / 2)
+    assert tuple(lost[y, x]) == (0, 0, 255) and tuple(found[y, x]) == (0, 255, 0)
+
+
+def run_cli(*args, env=None):
+    proc = subprocess.run([sys.executable, str(ROOT / "run_tracker.py"), *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120, env={**os.environ, **(env or {})})
+    return proc.returncode, proc.stderr.strip().splitlines()
+
+
+def test_no_camera_at_that_index():
+    code, err = run_cli("--webcam", "7", env={"DISPLAY": ":0"})
+    assert code == 2 and err == ["error: no camera at index 7"]
+
+
+def test_no_display_available(tmp_path):
+    video = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 240))
+    for frame in FakeCapture(n_frames=5).frames:
+        writer.write(frame)
+    writer.release()
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    proc = subprocess.run([sys.executable, str(ROOT / "run_tracker.py"), "--webcam", str(video)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120, env=env)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == ["error: no display available: the live demo needs a screen "
+                                                "(DISPLAY is not set)"]
+
+
+@pytest.fixture
+def xvfb():
+    """A real X server for a real OpenCV window (skipped where Xvfb is not installed)."""
+    if not shutil.which("Xvfb"):
+        pytest.skip("Xvfb not installed")
+    display = ":87"
+    server = subprocess.Popen(["Xvfb", display, "-screen", "0", "800x600x24"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        if Path("/tmp/.X11-unix/X87").exists():
+            break
+        time.sleep(0.05)
+    yield display
+    server.terminate()
+    server.wait()
+
+
+def test_live_cli_on_a_video_file_in_a_real_window(tmp_path, xvfb):
+    video = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 240))
+    for frame in FakeCapture(n_frames=12).frames:
+        writer.write(frame)
+    writer.release()
+    box = ",".join(str(int(v)) for v in GT0)
+    code, err = run_cli("--webcam", str(video), "--init", box, "--weights", "none", "--save", str(tmp_path / "o.mp4"),
+                        env={"DISPLAY": xvfb})
+    assert code == 0, err
+    assert (tmp_path / "o.mp4").stat().st_size > 0

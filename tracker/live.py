@@ -1,0 +1,248 @@
+"""Live tracking from a camera, stream or video file, with an interactive overlay window.
+
+The newest frame is always the one tracked: a reader thread keeps only the latest frame of the
+source, and frames that arrive while the tracker is busy are counted as skipped, never queued.
+Keys: r re-select, space pause/resume, u cycle updater (re-initialises on the current frame),
+s snapshot PNG, q / Esc quit.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from tracker.boxes import check_box
+from tracker.config import TrackerConfig
+from tracker.errors import TrackerError
+from tracker.mdnet import MDNetTracker
+
+UPDATER_CYCLE = ("bp", "dfa", "bdfa")
+FAILED_READS_BEFORE_UNPLUGGED = 50
+
+
+class Capture(Protocol):
+    """What ``cv2.VideoCapture`` offers and the live loop uses (tests pass a fake)."""
+
+    def isOpened(self) -> bool: ...  # noqa: N802 - OpenCV's name
+
+    def read(self) -> tuple[bool, np.ndarray | None]: ...
+
+    def release(self) -> None: ...
+
+
+def open_capture(source: str) -> tuple[cv2.VideoCapture, bool]:
+    """(capture, is_camera) for a camera index, a video file or a stream URL."""
+    is_camera = source.isdigit()
+    if not is_camera and "://" not in source and not Path(source).is_file():
+        raise TrackerError(f"no such video file: {source}")
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # our one line says it
+    capture = cv2.VideoCapture(int(source) if is_camera else source)
+    if not capture.isOpened():
+        capture.release()
+        raise TrackerError(f"no camera at index {source}" if is_camera else f"cannot open video source {source}")
+    return capture, is_camera
+
+
+class LatestFrameReader:
+    """Reads ``capture`` in a thread and keeps only the newest frame (RGB) and its number.
+
+    ``pace_fps`` plays a file at its own rate, as a live source would deliver it.
+    """
+
+    def __init__(self, capture: Capture, is_camera: bool, pace_fps: float | None = None) -> None:
+        self.capture = capture
+        self.is_camera = is_camera
+        self.pace = 1.0 / pace_fps if pace_fps else 0.0
+        self.lock = threading.Lock()
+        self.frame: np.ndarray | None = None
+        self.frame_id = -1
+        self.ended = False  # a file or stream finished
+        self.failed = False  # a camera stopped delivering frames
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> LatestFrameReader:
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        failures = 0
+        while not self.stopping:
+            start = time.perf_counter()
+            ok, frame = self.capture.read()
+            if not ok or frame is None:
+                failures += 1
+                if not self.is_camera or failures >= FAILED_READS_BEFORE_UNPLUGGED:
+                    self.failed, self.ended = self.is_camera, not self.is_camera
+                    return
+                time.sleep(0.01)
+                continue
+            failures = 0
+            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            with self.lock:
+                self.frame, self.frame_id = rgb, self.frame_id + 1
+            if self.pace:
+                time.sleep(max(0.0, self.pace - (time.perf_counter() - start)))
+
+    def latest(self, after: int, timeout: float = 5.0) -> tuple[int, np.ndarray | None]:
+        """The newest frame numbered above ``after``; (after, None) once the source has stopped."""
+        deadline = time.perf_counter() + timeout
+        while True:
+            with self.lock:
+                if self.frame_id > after:
+                    return self.frame_id, self.frame
+            if self.ended or self.failed or time.perf_counter() > deadline:
+                return after, None
+            time.sleep(0.001)
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.thread.join(timeout=2)
+        self.capture.release()
+
+
+class Window(Protocol):
+    def show(self, image_bgr: np.ndarray) -> None: ...
+
+    def key(self) -> int:
+        """The key pressed since the last call (-1 for none)."""
+
+    def select(self, image_rgb: np.ndarray) -> np.ndarray | None:
+        """A box the user drags around the target, or None if they give up."""
+
+    def close(self) -> None: ...
+
+
+def check_display() -> None:
+    """Fail with one line where a window cannot open (Qt would abort the process instead)."""
+    if not sys.platform.startswith("linux") or os.environ.get("WAYLAND_DISPLAY"):
+        return
+    display = os.environ.get("DISPLAY", "")
+    if not display:
+        raise TrackerError("no display available: the live demo needs a screen (DISPLAY is not set)")
+    if display.startswith(":") and not Path(f"/tmp/.X11-unix/X{display[1:].split('.')[0]}").exists():
+        raise TrackerError(f"no display available: no X server is running on DISPLAY={display}")
+
+
+class OpenCVWindow:
+    """An OpenCV HighGUI window with mouse-drag box selection."""
+
+    def __init__(self, title: str = "bdfa-tracker live") -> None:
+        check_display()
+        self.title = title
+        cv2.namedWindow(title, cv2.WINDOW_AUTOSIZE)
+
+    def show(self, image_bgr: np.ndarray) -> None:
+        cv2.imshow(self.title, image_bgr)
+
+    def key(self) -> int:
+        return cv2.waitKey(1)
+
+    def select(self, image_rgb: np.ndarray) -> np.ndarray | None:
+        x, y, w, h = cv2.selectROI(self.title, cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), showCrosshair=False)
+        return np.array([x, y, w, h], dtype=float) if w > 0 and h > 0 else None
+
+    def close(self) -> None:
+        cv2.destroyWindow(self.title)
+
+
+@dataclass
+class LiveStats:
+    frames: int = 0
+    skipped: int = 0
+    fps: float = 0.0
+    snapshots: int = 0
+
+
+def draw_overlay(image_rgb: np.ndarray, box: np.ndarray, score: float, lost: bool, updater: str,
+                 stats: LiveStats, paused: bool) -> np.ndarray:
+    canvas = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
+    x, y, w, h = (int(round(v)) for v in box)
+    colour = (0, 0, 255) if lost else (0, 255, 0)
+    cv2.rectangle(canvas, (x, y), (x + w, y + h), colour, 2)
+    label = "lost" if lost else f"score {score:+.2f}"
+    lines = [f"{updater}  {stats.fps:.1f} fps", label, f"skipped {stats.skipped}"] + (["PAUSED"] if paused else [])
+    for i, text in enumerate(lines):
+        cv2.putText(canvas, text, (8, 20 + 20 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(canvas, text, (8, 20 + 20 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
+    return canvas
+
+
+def run_live(reader: LatestFrameReader, window: Window, config: TrackerConfig,
+             make_tracker: Callable[[TrackerConfig], MDNetTracker], init_box: np.ndarray | None = None,
+             save: str | None = None, snapshot_dir: str = ".") -> LiveStats:
+    """The live loop. Returns when the user quits or a file ends; raises TrackerError on failure."""
+    frame_id, frame = reader.latest(-1)
+    if frame is None:
+        raise TrackerError("the video source delivered no frame")
+    box = init_box if init_box is not None else window.select(frame)
+    if box is None:
+        return LiveStats()
+    box = check_box(box, frame.shape)
+    updater = config.updater
+    tracker = make_tracker(config)
+    tracker.init(frame, box)
+    stats, paused, writer = LiveStats(), False, None
+    score, lost = float("inf"), False
+    overlay = draw_overlay(frame, box, 0.0, False, updater, stats, paused)
+    try:
+        while True:
+            key = window.key() & 0xFF
+            if key in (ord("q"), 27):
+                break
+            if key == ord(" "):
+                paused = not paused
+            elif key == ord("s"):
+                stats.snapshots += 1
+                path = Path(snapshot_dir) / f"snapshot_{stats.snapshots:03d}.png"
+                cv2.imwrite(str(path), overlay)
+            elif key in (ord("r"), ord("u")):
+                if key == ord("r"):
+                    chosen = window.select(frame)
+                    box = check_box(chosen, frame.shape) if chosen is not None else box
+                else:
+                    updater = UPDATER_CYCLE[(UPDATER_CYCLE.index(updater) + 1) % len(UPDATER_CYCLE)] \
+                        if updater in UPDATER_CYCLE else UPDATER_CYCLE[0]
+                    tracker = make_tracker(config.replace(updater=updater))
+                tracker.init(frame, box)
+                score, lost = float("inf"), False
+            if paused:
+                overlay = draw_overlay(frame, box, score, lost, updater, stats, paused)
+                window.show(overlay)
+                time.sleep(0.01)
+                continue
+            new_id, new_frame = reader.latest(frame_id)
+            if new_frame is None:
+                if reader.failed:
+                    raise TrackerError("the camera stopped delivering frames (unplugged?)")
+                break
+            stats.skipped += new_id - frame_id - 1
+            frame_id, frame = new_id, new_frame
+            start = time.perf_counter()
+            box = tracker.update(frame)
+            elapsed = time.perf_counter() - start
+            stats.fps = 1 / elapsed if stats.fps == 0 else 0.9 * stats.fps + 0.1 / elapsed
+            stats.frames += 1
+            score, lost = tracker.last_score, not tracker.last_success
+            overlay = draw_overlay(frame, box, score, lost, updater, stats, paused)
+            window.show(overlay)
+            if save:
+                if writer is None:
+                    writer = cv2.VideoWriter(save, cv2.VideoWriter_fourcc(*"mp4v"), 20,
+                                             (overlay.shape[1], overlay.shape[0]))
+                writer.write(overlay)
+    finally:
+        if writer is not None:
+            writer.release()
+        reader.stop()
+        window.close()
+    return stats
