@@ -33,6 +33,10 @@ class Updater(ABC):
 
     def __init__(self, config: TrackerConfig) -> None:
         self.config = config
+        # pretraining sets this to get dL/d(fc4 input) after each step, the error that enters the
+        # conv stack (CDFA / CBDFA: BP below fc4, this rule above)
+        self.want_input_error = False
+        self.input_error: torch.Tensor | None = None
         self.head: Head | None = None
         self.generator: torch.Generator | None = None
         self.optimizer: torch.optim.SGD | None = None

@@ -12,9 +12,11 @@ class BPUpdater(Updater):
 
     def compute_gradients(self, features: torch.Tensor, labels: torch.Tensor) -> float:
         with torch.enable_grad():
+            features = features.detach().requires_grad_(self.want_input_error)
             cache = self.head.forward_train(features, self.generator)
             loss = binary_loss(cache.logits, labels)
             loss.backward()
+        self.input_error = features.grad
         return float(loss.detach())
 
     def feedback_bytes(self) -> int:

@@ -94,6 +94,8 @@ class FeedbackUpdater(Updater):
         start = time.perf_counter()
         e_out = output_error(cache.logits, labels)
         e4, e5 = self.hidden_errors(cache, e_out)
+        if self.want_input_error:
+            self.input_error = e4 @ self.head.fc4.weight.detach()
         middle = time.perf_counter()
         for layer, error, inputs in zip(self.head.layers, (e4, e5, e_out), cache.inputs):
             layer.weight.grad = error.t() @ inputs  # G_i = e_{i+1} o_i^T, batch mean already in e_L

@@ -1,0 +1,267 @@
+"""MDNet multi-domain pretraining of the backbone (conv1-3) and fc4-fc5.
+
+    python -m tracker.pretrain --data ../shared/datasets/pretrain --out pretrained/default.pt
+
+One fc6 branch per training sequence (domain); each iteration takes one domain's minibatch of
+positives (IoU >= 0.7) and negatives (IoU <= 0.5) from a few of its frames. The conv layers learn
+by back-propagation; fc4-fc6 learn through the same :class:`~tracker.updaters.Updater` classes the
+tracker uses (``--fc-updater bp|dfa|bdfa``); with dfa/bdfa this is the paper's CDFA / CBDFA, the FC
+error entering the conv stack at fc4's input. A checkpoint (``<out>.ckpt``) is written every
+``--checkpoint-every`` iterations and a re-run resumes from it, on the same loss curve.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import re
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from tracker.backbone import Backbone, save_weights
+from tracker.boxes import SampleGenerator
+from tracker.config import TrackerConfig
+from tracker.data.otb import list_otb, open_otb
+from tracker.data.sequence import ImageSequence, read_image
+from tracker.errors import TrackerError
+from tracker.features import padded_regions, to_tensor, warp_region
+from tracker.head import Head
+from tracker.updaters import make_updater
+
+OTB100 = (
+    "Basketball Biker Bird1 Bird2 BlurBody BlurCar1 BlurCar2 BlurCar3 BlurCar4 BlurFace BlurOwl Board Bolt Bolt2 "
+    "Box Boy Car1 Car2 Car24 Car4 CarDark CarScale ClifBar Coke Couple Coupon Crossing Crowds Dancer Dancer2 "
+    "David David2 David3 Deer Diving Dog Dog1 Doll DragonBaby Dudek FaceOcc1 FaceOcc2 Fish FleetFace Football "
+    "Football1 Freeman1 Freeman3 Freeman4 Girl Girl2 Gym Human2 Human3 Human4 Human5 Human6 Human7 Human8 Human9 "
+    "Ironman Jogging Jump Jumping KiteSurf Lemming Liquor Man Matrix Mhyang MotorRolling MountainBike Panda "
+    "RedTeam Rubik Shaking Singer1 Singer2 Skater Skater2 Skating1 Skating2 Skiing Soccer Subway Surfer Suv "
+    "Sylvester Tiger1 Tiger2 Toy Trans Trellis Twinnings Vase Walking Walking2 Woman"
+).split()
+_OTB_LOWER = {n.lower() for n in OTB100}
+AUGMENTATIONS = ("flip", "colour", "blur")
+
+
+def is_otb_name(name: str) -> bool:
+    """``Jogging``, ``jogging.1``, ``otb_Basketball`` are OTB-100; ``vot_ball1`` is not."""
+    stem = re.sub(r"[.\-_]\d+$", "", name.lower())
+    return stem in _OTB_LOWER or stem.split("_")[-1] in _OTB_LOWER
+
+
+def load_domains(data: str) -> list[ImageSequence]:
+    found = list_otb(data)
+    if not found:
+        raise TrackerError(f"no training sequences (img/ + groundtruth_rect.txt) under {data}")
+    forbidden = sorted(name for name in found if is_otb_name(name))
+    if forbidden:
+        raise TrackerError(f"refusing to train on evaluation data: {', '.join(forbidden)} in {data} "
+                           "is an OTB-100 sequence")
+    return [open_otb(folder, target, name) for name, (folder, target) in found.items()]
+
+
+def augment(image: np.ndarray, boxes: np.ndarray, kinds: tuple[str, ...],
+            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    if "flip" in kinds and rng.random() < 0.5:
+        image = image[:, ::-1]
+        boxes = boxes.copy()
+        boxes[:, 0] = image.shape[1] - boxes[:, 0] - boxes[:, 2]
+    if "colour" in kinds:
+        gain = rng.uniform(0.8, 1.2, 3)  # per-channel: brightness and colour balance
+        image = np.clip(image.astype(np.float32) * gain + rng.uniform(-20, 20), 0, 255).astype(np.uint8)
+    if "blur" in kinds and rng.random() < 0.3:
+        image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.5, 2.0))
+    return np.ascontiguousarray(image), boxes
+
+
+class Pretrainer:
+    def __init__(self, args: argparse.Namespace, domains: list[ImageSequence]) -> None:
+        self.args = args
+        self.domains = domains
+        self.rng = np.random.default_rng(args.seed)
+        self.generator = torch.Generator().manual_seed(args.seed)
+        self.backbone = Backbone(tuple(args.channels))
+        self.backbone.init_random(torch.Generator().manual_seed(args.seed))
+        self.backbone.requires_grad_(True)
+        self.head = Head(self.backbone.out_dim, args.fc_width, 0.5)
+        self.head.reset(self.generator)
+        config = TrackerConfig(updater=args.fc_updater, feedback_init="random", lr_init=args.lr,
+                               momentum=0.9, weight_decay=0.0005, grad_clip=10.0)
+        self.updater = make_updater(config)
+        self.updater.start(self.head, self.generator)
+        self.updater.want_input_error = True
+        self.conv_optimizer = torch.optim.SGD(self.backbone.parameters(), lr=args.lr, momentum=0.9,
+                                              weight_decay=0.0005)
+        self.branches = [self._new_branch() for _ in domains]
+        self.step = 0
+        self.history: list[tuple[float, float]] = []
+        self.order: list[int] = []
+
+    def _new_branch(self) -> dict:
+        w = torch.randn(self.head.fc6.weight.shape, generator=self.generator) * 0.01
+        return {"weight": w, "bias": torch.zeros(2), "momentum": [None, None]}
+
+    # ------------------------------------------------------------ one iteration
+    def minibatch(self, domain: ImageSequence) -> tuple[torch.Tensor, torch.Tensor]:
+        args = self.args
+        frames = self.rng.choice(len(domain.paths), size=min(args.batch_frames, len(domain.paths)), replace=False)
+        n_pos, n_neg = -(-32 // len(frames)), -(-96 // len(frames))
+        crops, labels = [], []
+        for index in frames:
+            image = read_image(domain.paths[index])
+            box = domain.ground_truth[index]
+            size = (image.shape[1], image.shape[0])
+            pos = SampleGenerator("gaussian", size, 0.1, 1.3).draw_in_overlap(box, n_pos, (0.7, 1.0), self.rng)
+            neg = SampleGenerator("uniform", size, 1.0, 1.6).draw_in_overlap(box, n_neg, (0.0, 0.5), self.rng)
+            image, boxes = augment(image, np.concatenate([pos, neg]), tuple(args.augment), self.rng)
+            for region in padded_regions(boxes, 107, 16):
+                crops.append(warp_region(image, region, 107, 107))
+            labels += [1] * len(pos) + [0] * len(neg)
+        return to_tensor(np.stack(crops)), torch.tensor(labels)
+
+    def train_step(self) -> tuple[float, float]:
+        if not self.order:
+            self.order = list(self.rng.permutation(len(self.domains)))
+        k = int(self.order.pop())
+        images, labels = self.minibatch(self.domains[k])
+        self._load_branch(k)
+        features = self.backbone(images).flatten(1)
+        loss = self.updater.step(features.detach(), labels, self.args.lr)
+        self._store_branch(k)
+        self.conv_optimizer.zero_grad(set_to_none=True)
+        features.backward(self.updater.input_error)  # BP below fc4 from the rule's error at fc4's input
+        torch.nn.utils.clip_grad_norm_(self.backbone.parameters(), 10.0)
+        self.conv_optimizer.step()
+        with torch.no_grad():
+            accuracy = float(((self.head(features.detach())[:, 1] > 0) == (labels == 1)).float().mean())
+        self.step += 1
+        self.history.append((loss, accuracy))
+        return loss, accuracy
+
+    def _fc6_params(self) -> list[torch.nn.Parameter]:
+        return [self.head.fc6.weight, self.head.fc6.bias]
+
+    def _load_branch(self, k: int) -> None:
+        branch = self.branches[k]
+        with torch.no_grad():
+            self.head.fc6.weight.copy_(branch["weight"])
+            self.head.fc6.bias.copy_(branch["bias"])
+        state = self.updater.optimizer.state
+        for param, buffer in zip(self._fc6_params(), branch["momentum"]):
+            if buffer is None:
+                state.pop(param, None)
+            else:
+                state[param] = {"momentum_buffer": buffer.clone()}
+
+    def _store_branch(self, k: int) -> None:
+        state = self.updater.optimizer.state
+        self.branches[k] = {
+            "weight": self.head.fc6.weight.detach().clone(), "bias": self.head.fc6.bias.detach().clone(),
+            "momentum": [state[p]["momentum_buffer"].clone() if p in state else None for p in self._fc6_params()],
+        }
+
+    # ------------------------------------------------------------ checkpoints
+    def state(self) -> dict:
+        return {"step": self.step, "history": self.history, "order": self.order,
+                "backbone": self.backbone.state_dict(), "head": self.head.state_dict(),
+                "branches": self.branches, "conv_optimizer": self.conv_optimizer.state_dict(),
+                "fc_optimizer": self.updater.optimizer.state_dict(),
+                "rng": self.rng.bit_generator.state, "generator": self.generator.get_state(),
+                "feedback": getattr(self.updater, "feedback", None) and
+                [vars(f) for f in self.updater.feedback], "args": vars(self.args)}
+
+    def save_checkpoint(self, path: Path) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(self.state(), tmp)
+        tmp.replace(path)
+
+    def load_checkpoint(self, path: Path) -> None:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        for key in ("fc_updater", "channels", "seed", "data"):
+            if state["args"][key] != vars(self.args)[key]:
+                raise TrackerError(f"checkpoint {path} was made with --{key.replace('_', '-')} "
+                                   f"{state['args'][key]}; delete it or use the same settings")
+        self.step, self.history, self.order = state["step"], state["history"], state["order"]
+        self.backbone.load_state_dict(state["backbone"])
+        self.head.load_state_dict(state["head"])
+        self.branches = state["branches"]
+        self.conv_optimizer.load_state_dict(state["conv_optimizer"])
+        self.updater.optimizer.load_state_dict(state["fc_optimizer"])
+        self.rng.bit_generator.state = state["rng"]
+        self.generator.set_state(state["generator"])
+        if state["feedback"]:
+            for feedback, saved in zip(self.updater.feedback, state["feedback"]):
+                vars(feedback).update(saved)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="MDNet multi-domain pretraining (BP, or CDFA / CBDFA).")
+    parser.add_argument("--data", required=True, help="folder of training sequences (OTB layout), never OTB")
+    parser.add_argument("--out", required=True, help="weights file to write (e.g. pretrained/default.pt)")
+    parser.add_argument("--fc-updater", choices=("bp", "dfa", "bdfa"), default="bp")
+    parser.add_argument("--iterations", type=int, default=6000)
+    parser.add_argument("--channels", type=int, nargs=3, default=list(TrackerConfig().backbone_channels))
+    parser.add_argument("--fc-width", type=int, default=512)
+    parser.add_argument("--batch-frames", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=0.0001)
+    parser.add_argument("--augment", default="flip,colour,blur", help=f"comma list of {AUGMENTATIONS} or 'none'")
+    parser.add_argument("--checkpoint-every", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    args.augment = [] if args.augment == "none" else args.augment.split(",")
+    bad = [a for a in args.augment if a not in AUGMENTATIONS]
+    if bad:
+        parser.error(f"unknown augmentation {bad[0]!r}; choose from {AUGMENTATIONS}")
+    return args
+
+
+def run(args: argparse.Namespace) -> dict:
+    domains = load_domains(args.data)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint = out.with_name(out.name + ".ckpt")
+    trainer = Pretrainer(args, domains)
+    if checkpoint.is_file():
+        trainer.load_checkpoint(checkpoint)
+    progress = tqdm(total=args.iterations, initial=trainer.step, desc="pretrain", disable=args.quiet)
+    while trainer.step < args.iterations:
+        loss, accuracy = trainer.train_step()
+        recent = np.array(trainer.history[-50:])
+        progress.set_postfix(loss=f"{recent[:, 0].mean():.3f}", acc=f"{recent[:, 1].mean():.3f}")
+        progress.update()
+        if trainer.step % args.checkpoint_every == 0 or trainer.step == args.iterations:
+            trainer.save_checkpoint(checkpoint)
+    progress.close()
+    recent = np.array(trainer.history[-100:])
+    meta = {
+        "architecture": {"backbone_channels": list(args.channels), "fc_width": args.fc_width, "input": 107},
+        "data": [d.name for d in domains], "fc_updater": args.fc_updater,
+        "command": "python -m tracker.pretrain " + " ".join(sys.argv[1:]), "seed": args.seed,
+        "iterations": trainer.step, "date": datetime.date.today().isoformat(),
+        "final_loss": float(recent[:, 0].mean()), "final_accuracy": float(recent[:, 1].mean()),
+    }
+    fc = {f"{name}.{p}": getattr(getattr(trainer.head, name), p) for name in ("fc4", "fc5") for p in ("weight", "bias")}
+    save_weights(out, trainer.backbone, fc, meta)
+    out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    return meta
+
+
+def main(argv: list[str] | None = None) -> int:
+    torch.set_num_threads(2)
+    try:
+        meta = run(parse_args(argv))
+    except TrackerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"pretrained {meta['iterations']} iterations: loss {meta['final_loss']:.3f}, "
+          f"accuracy {meta['final_accuracy']:.3f} -> {parse_args(argv).out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
