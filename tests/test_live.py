@@ -10,8 +10,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from tests.conftest import FAST
+from tracker.backbone import Backbone
 from tracker.config import TrackerConfig
 from tracker.data.synthetic import synthetic_sequence
 from tracker.errors import TrackerError
@@ -96,25 +98,28 @@ class Recorder:
 GT0 = synthetic_sequence(n_frames=60).ground_truth[0]
 
 
-def test_scripted_keys_pause_reselect_cycle_snapshot_quit(tmp_path, backbone):
+def test_scripted_keys_pause_reselect_cycle_snapshot_quit(tmp_path):
+    backbone = Backbone(TrackerConfig().backbone_channels)  # default width: the README screenshot
+    backbone.init_random(torch.Generator().manual_seed(0))
     recorder = Recorder(backbone)
-    keys = [-1, -1, " ", -1, -1, " ", "r", "u", "s", -1, "q"]
+    keys = [-1, -1, "s", " ", -1, -1, " ", "r", "u", "s", -1, "q"]
     window = ScriptedWindow(keys, boxes=[[60, 50, 30, 30]])
     updates_at = {}
     window.on_key = lambda call: updates_at.__setitem__(call, recorder.updates)
-    reader = LatestFrameReader(FakeCapture(delay=0.02, loop=True), is_camera=True).start()
+    reader = LatestFrameReader(FakeCapture(delay=0.1, loop=True), is_camera=True).start()
     stats = run_live(reader, window, TrackerConfig(**FAST), recorder, init_box=GT0, snapshot_dir=str(tmp_path))
     assert not window.keys
-    # pause (3rd key) to resume (6th): no update runs while paused
-    assert updates_at[4] == updates_at[5] == updates_at[6]
-    assert updates_at[3] > updates_at[2] - 1 and updates_at[7] > updates_at[6]
+    # pause (4th key) to resume (7th): no update runs while paused, and updates run around it
+    assert updates_at[5] == updates_at[6] == updates_at[7]
+    assert updates_at[4] > updates_at[1] and updates_at[8] > updates_at[7]
     # r re-initialised bp on the given box; u switched to dfa and re-initialised on the current box
     assert recorder.inits[0] == ("bp", GT0.tolist())
     assert recorder.inits[1] == ("bp", [60.0, 50.0, 30.0, 30.0])
     assert recorder.configs == ["bp", "dfa"] and recorder.inits[2][0] == "dfa"
     snapshot = tmp_path / "snapshot_001.png"
     assert cv2.imread(str(snapshot)).shape == (240, 320, 3)
-    assert stats.snapshots == 1 and window.closed and reader.stopping
+    assert (tmp_path / "snapshot_002.png").is_file()
+    assert stats.snapshots == 2 and window.closed and reader.stopping
     if os.environ.get("LIVE_SCREENSHOT"):
         shutil.copy(snapshot, os.environ["LIVE_SCREENSHOT"])
 
