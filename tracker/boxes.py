@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from tracker.errors import TrackerError
@@ -78,7 +80,7 @@ class SampleGenerator:
         return samples
 
     def draw_in_overlap(self, box: np.ndarray, n: int, overlap: tuple[float, float],
-                        rng: np.random.Generator, accept: callable | None = None,
+                        rng: np.random.Generator, accept: Callable[[np.ndarray], np.ndarray] | None = None,
                         max_rounds: int = 20) -> np.ndarray:
         """Up to ``n`` boxes whose IoU with ``box`` lies in ``overlap`` (and that ``accept`` keeps)."""
         kept: list[np.ndarray] = []
