@@ -32,7 +32,8 @@ def initial_feedback(reference: torch.Tensor, init: str, scaling: str, generator
     ``init``: ``eq7`` takes the reference's direction, frozen now; ``random`` seeded N(0, 1) entries.
     ``scaling`` sets the size (:func:`feedback_scale`).
     """
-    matrix = reference.detach().clone() if init == "eq7" else torch.randn(tuple(reference.shape), generator=generator)
+    reference = reference.detach()
+    matrix = reference.clone() if init == "eq7" else torch.randn(tuple(reference.shape), generator=generator)
     return matrix * feedback_scale(matrix, reference, scaling)
 
 
