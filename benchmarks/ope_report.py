@@ -172,6 +172,9 @@ def build_tables(settings: dict, groups: dict, others: dict, attributes: dict, m
         fps = [s["fps"] for s in seeds if s["fps"]]
         rows.append([u, b, len(seeds), f"{np.mean(auc):.3f} ± {np.std(auc):.3f}",
                      f"{np.mean(p20):.3f} ± {np.std(p20):.3f}", f"{np.mean(fps):.1f}" if fps else "-"])
+    expected = settings["seeds"]
+    partial = [f"{u}-b{b}" for (u, b), seeds in groups.items() if len(seeds) < expected]
+    missing = [f"{u}-b{b}" for u in settings["updaters"] for b in settings["batch_sizes"] if (u, b) not in groups]
     parts = [f"# OTB one-pass evaluation\n\n{len(names)} sequences: {', '.join(names)}\n",
              "## Ours: updater x online batch size (mean ± std over seeds)\n",
              markdown_table(["updater", "batch", "seeds", "success AUC", "precision@20", "fps"], rows), ""]
@@ -181,6 +184,9 @@ def build_tables(settings: dict, groups: dict, others: dict, attributes: dict, m
                                  [[t, s["success_auc"], s["precision_20"], f"{s['fps']:.1f}" if s["fps"] else "-"]
                                   for t, s in others.items()]), ""]
     notes = []
+    if partial or missing:
+        notes.append(f"- Unfinished sweep: fewer than {expected} seeds for {', '.join(partial) or 'none'}; "
+                     f"no finished seed for {', '.join(missing) or 'none'} (a seed counts once all sequences ran).")
     for anchor, seqs in missing_anchor.items():
         notes.append(f"- {anchor} has no result file for {', '.join(seqs)}; it is scored on the rest.")
     unavailable = [p for p in settings["peers"] if p not in settings["peers_available"]]

@@ -45,6 +45,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--weights", help="backbone weights (default: pretrained/default.pt, else random)")
     parser.add_argument("--config", help="YAML overrides for every MDNet run")
     parser.add_argument("--fresh", action="store_true", help="re-run finished (tracker, sequence) pairs")
+    parser.add_argument("--report-only", action="store_true", help="no runs: report what has finished")
     parser.add_argument("--executor", choices=("local", "ray"), default="local")
     parser.add_argument("--address", help="Ray cluster HOST:PORT ('local' starts Ray in this process)")
     return parser.parse_args(argv)
@@ -181,7 +182,8 @@ def run(args: argparse.Namespace) -> None:
     todo = [j for j in jobs if args.fresh or not has_result(results, j["name"], j["sequence"])]
     print(f"{len(jobs)} runs, {len(jobs) - len(todo)} already finished, {len(todo)} to do", file=sys.stderr)
     try:
-        execute(todo, args.jobs, args.executor, args.address)
+        if not args.report_only:
+            execute(todo, args.jobs, args.executor, args.address)
     except KeyboardInterrupt:
         print("interrupted: every finished run is kept; run the same command again to resume", file=sys.stderr)
         raise SystemExit(130) from None

@@ -125,6 +125,10 @@ def test_resume_skips_finished_runs_and_fresh_does_not(tiny, capsys):
     assert main(args + ["--batch-sizes", "8", "--seeds", "1", "--peers", "", "--fresh"]) == 0
     assert "0 already finished, 2 to do" in capsys.readouterr().err
     assert result.stat().st_mtime > 1
+    result.unlink()  # --report-only runs nothing and says the sweep is unfinished
+    assert main(args + ["--batch-sizes", "8", "--seeds", "1", "--peers", "", "--report-only"]) == 0
+    assert not result.exists()
+    assert "no finished seed for bp-b8" in (tmp_path / "out" / "report.md").read_text()
 
 
 @pytest.mark.parametrize("change,message", [
