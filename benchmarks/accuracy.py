@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -52,9 +51,7 @@ def run(args: argparse.Namespace) -> None:
     todo = [(u, s) for u in updaters for s in sequences if s.name not in results.get(u, {})]
     for updater, sequence in tqdm(todo, desc="runs", unit="seq"):
         config = load_config(args.config, updater=updater, batch_size=args.batch_size, seed=args.seed)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tracker = build_tracker(config, args.weights)
+        tracker = build_tracker(config, args.weights, warn=False)
         result = run_sequence(tracker, sequence)
         entry = scores(result.boxes, sequence.ground_truth) | {"fps": result.fps, "frames": len(result.boxes)}
         results.setdefault(updater, {})[sequence.name] = entry

@@ -9,16 +9,10 @@ from pathlib import Path
 
 import torch
 
+from tracker.cli import write_json  # noqa: F401 - one atomic writer for the project
 from tracker.errors import TrackerError
 
 DEFAULT_OTB = str(Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "otb")
-
-
-def write_json(path: Path, data: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)
 
 
 def read_json(path: Path) -> dict:

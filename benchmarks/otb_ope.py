@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import warnings
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
@@ -118,9 +117,7 @@ def run_job(job: dict) -> str:
         tracker = OpenCVTracker(job["peer"])
     else:
         config = load_config(job["config"], updater=job["updater"], batch_size=job["batch_size"], seed=job["seed"])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tracker = build_tracker(config, job["weights"])
+        tracker = build_tracker(config, job["weights"], warn=False)
     result = run_sequence(tracker, sequence)
     write_result(Path(job["results"]), job["name"], sequence.name, result.boxes, result.seconds)
     return f"{job['name']}/{sequence.name}"

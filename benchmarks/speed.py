@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
 from tqdm import tqdm
@@ -44,9 +43,7 @@ def run(args: argparse.Namespace) -> None:
     for mode in MODES:
         config = load_config(updater=args.updater, feature_mode=mode)
         for sequence in tqdm(sequences, desc=mode, unit="seq"):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                tracker = build_tracker(config, args.weights)
+            tracker = build_tracker(config, args.weights, warn=False)
             result = run_sequence(tracker, sequence, args.max_frames)
             n = len(result.boxes)
             accuracy = scores(result.boxes, sequence.ground_truth[:n])

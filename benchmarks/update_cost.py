@@ -14,7 +14,6 @@ import argparse
 import statistics
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ from benchmarks.common import DEFAULT_OTB, cli_main, markdown_table, write_json
 from tracker.build import build_tracker
 from tracker.config import load_config
 from tracker.data.otb import open_source
+from tracker.errors import TrackerError
 from tracker.evaluation.run import run_sequence
 from tracker.updaters import UPDATERS
 
@@ -43,9 +43,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def build(updater: str, batch_size: int, weights: str | None, **extra):
     config = load_config(updater=updater, batch_size=batch_size, **extra)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return build_tracker(config, weights)
+    return build_tracker(config, weights, warn=False)
 
 
 def time_steps(updaters: list[str], batch_size: int, repeats: int, weights: str | None) -> dict[str, list[float]]:
@@ -71,8 +69,6 @@ def run(args: argparse.Namespace) -> None:
     updaters = args.updaters.split(",")
     unknown = [u for u in updaters if u not in UPDATERS]
     if unknown:
-        from tracker.errors import TrackerError
-
         raise TrackerError(f"unknown updater(s) {', '.join(unknown)}; choose from {sorted(UPDATERS)}")
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     sequence = open_source(args.sequence)

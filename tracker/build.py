@@ -24,12 +24,16 @@ def resolve_weights(weights: str | None) -> Path | None:
     return Path(weights)
 
 
-def build_tracker(config: TrackerConfig, weights: str | None = None) -> MDNetTracker:
-    """An MDNet tracker; the backbone width comes from the weights file, else from the config."""
+def build_tracker(config: TrackerConfig, weights: str | None = None, warn: bool = True) -> MDNetTracker:
+    """An MDNet tracker; the backbone width comes from the weights file, else from the config.
+
+    ``warn=False`` drops the random-backbone warning (benchmarks that report the weights themselves).
+    """
     path = resolve_weights(weights)
     fc_state = None
     if path is None:
-        warnings.warn(f"no pretrained weights: using a random backbone (seed {config.seed})", stacklevel=2)
+        if warn:
+            warnings.warn(f"no pretrained weights: using a random backbone (seed {config.seed})", stacklevel=2)
         backbone = Backbone(config.backbone_channels)
         backbone.init_random(torch.Generator().manual_seed(config.seed))
     else:

@@ -173,7 +173,8 @@ def run(args: argparse.Namespace) -> dict:
     return summary
 
 
-def write_json(path: str, data: dict) -> None:
+def write_json(path: str | Path, data: object) -> None:
+    """Atomically: a reader never sees half a file."""
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -195,9 +196,7 @@ def run_webcam(args: argparse.Namespace) -> None:
     reader = LatestFrameReader(capture, is_camera, pace).start()
 
     def make_tracker(cfg: TrackerConfig):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return build_tracker(cfg, args.weights)
+        return build_tracker(cfg, args.weights, warn=False)
 
     stats = run_live(reader, window, config, make_tracker, init_box, args.save, args.snapshots)
     print(f"live: {stats.frames} frames tracked, {stats.skipped} skipped, {stats.fps:.1f} fps at the end")

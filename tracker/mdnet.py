@@ -117,12 +117,12 @@ class MDNetTracker:
             with self.timer("bbreg"):
                 result = self.bbreg.predict(candidate_feats[top], candidates[top]).mean(axis=0)
         with self.timer("updates"):
-            if success:
-                self._collect(features)
             if not success:
                 self._update(short_term=True)
-            elif self.frame_index % cfg.long_interval == 0:
-                self._update(short_term=False)
+            else:
+                self._collect(features)
+                if self.frame_index % cfg.long_interval == 0:
+                    self._update(short_term=False)
         self.last_score, self.last_success = score, success
         return result
 

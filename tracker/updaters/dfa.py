@@ -28,7 +28,7 @@ class DFAUpdater(FeedbackUpdater):
 
     def hidden_errors(self, cache: ForwardCache, e_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         errors = []
-        for layer, feedback in ((0, self.feedback[0]), (1, self.feedback[1])):
+        for layer, feedback in enumerate(self.feedback):  # fc4, fc5
             delta = feedback.project(e_out)  # D_i^T e_L (Eq. 6), error at this layer's output
             mask = cache.masks[layer + 1]  # the dropout applied where this output fed the next layer
             if mask is not None:
