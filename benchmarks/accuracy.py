@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from benchmarks.common import DEFAULT_OTB, cli_main, markdown_table, read_json, write_json
+from benchmarks.common import DEFAULT_OTB, cli_main, markdown_table, read_json, warm_up, write_json
 from tracker.build import build_tracker
 from tracker.config import load_config
 from tracker.errors import TrackerError
@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> None:
     sequences = otb_sequences(args.otb, args.sequences.split(",") if args.sequences else None)
     path = Path(args.out) / "accuracy.json"
     results = {} if args.fresh else read_json(path)
+    warm_up()
     todo = [(u, s) for u in updaters for s in sequences if s.name not in results.get(u, {})]
     for updater, sequence in tqdm(todo, desc="runs", unit="seq"):
         config = load_config(args.config, updater=updater, batch_size=args.batch_size, seed=args.seed)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from benchmarks.common import DEFAULT_OTB, cli_main
+from benchmarks.common import DEFAULT_OTB, cli_main, warm_up
 from benchmarks.ope_report import write_report
 from tracker.errors import TrackerError
 from tracker.evaluation.ope import has_result, write_result
@@ -118,6 +118,7 @@ def run_job(job: dict) -> str:
     else:
         config = load_config(job["config"], updater=job["updater"], batch_size=job["batch_size"], seed=job["seed"])
         tracker = build_tracker(config, job["weights"], warn=False)
+    warm_up()
     result = run_sequence(tracker, sequence)
     write_result(Path(job["results"]), job["name"], sequence.name, result.boxes, result.seconds)
     return f"{job['name']}/{sequence.name}"

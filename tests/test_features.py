@@ -1,6 +1,8 @@
 import numpy as np
+import pytest
 import torch
 
+from tracker.backbone import local_response_norm
 from tracker.data.synthetic import synthetic_sequence
 from tracker.features import FrameFeatures, frame_features, padded_regions
 
@@ -41,3 +43,10 @@ def test_contains_rejects_boxes_outside_the_map(backbone):
     shared = frame_features(backbone, image, "shared", 107, 16, ref, ref[None])
     far = ref + [100, 0, 0, 0]
     assert shared.contains(np.stack([ref, far])).tolist() == [True, False]
+
+
+@pytest.mark.parametrize("size,alpha,beta,k", [(5, 1e-4, 0.75, 2.0), (4, 0.1, 0.6, 1.0), (3, 0.5, 0.75, 1.0)])
+def test_fast_local_response_norm_matches_torch(size, alpha, beta, k):
+    x = torch.randn(2, 7, 5, 6, generator=torch.Generator().manual_seed(size)) * 4
+    expected = torch.nn.LocalResponseNorm(size, alpha, beta, k)(x)
+    assert torch.allclose(local_response_norm(x, size, alpha, beta, k), expected, atol=1e-5)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from tracker.allocator import keep_freed_memory
 from tracker.backbone import Backbone, channels_of, load_weights
 from tracker.config import TrackerConfig
 from tracker.mdnet import MDNetTracker
@@ -29,6 +30,7 @@ def build_tracker(config: TrackerConfig, weights: str | None = None, warn: bool 
 
     ``warn=False`` drops the random-backbone warning (benchmarks that report the weights themselves).
     """
+    keep_freed_memory()  # process-wide; frees the tracker's per-frame buffers from page-faulting
     path = resolve_weights(weights)
     fc_state = None
     if path is None:

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from tracker.allocator import keep_freed_memory
 from tracker.backbone import Backbone, save_weights
 from tracker.boxes import SampleGenerator
 from tracker.config import TrackerConfig
@@ -95,7 +96,7 @@ class Pretrainer:
         self.updater.start(self.head, self.generator)
         self.updater.want_input_error = True
         self.conv_optimizer = torch.optim.SGD(self.backbone.parameters(), lr=args.lr, momentum=0.9,
-                                              weight_decay=0.0005)
+                                              weight_decay=0.0005, fused=True)
         self.branches = [self._new_branch() for _ in domains]
         self.step = 0
         self.history: list[tuple[float, float]] = []
@@ -203,7 +204,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", required=True, help="folder of training sequences (OTB layout), never OTB")
     parser.add_argument("--out", required=True, help="weights file to write (e.g. pretrained/default.pt)")
     parser.add_argument("--fc-updater", choices=("bp", "dfa", "bdfa"), default="bp")
-    parser.add_argument("--iterations", type=int, default=6000)
+    parser.add_argument("--iterations", type=int, default=3000)
     parser.add_argument("--channels", type=int, nargs=3, default=list(TrackerConfig().backbone_channels))
     parser.add_argument("--fc-width", type=int, default=512)
     parser.add_argument("--batch-frames", type=int, default=8)
@@ -211,6 +212,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--augment", default="flip,colour,blur", help=f"comma list of {AUGMENTATIONS} or 'none'")
     parser.add_argument("--checkpoint-every", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     args.augment = [] if args.augment == "none" else args.augment.split(",")
@@ -252,14 +254,16 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    torch.set_num_threads(2)
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    keep_freed_memory()
     try:
-        meta = run(parse_args(argv))
+        meta = run(args)
     except TrackerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"pretrained {meta['iterations']} iterations: loss {meta['final_loss']:.3f}, "
-          f"accuracy {meta['final_accuracy']:.3f} -> {parse_args(argv).out}")
+          f"accuracy {meta['final_accuracy']:.3f} -> {args.out}")
     return 0
 
 

@@ -48,7 +48,7 @@ class Updater(ABC):
         groups = [{"params": list(layer.parameters()), "lr_mult": self.config.lr_mult.get(name, 1.0)}
                   for name, layer in zip(LAYER_NAMES, head.layers)]
         self.optimizer = torch.optim.SGD(groups, lr=self.config.lr_init, momentum=self.config.momentum,
-                                         weight_decay=self.config.weight_decay)
+                                         weight_decay=self.config.weight_decay, fused=True)
 
     @abstractmethod
     def compute_gradients(self, features: torch.Tensor, labels: torch.Tensor) -> float:
