@@ -2,10 +2,12 @@
 
 import json
 
+import pytest
 import yaml
 
-from benchmarks import accuracy, speed
+from benchmarks import accuracy, backbones, speed
 from tests.conftest import FAST, write_otb
+from tracker.backbone import save_weights
 
 
 def test_speed_benchmark_reports_both_modes_and_whole_sequences(tmp_path, capsys):
@@ -37,3 +39,32 @@ def test_accuracy_benchmark_resumes_per_sequence(tmp_path, capsys):
     second = json.loads((tmp_path / "acc" / "accuracy.json").read_text())
     assert second["bp"] == first["bp"]  # finished run kept, not redone
     assert set(second) == {"bp", "bdfa"} and 0 <= second["bdfa"]["Toy"]["success_auc"] <= 1
+
+
+def test_backbones_benchmark_puts_each_weights_file_beside_the_random_backbone(tmp_path, backbone, capsys):
+    otb = tmp_path / "otb"
+    write_otb(otb / "Toy", n_frames=4)
+    config = tmp_path / "fast.yaml"
+    config.write_text(yaml.safe_dump(FAST))
+    weights = tmp_path / "mine.pt"
+    save_weights(weights, backbone)
+    weights.with_suffix(".json").write_text(json.dumps({"fc_updater": "bdfa", "iterations": 3,
+                                                        "final_loss": 0.5, "final_accuracy": 0.75}))
+    out = tmp_path / "bb"
+    assert backbones.main(["--backbones", f"random=none,mine={weights}", "--otb", str(otb), "--seeds", "1",
+                           "--config", str(config), "--out", str(out)]) == 0
+    report = json.loads((out / "backbones.json").read_text())["backbones"]
+    assert set(report) == {"random", "mine"}
+    assert report["random"]["pretraining"] is None
+    assert report["mine"]["pretraining"]["fc_updater"] == "bdfa"
+    for entry in report.values():
+        assert set(entry["updaters"]) == {"bp", "bdfa"}
+        assert len(entry["updaters"]["bdfa"]["success_auc"]) == 1
+    assert (out / "backbones.png").stat().st_size > 0
+    assert "bdfa, loss 0.500, acc 0.750" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("spec,message", [("random", "label=weights"), ("x=/no/such.pt", "not found"), ("", "empty")])
+def test_backbones_bad_input_exits_2(tmp_path, capsys, spec, message):
+    assert backbones.main(["--backbones", spec, "--out", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err

@@ -1,0 +1,127 @@
+"""What pretraining buys: OTB OPE of the tracker on several backbones, each tracked with several updaters.
+
+    python -m benchmarks.backbones --backbones random=none,bp=pretrained/default.pt,cbdfa=pretrained/cbdfa.pt \\
+        --updaters bp,bdfa --seeds 3 --jobs 2 --out results/backbones
+
+Each backbone is one ``benchmarks.otb_ope`` sweep under ``--out``/<label> (so it resumes the same
+way: finished runs are kept), without anchors or peers; this script then puts the backbones side
+by side: success AUC and precision@20 as mean ± std over seeds, fps, and the pretraining record
+(final loss and accuracy) of each weights file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from benchmarks import otb_ope  # noqa: E402
+from benchmarks.common import DEFAULT_OTB, cli_main, markdown_table, write_json  # noqa: E402
+from tracker.errors import TrackerError  # noqa: E402
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backbones", default="random=none,bp=pretrained/default.pt,cbdfa=pretrained/cbdfa.pt",
+                        help="comma list of label=weights ('none' = seeded random backbone)")
+    parser.add_argument("--otb", default=DEFAULT_OTB)
+    parser.add_argument("--sequences", help="comma-separated names (default: every sequence found)")
+    parser.add_argument("--updaters", default="bp,bdfa")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--config", help="YAML overrides for every run")
+    parser.add_argument("--out", default="results/backbones")
+    return parser.parse_args(argv)
+
+
+def parse_backbones(text: str) -> dict[str, str]:
+    backbones = {}
+    for item in (t for t in text.split(",") if t):
+        label, sep, weights = item.partition("=")
+        if not sep or not label or not weights:
+            raise TrackerError(f"--backbones wants label=weights items, got {item!r}")
+        if weights.lower() != "none" and not Path(weights).is_file():
+            raise TrackerError(f"weights file not found: {weights} (backbone {label!r})")
+        backbones[label] = weights
+    if not backbones:
+        raise TrackerError("--backbones is empty")
+    return backbones
+
+
+def pretraining_record(weights: str) -> dict:
+    """The metadata ``tracker.pretrain`` wrote beside a weights file (empty for 'none')."""
+    meta = Path(weights).with_suffix(".json")
+    return json.loads(meta.read_text()) if weights.lower() != "none" and meta.is_file() else {}
+
+
+def run(args: argparse.Namespace) -> None:
+    backbones = parse_backbones(args.backbones)
+    out = Path(args.out)
+    summary: dict[str, dict] = {}
+    for label, weights in backbones.items():
+        sweep = ["--otb", args.otb, "--updaters", args.updaters, "--batch-sizes", str(args.batch_size),
+                 "--seeds", str(args.seeds), "--jobs", str(args.jobs), "--anchors", "", "--peers", "",
+                 "--weights", weights, "--out", str(out / label)]
+        sweep += ["--sequences", args.sequences] if args.sequences else []
+        sweep += ["--config", args.config] if args.config else []
+        print(f"backbone {label}: {weights}", file=sys.stderr)
+        otb_ope.run(otb_ope.parse_args(sweep))
+        groups = json.loads((out / label / "results.json").read_text())["groups"]
+        record = pretraining_record(weights)
+        summary[label] = {"weights": weights, "pretraining": {k: record.get(k) for k in (
+            "fc_updater", "iterations", "final_loss", "final_accuracy", "architecture")} if record else None,
+            "updaters": {u: {m: groups[f"{u}-b{args.batch_size}"][m] for m in ("success_auc", "precision_20", "fps")}
+                         for u in args.updaters.split(",")}}
+    report(summary, args, out)
+
+
+def report(summary: dict, args: argparse.Namespace, out: Path) -> None:
+    def spread(values: list[float]) -> str:
+        return f"{np.mean(values):.3f} ± {np.std(values):.3f}"
+
+    rows = []
+    for label, entry in summary.items():
+        pre = entry["pretraining"]
+        trained = f"{pre['fc_updater']}, loss {pre['final_loss']:.3f}, acc {pre['final_accuracy']:.3f}" if pre else "-"
+        for updater, m in entry["updaters"].items():
+            rows.append([label, trained, updater, len(m["success_auc"]), spread(m["success_auc"]),
+                         spread(m["precision_20"]), float(np.mean(m["fps"]))])
+    table = markdown_table(["backbone", "pretrained with (final loss, acc)", "tracked with", "seeds",
+                            "success AUC", "precision@20", "fps"], rows)
+    table += (f"\n\nbatch size {args.batch_size}; mean ± std over seeds; "
+              "each seed's score is the mean over the sequences")
+    print(table)
+    (out / "backbones.md").write_text(table + "\n")
+    write_json(out / "backbones.json", {"batch_size": args.batch_size, "backbones": summary})
+
+    labels, updaters = list(summary), args.updaters.split(",")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    width = 0.8 / len(updaters)
+    for ax, metric, title in zip(axes, ("success_auc", "precision_20"), ("success AUC", "precision@20")):
+        for i, updater in enumerate(updaters):
+            values = [summary[b]["updaters"][updater][metric] for b in labels]
+            ax.bar(np.arange(len(labels)) + i * width, [np.mean(v) for v in values], width,
+                   yerr=[np.std(v) for v in values], capsize=3, label=f"tracked with {updater}")
+        ax.set_xticks(np.arange(len(labels)) + width * (len(updaters) - 1) / 2, labels)
+        ax.set_title(f"{title} (batch {args.batch_size})")
+        ax.set_ylim(0, 1)
+    axes[0].legend()
+    fig.tight_layout()
+    fig.savefig(out / "backbones.png", dpi=100)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli_main(lambda: run(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
