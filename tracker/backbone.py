@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import torch
@@ -24,7 +23,6 @@ CONV_KEYS = ("conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "conv3.
 FC_KEYS = ("fc4.weight", "fc4.bias", "fc5.weight", "fc5.bias")
 
 
-@functools.lru_cache(maxsize=8)
 def _channel_window(channels: int, size: int, scale: float) -> torch.Tensor:
     """1x1 conv weights summing each channel's ``size``-wide neighbourhood, times ``scale``."""
     c = torch.arange(channels)
