@@ -5,7 +5,7 @@ import json
 import pytest
 import yaml
 
-from benchmarks import accuracy, backbones, speed
+from benchmarks import accuracy, backbones, speed, width
 from tests.conftest import FAST, write_otb
 from tracker.backbone import save_weights
 
@@ -68,3 +68,17 @@ def test_backbones_benchmark_puts_each_weights_file_beside_the_random_backbone(t
 def test_backbones_bad_input_exits_2(tmp_path, capsys, spec, message):
     assert backbones.main(["--backbones", spec, "--out", str(tmp_path)]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_width_benchmark_times_each_width_and_reports_ratios(tmp_path, capsys):
+    write_otb(tmp_path / "data" / "synA", n_frames=6, size=(200, 160))
+    write_otb(tmp_path / "otb" / "Toy", n_frames=3)
+    out = tmp_path / "width"
+    assert width.main(["--widths", "8,16,16", "16,32,32", "--data", str(tmp_path / "data"), "--otb",
+                       str(tmp_path / "otb"), "--sequences", "Toy", "--iterations", "2", "--max-frames", "2",
+                       "--repeats", "1", "--out", str(out)]) == 0
+    samples = json.loads((out / "width.json").read_text())["samples"]
+    assert set(samples) == {"(8, 16, 16)", "(16, 32, 32)"}
+    assert all(v["s_per_iteration"][0] > 0 and v["fps"][0] > 0 for v in samples.values())
+    assert width.main(["--widths", "8,16", "--data", str(tmp_path / "data"), "--out", str(out)]) == 2
+    assert "three positive channel counts" in capsys.readouterr().err
