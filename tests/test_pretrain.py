@@ -1,11 +1,14 @@
 """Multi-domain pretraining: it learns, its checkpoints resume exactly, it never touches OTB data."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
 from tests.conftest import write_otb
-from tracker.build import build_tracker
+from tracker.backbone import channels_of, load_weights
+from tracker.build import PRETRAINED_DIR, build_tracker
 from tracker.config import TrackerConfig
 from tracker.data.synthetic import synthetic_sequence
 from tracker.pretrain import is_otb_name, main
@@ -64,3 +67,13 @@ def test_refuses_otb_sequences(tmp_path, capsys):
                                       ("vot_ball1", False), ("uav123_10fps_boat1", False), ("vottir_horse", False)])
 def test_otb_name_guard(name, otb):
     assert is_otb_name(name) is otb
+
+
+@pytest.mark.parametrize("name,rule", [("default", "bp"), ("cbdfa", "bdfa")])
+def test_shipped_weights_carry_their_record_and_never_saw_otb(name, rule):
+    path = PRETRAINED_DIR / f"{name}.pt"
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert {"architecture", "data", "command", "seed", "date", "final_loss", "final_accuracy"} <= set(meta)
+    assert meta["fc_updater"] == rule and meta["data"] and not any(is_otb_name(n) for n in meta["data"])
+    assert channels_of(load_weights(path)) == tuple(meta["architecture"]["backbone_channels"])
+    assert path.stat().st_size < 50 * 2**20
