@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from tracker.config import TrackerConfig, load_config
@@ -54,3 +56,9 @@ def test_bad_config_files_give_one_clear_error(tmp_path, text, message):
 def test_missing_config_file():
     with pytest.raises(TrackerError, match="not found"):
         load_config("/nonexistent/my.yaml")
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.yaml")))
+def test_shipped_configs_load(path):
+    config = load_config(path)
+    assert config != TrackerConfig()  # each one changes something
