@@ -10,18 +10,17 @@ thresholds lets glibc reuse the blocks. Elsewhere than glibc this does nothing.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 
 
+@functools.cache
 def keep_freed_memory(threshold_bytes: int = 1 << 30) -> bool:
-    """Return True when glibc accepted the new thresholds."""
-    name = ctypes.util.find_library("c")
+    """Return True when glibc accepted the new thresholds. Process-wide, so done once per process."""
     try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError, TypeError):
+        mallopt = ctypes.CDLL(None).mallopt  # the C library this process already runs on
+    except (OSError, AttributeError):
         return False
     return bool(mallopt(M_MMAP_THRESHOLD, threshold_bytes)) and bool(mallopt(M_TRIM_THRESHOLD, 2 * threshold_bytes))

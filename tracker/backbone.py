@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import torch
@@ -23,12 +24,17 @@ CONV_KEYS = ("conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "conv3.
 FC_KEYS = ("fc4.weight", "fc4.bias", "fc5.weight", "fc5.bias")
 
 
-def _channel_window(channels: int, size: int, scale: float) -> torch.Tensor:
-    """1x1 conv weights summing each channel's ``size``-wide neighbourhood, times ``scale``."""
-    c = torch.arange(channels)
-    offset = c[None, :] - c[:, None]  # input channel - output channel
-    band = (offset >= -(size // 2)) & (offset <= (size - 1) // 2)
-    return (band.float() * scale)[:, :, None, None]
+@functools.lru_cache(maxsize=8)
+def _channel_window(channels: int, size: int, scale: float, k: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """1x1 conv weights summing each channel's ``size``-wide neighbourhood times ``scale``, and bias ``k``.
+
+    Built once per shape, outside inference mode: the cached tensors are also used under autograd.
+    """
+    with torch.inference_mode(False):
+        c = torch.arange(channels)
+        offset = c[None, :] - c[:, None]  # input channel - output channel
+        band = (offset >= -(size // 2)) & (offset <= (size - 1) // 2)
+        return (band.float() * scale)[:, :, None, None], torch.full((channels,), k)
 
 
 def local_response_norm(x: torch.Tensor, size: int = 5, alpha: float = 1e-4, beta: float = 0.75,
@@ -38,8 +44,8 @@ def local_response_norm(x: torch.Tensor, size: int = 5, alpha: float = 1e-4, bet
     The cross-channel window sum is a banded 1x1 convolution (one oneDNN call, forward and
     backward) instead of torch's padded average pool over a 5-D view.
     """
-    window = _channel_window(x.shape[1], size, alpha / size).to(x.dtype)
-    scale = F.conv2d(x * x, window, torch.full((x.shape[1],), k, dtype=x.dtype))  # k + alpha/n * sum x^2
+    window, bias = _channel_window(x.shape[1], size, alpha / size, k)
+    scale = F.conv2d(x * x, window.to(x.dtype), bias.to(x.dtype))  # k + alpha/n * sum x^2
     if beta == 0.75:  # rsqrt(s) * sqrt(rsqrt(s)) = s^-0.75, much cheaper than pow
         inv = scale.rsqrt()
         return x * inv * inv.sqrt()
