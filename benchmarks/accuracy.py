@@ -15,7 +15,16 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from benchmarks.common import DEFAULT_OTB, cli_main, markdown_table, read_json, warm_up, write_json
+from benchmarks.common import (
+    DEFAULT_OTB,
+    cli_main,
+    guard_resume,
+    markdown_table,
+    read_json,
+    run_setup,
+    warm_up,
+    write_json,
+)
 from tracker.build import build_tracker
 from tracker.config import load_config
 from tracker.errors import TrackerError
@@ -47,6 +56,8 @@ def run(args: argparse.Namespace) -> None:
         raise TrackerError(f"--batch-size must be at least 4, got {args.batch_size}")
     sequences = otb_sequences(args.otb, args.sequences.split(",") if args.sequences else None)
     path = Path(args.out) / "accuracy.json"
+    guard_resume(Path(args.out), run_setup(load_config(args.config, batch_size=args.batch_size, seed=args.seed),
+                                           args.weights), args.fresh)
     results = {} if args.fresh else read_json(path)
     warm_up()
     todo = [(u, s) for u in updaters for s in sequences if s.name not in results.get(u, {})]

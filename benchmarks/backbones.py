@@ -39,6 +39,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--config", help="YAML overrides for every run")
     parser.add_argument("--out", default="results/backbones")
+    parser.add_argument("--fresh", action="store_true", help="re-run finished runs")
     return parser.parse_args(argv)
 
 
@@ -72,6 +73,7 @@ def run(args: argparse.Namespace) -> None:
                  "--weights", weights, "--out", str(out / label)]
         sweep += ["--sequences", args.sequences] if args.sequences else []
         sweep += ["--config", args.config] if args.config else []
+        sweep += ["--fresh"] if args.fresh else []
         print(f"backbone {label}: {weights}", file=sys.stderr)
         otb_ope.run(otb_ope.parse_args(sweep))
         groups = json.loads((out / label / "results.json").read_text())["groups"]

@@ -1,7 +1,9 @@
-"""Helpers shared by the benchmark scripts: atomic JSON, markdown tables, CLI error handling."""
+"""Helpers shared by the benchmark scripts: atomic JSON, markdown tables, resume guard, CLI error handling."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import sys
 from collections.abc import Callable
@@ -9,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from tracker.build import build_tracker
+from tracker.build import build_tracker, resolve_weights
 from tracker.cli import write_json  # noqa: F401 - one atomic writer for the project
 from tracker.config import TrackerConfig
 from tracker.data.synthetic import synthetic_sequence
@@ -30,6 +32,29 @@ def markdown_table(header: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def run_setup(config: TrackerConfig, weights: str | None) -> dict:
+    """What a results folder's runs share: every setting and the backbone file's identity."""
+    path = resolve_weights(weights)
+    backbone = "random" if path is None else f"{path.name} sha256:{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}"
+    return json.loads(json.dumps({"backbone": backbone, "config": dataclasses.asdict(config)}))  # as stored
+
+
+def guard_resume(out: Path, setup: dict, fresh: bool) -> None:
+    """Finished runs are reused only if they were made with the same ``setup`` (``out``/setup.json).
+
+    Without this, a changed default or weights file would silently mix old and new runs in one report.
+    """
+    path = out / "setup.json"
+    old = read_json(path)
+    if old and old != setup and not fresh:
+        changed = sorted(k for k in {**old.get("config", {}), **setup["config"]}
+                         if old.get("config", {}).get(k) != setup["config"].get(k))
+        changed += ["backbone"] if old.get("backbone") != setup["backbone"] else []
+        raise TrackerError(f"{out} holds runs made with other settings ({', '.join(changed)} differ); "
+                           "pass --fresh to start over or choose another --out")
+    write_json(path, setup)
 
 
 _warm = False

@@ -175,7 +175,8 @@ def build_tables(settings: dict, groups: dict, others: dict, attributes: dict, m
     expected = settings["seeds"]
     partial = [f"{u}-b{b}" for (u, b), seeds in groups.items() if len(seeds) < expected]
     missing = [f"{u}-b{b}" for u in settings["updaters"] for b in settings["batch_sizes"] if (u, b) not in groups]
-    parts = [f"# OTB one-pass evaluation\n\n{len(names)} sequences: {', '.join(names)}\n",
+    setup = f"backbone: {settings['setup']['backbone']}; config: {settings['config_file'] or 'defaults'}"
+    parts = [f"# OTB one-pass evaluation\n\n{len(names)} sequences: {', '.join(names)}\n\n{setup}\n",
              "## Ours: updater x online batch size (mean ± std over seeds)\n",
              markdown_table(["updater", "batch", "seeds", "success AUC", "precision@20", "fps"], rows), ""]
     if others:

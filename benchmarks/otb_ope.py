@@ -18,8 +18,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from benchmarks.common import DEFAULT_OTB, cli_main, warm_up
+from benchmarks.common import DEFAULT_OTB, cli_main, guard_resume, run_setup, warm_up
 from benchmarks.ope_report import write_report
+from tracker.config import load_config
 from tracker.errors import TrackerError
 from tracker.evaluation.ope import has_result, write_result
 from tracker.evaluation.peers import PEERS, available_peers
@@ -86,10 +87,7 @@ def plan(args: argparse.Namespace) -> tuple[list[dict], dict]:
         probe.unlink()
     except OSError as exc:
         raise TrackerError(f"output folder {out} is not writable: {exc.strerror}") from None
-    if args.config:
-        from tracker.config import load_config
-
-        load_config(args.config)  # fail now, not inside a worker
+    config = load_config(args.config)  # fail now, not inside a worker
     # seed outermost: an interrupted sweep has whole updater x batch-size grids for its first seeds
     runs = [{"name": f"{u}-b{b}-s{s}", "updater": u, "batch_size": b, "seed": s}
             for s in range(args.seeds) for b in batch_sizes for u in updaters]
@@ -99,7 +97,8 @@ def plan(args: argparse.Namespace) -> tuple[list[dict], dict]:
             for run in runs for seq in sequences]
     settings = {"updaters": updaters, "batch_sizes": batch_sizes, "seeds": args.seeds, "anchors": anchors,
                 "anchors_root": args.anchors_root, "peers": peers, "peers_available": available_peers(),
-                "sequences": [s.name for s in sequences], "otb": args.otb}
+                "sequences": [s.name for s in sequences], "otb": args.otb,
+                "config_file": args.config, "setup": run_setup(config, args.weights)}
     return jobs, settings
 
 
@@ -108,7 +107,6 @@ def run_job(job: dict) -> str:
     import torch
 
     from tracker.build import build_tracker
-    from tracker.config import load_config
     from tracker.evaluation.peers import OpenCVTracker
 
     torch.set_num_threads(int(os.environ.get("OPE_THREADS", "1")))
@@ -176,6 +174,8 @@ def run_on_ray(jobs: list[dict], address: str | None, progress: tqdm) -> None:
 
 def run(args: argparse.Namespace) -> None:
     jobs, settings = plan(args)
+    if not args.report_only:
+        guard_resume(Path(args.out), settings["setup"], args.fresh)
     results = Path(args.out) / "results"
     todo = [j for j in jobs if args.fresh or not has_result(results, j["name"], j["sequence"])]
     print(f"{len(jobs)} runs, {len(jobs) - len(todo)} already finished, {len(todo)} to do", file=sys.stderr)

@@ -12,6 +12,7 @@ and bounding-box regression.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -75,12 +76,14 @@ def run(args: argparse.Namespace) -> None:
     table = markdown_table(["run", "frames", "fps"] + [f"{p} ms/frame" for p in PHASES], rows)
     table += f"\n\nshared / exact speed ratio (first {args.max_frames} frames of {args.sequences}): {ratio:.1f}x"
     if whole:
-        table += f"\nwhole sequences: {', '.join(s.name for s in whole)}"
+        by_fps = sorted((r for r in per_sequence if r["run"] == "whole"), key=lambda r: -r["fps"])
+        table += "\nper whole sequence (fps): " + ", ".join(f"{r['sequence']} {r['fps']:.1f}" for r in by_fps)
     print(table)
     out = Path(args.out)
     write_json(out / "speed.json", {"totals": totals, "ratio": ratio, "sequences": per_sequence,
                                     "max_frames": args.max_frames, "updater": args.updater,
-                                    "weights": args.weights or "default"})
+                                    "weights": args.weights or "default", "config_file": args.config,
+                                    "config": dataclasses.asdict(load_config(args.config, updater=args.updater))})
     (out / "speed.md").write_text(table + "\n")
 
 

@@ -24,6 +24,8 @@ def test_speed_benchmark_reports_both_modes_and_whole_sequences(tmp_path, capsys
     assert report["totals"]["shared"]["frames"] == report["totals"]["exact"]["frames"] == 3
     assert report["totals"]["shared, whole sequences"]["frames"] == 10
     assert report["ratio"] > 0
+    assert report["config_file"] == str(config) and report["config"]["n_pos_init"] == FAST["n_pos_init"]
+    assert [r["sequence"] for r in report["sequences"] if r["run"] == "whole"] == ["Other", "Toy"]
     assert "speed ratio" in capsys.readouterr().out
 
 
@@ -39,6 +41,12 @@ def test_accuracy_benchmark_resumes_per_sequence(tmp_path, capsys):
     second = json.loads((tmp_path / "acc" / "accuracy.json").read_text())
     assert second["bp"] == first["bp"]  # finished run kept, not redone
     assert set(second) == {"bp", "bdfa"} and 0 <= second["bdfa"]["Toy"]["success_auc"] <= 1
+    config.write_text(yaml.safe_dump({**FAST, "maxiter_update": 2}))  # other settings: no silent mixing
+    capsys.readouterr()
+    assert accuracy.main(args + ["--updaters", "bp"]) == 2
+    assert "other settings (maxiter_update differ); pass --fresh" in capsys.readouterr().err
+    assert accuracy.main(args + ["--updaters", "bp", "--fresh"]) == 0
+    assert set(json.loads((tmp_path / "acc" / "accuracy.json").read_text())) == {"bp"}
 
 
 def test_backbones_benchmark_puts_each_weights_file_beside_the_random_backbone(tmp_path, backbone, capsys):

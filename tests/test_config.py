@@ -6,14 +6,24 @@ from tracker.config import TrackerConfig, load_config
 from tracker.errors import TrackerError
 
 
-def test_defaults_are_mdnet_settings():
+def test_defaults_are_mdnet_settings_but_the_marked_deviations():
     c = TrackerConfig()
     assert (c.n_samples, c.trans, c.scale, c.trans_limit, c.top_k) == (256, 0.6, 1.05, 1.5, 5)
     assert (c.n_pos_init, c.n_neg_init, c.maxiter_init, c.lr_init) == (500, 5000, 50, 0.0005)
     assert (c.n_pos_update, c.n_neg_update, c.maxiter_update, c.lr_update) == (50, 200, 15, 0.001)
     assert (c.long_interval, c.n_frames_long, c.n_frames_short) == (10, 100, 30)
-    assert (c.batch_pos, c.batch_neg, c.batch_neg_cand) == (32, 96, 1024)
+    assert (c.batch_pos, c.batch_neg, c.hard_negative_mining) == (32, 96, True)
     assert (c.momentum, c.weight_decay, c.grad_clip, c.lr_mult) == (0.9, 0.0005, 10.0, {"fc6": 10.0})
+    # the two deviations, each marked "# deviation:" in tracker/config.py with its reason
+    assert (c.backbone_channels, c.batch_neg_cand) == ((48, 96, 128), 256)
+    source = (Path(__file__).resolve().parent.parent / "tracker" / "config.py").read_text()
+    assert sum(line.lstrip().startswith("# deviation:") for line in source.splitlines()) == 2
+
+
+def test_mdnet_mining_config_restores_mdnets_candidate_count():
+    config = load_config(Path(__file__).resolve().parent.parent / "configs" / "mdnet_mining.yaml")
+    assert config.batch_neg_cand == 1024
+    assert config.replace(batch_neg_cand=256) == TrackerConfig()  # it changes nothing else
 
 
 def test_yaml_overrides_a_subset(tmp_path):

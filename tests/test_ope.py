@@ -11,6 +11,7 @@ from got10k.utils.metrics import center_error, rect_iou
 
 from benchmarks.otb_ope import main
 from tests.conftest import FAST, write_otb
+from tracker.backbone import save_weights
 from tracker.evaluation.ope import (
     anchor_boxes,
     has_result,
@@ -110,6 +111,8 @@ def test_tiny_end_to_end_run_writes_every_plot_table_and_json(tiny, capsys):
     assert len(data["groups"]["bp-b8"]["success_auc"]) == 2
     assert data["others"]["Pub"]["success_auc"] == pytest.approx(20 / 21)
     assert set(data["attributes"]["success_auc"]["bp-b8"]) == {"OCC", "SV"}
+    assert data["settings"]["setup"]["config"]["backbone_channels"] == [16, 32, 32]  # the settings the runs used
+    assert "backbone: random" in report
 
 
 def test_resume_skips_finished_runs_and_fresh_does_not(tiny, capsys):
@@ -129,6 +132,19 @@ def test_resume_skips_finished_runs_and_fresh_does_not(tiny, capsys):
     assert main(args + ["--batch-sizes", "8", "--seeds", "1", "--peers", "", "--report-only"]) == 0
     assert not result.exists()
     assert "no finished seed for bp-b8" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_resume_refuses_runs_made_with_another_backbone(tiny, backbone, capsys):
+    tmp_path, args = tiny
+    args = [a if a != "bp,bdfa" else "bp" for a in args] + ["--batch-sizes", "8", "--seeds", "1", "--peers", ""]
+    assert main(args) == 0
+    weights = tmp_path / "other.pt"
+    save_weights(weights, backbone)
+    other = [str(weights) if a == "none" else a for a in args]
+    capsys.readouterr()
+    assert main(other) == 2
+    assert "other settings (backbone differ)" in capsys.readouterr().err
+    assert main(other + ["--fresh"]) == 0
 
 
 @pytest.mark.parametrize("change,message", [

@@ -22,7 +22,7 @@ def track(tracker, sequence, n=None):
 
 
 def test_synthetic_sequence_tracks_with_default_settings():
-    """Default MDNet settings, random backbone. The never-moving box scores about 0.16 here and a
+    """Default settings, random backbone. The never-moving box scores about 0.16 here and a
     tracker that loses the target drifts to ~0; 0.5 mean IoU means it stayed on the target through
     the occlusion, the scale change and the dimming (seed 0 measures 0.63)."""
     sequence = synthetic_sequence()

@@ -67,7 +67,10 @@ class TrackerConfig:
     n_frames_short: int = 30
     # --- optimisation (shared by every updater) ---
     batch_size: int = 128  # positives + negatives at 1:3 (MDNet: 32 + 96)
-    batch_neg_cand: int = 1024
+    # deviation: MDNet mines the 96 hardest of 1024 candidate negatives per step; 256 doubles the
+    # tracking speed on a 2-core CPU at no loss of accuracy here (README "Speed": 16.5 -> 34.9 fps,
+    # success AUC 0.432 -> 0.491 with bp over 3 seeds). configs/mdnet_mining.yaml restores 1024.
+    batch_neg_cand: int = 256
     hard_negative_mining: bool = True
     momentum: float = 0.9
     weight_decay: float = 0.0005
