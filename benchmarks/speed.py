@@ -52,7 +52,8 @@ def measure(label: str, mode: str, sequences: list, max_frames: int | None, args
         n = len(result.boxes)
         accuracy = scores(result.boxes, sequence.ground_truth[:n])
         per_sequence.append({"run": label, "mode": mode, "sequence": sequence.name, "frames": n,
-                             "fps": result.fps, "phase_seconds": result.phase_seconds, **accuracy})
+                             "fps": result.fps, "failed_frames": result.failed_frames,
+                             "phase_seconds": result.phase_seconds, **accuracy})
         total["frames"] += n
         total["seconds"] += float(result.seconds.sum())
         for phase in PHASES:
@@ -77,7 +78,8 @@ def run(args: argparse.Namespace) -> None:
     table += f"\n\nshared / exact speed ratio (first {args.max_frames} frames of {args.sequences}): {ratio:.1f}x"
     if whole:
         by_fps = sorted((r for r in per_sequence if r["run"] == "whole"), key=lambda r: -r["fps"])
-        table += "\nper whole sequence (fps): " + ", ".join(f"{r['sequence']} {r['fps']:.1f}" for r in by_fps)
+        table += "\nper whole sequence (fps, failed frames / frames): " + ", ".join(
+            f"{r['sequence']} {r['fps']:.1f} ({r['failed_frames']}/{r['frames']})" for r in by_fps)
     print(table)
     out = Path(args.out)
     write_json(out / "speed.json", {"totals": totals, "ratio": ratio, "sequences": per_sequence,

@@ -48,6 +48,7 @@ def test_outputs_and_summary(tmp_path, otb_folder, fast_yaml):
     assert data["frames"] == 8 and data["fps"] > 0
     assert {"mean_iou", "success_auc", "precision_20"} <= set(data)
     assert set(data["phase_seconds"]) == {"features", "scoring", "updates", "bbreg"}
+    assert 0 <= data["failed_frames"] <= 7  # frames after the first scored as lost
     assert (tmp_path / "out.mp4").stat().st_size > 0
 
 

@@ -33,6 +33,21 @@ def test_synthetic_sequence_tracks_with_default_settings():
     assert iou(boxes, sequence.ground_truth).mean() > 0.5
 
 
+def test_failed_frames_counts_the_frames_scored_as_lost(fast_config):
+    """A random backbone on the synthetic sequence loses the target on some frames (the occluder)."""
+    sequence = synthetic_sequence(n_frames=30)
+    with pytest.warns(UserWarning):
+        tracker = build_tracker(fast_config.replace(backbone_channels=(16, 32, 32)), "none")
+    tracker.init(sequence.frames[0], sequence.ground_truth[0])
+    lost = 0
+    for frame in sequence.frames[1:]:
+        tracker.update(frame)
+        lost += not tracker.last_success
+    assert tracker.failed_frames == lost > 0  # seed 0: 3 of 29 frames
+    tracker.init(sequence.frames[0], sequence.ground_truth[0])
+    assert tracker.failed_frames == 0  # a new sequence starts the count again
+
+
 def test_exact_mode_tracks_too(fast_config):
     sequence = synthetic_sequence()
     with pytest.warns(UserWarning):

@@ -164,7 +164,8 @@ def run(args: argparse.Namespace) -> dict:
     elapsed = time.perf_counter() - start
     summary = {"sequence": sequence.name, "frames": len(boxes), "seconds": elapsed, "fps": len(boxes) / elapsed,
                "updater": config.updater, "batch_size": config.batch_size, "seed": config.seed,
-               "feature_mode": config.feature_mode, "phase_seconds": tracker.timer.as_dict(),
+               "feature_mode": config.feature_mode, "failed_frames": tracker.failed_frames,
+               "phase_seconds": tracker.timer.as_dict(),
                "updater_diagnostics": tracker.updater.diagnostics()}
     if truth is not None and args.init is None:
         summary.update(scores(np.array(boxes), truth[:len(boxes)]))

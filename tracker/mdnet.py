@@ -47,6 +47,7 @@ class MDNetTracker:
         self.timer = PhaseTimer()
         self.last_score = 0.0
         self.last_success = True
+        self.failed_frames = 0  # frames scored as lost since init: each one costs a short-term update
         self.losses: list[float] = []
 
     # ---------------------------------------------------------------- first frame
@@ -62,6 +63,7 @@ class MDNetTracker:
         self.target = box.copy()
         self.frame_index = 0
         self.trans = cfg.trans
+        self.failed_frames = 0
         self.losses = []
 
         whole = np.array([0.0, 0.0, *self.image_size])
@@ -118,6 +120,7 @@ class MDNetTracker:
                 result = self.bbreg.predict(candidate_feats[top], candidates[top]).mean(axis=0)
         with self.timer("updates"):
             if not success:
+                self.failed_frames += 1
                 self._update(short_term=True)
             else:
                 self._collect(features)

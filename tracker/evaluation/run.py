@@ -46,6 +46,7 @@ class SequenceResult:
     boxes: np.ndarray
     seconds: np.ndarray
     phase_seconds: dict[str, float] = field(default_factory=dict)
+    failed_frames: int | None = None  # frames the tracker scored as lost (None: it does not say)
 
     @property
     def fps(self) -> float:
@@ -62,7 +63,8 @@ def run_sequence(tracker: Tracker, sequence: Sequence, max_frames: int | None = 
         boxes.append(box)
         seconds.append(dt)
     phases = timer.as_dict() if timer is not None else {}
-    return SequenceResult(sequence.name, np.array(boxes), np.array(seconds), phases)
+    return SequenceResult(sequence.name, np.array(boxes), np.array(seconds), phases,
+                          getattr(tracker, "failed_frames", None))
 
 
 def otb_sequences(root: str, names: list[str] | None = None) -> list[Sequence]:
