@@ -68,7 +68,7 @@ class TrackerConfig:
     # --- optimisation (shared by every updater) ---
     batch_size: int = 128  # positives + negatives at 1:3 (MDNet: 32 + 96)
     # deviation: MDNet mines the 96 hardest of 1024 candidate negatives per step; 256 doubles the
-    # tracking speed on a 2-core CPU at no loss of accuracy here (README "Speed": 16.5 -> 34.9 fps,
+    # tracking speed on a 2-core CPU at no loss of accuracy here (README "Speed": 16.3 -> 34.0 fps,
     # success AUC 0.432 -> 0.491 with bp over 3 seeds). configs/mdnet_mining.yaml restores 1024.
     batch_neg_cand: int = 256
     hard_negative_mining: bool = True
