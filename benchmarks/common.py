@@ -61,7 +61,7 @@ _warm = False
 
 
 def warm_up() -> None:
-    """Pay one-time costs (torch's lazy imports on the first optimizer, oneDNN kernel selection)
+    """Pay one-time costs (oneDNN kernel selection, first allocations; build_tracker pays torch's lazy imports)
     before anything is timed: a few frames of the synthetic sequence with a small config. Once per process."""
     global _warm
     if _warm:

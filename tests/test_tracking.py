@@ -1,5 +1,9 @@
 """End-to-end tracking on the synthetic sequence and on real OTB frames."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -46,6 +50,14 @@ def test_failed_frames_counts_the_frames_scored_as_lost(fast_config):
     assert tracker.failed_frames == lost > 0  # seed 0: 3 of 29 frames
     tracker.init(sequence.frames[0], sequence.ground_truth[0])
     assert tracker.failed_frames == 0  # a new sequence starts the count again
+
+
+def test_building_pays_torchs_lazy_optimizer_imports_not_the_first_frame():
+    """Made in a fresh interpreter: in this one another test has long since imported them."""
+    code = ("import sys; from tracker.build import build_tracker; from tracker.config import TrackerConfig; "
+            "assert 'torch._dynamo' not in sys.modules; build_tracker(TrackerConfig(), 'none', warn=False); "
+            "assert 'torch._dynamo' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent)
 
 
 def test_exact_mode_tracks_too(fast_config):

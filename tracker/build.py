@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from pathlib import Path
 
@@ -25,12 +26,20 @@ def resolve_weights(weights: str | None) -> Path | None:
     return Path(weights)
 
 
+@functools.cache
+def load_optimizer_machinery() -> None:
+    """torch imports its compiler stack (about 1 s) when the first optimizer is made; pay that once
+    while building, so it is not charged to a sequence's first frame (in init, via Updater.start)."""
+    torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.0, fused=True)
+
+
 def build_tracker(config: TrackerConfig, weights: str | None = None, warn: bool = True) -> MDNetTracker:
     """An MDNet tracker; the backbone width comes from the weights file, else from the config.
 
     ``warn=False`` drops the random-backbone warning (benchmarks that report the weights themselves).
     """
     keep_freed_memory()  # process-wide; frees the tracker's per-frame buffers from page-faulting
+    load_optimizer_machinery()
     path = resolve_weights(weights)
     fc_state = None
     if path is None:
