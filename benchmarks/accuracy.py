@@ -56,14 +56,13 @@ def run(args: argparse.Namespace) -> None:
         raise TrackerError(f"--batch-size must be at least 4, got {args.batch_size}")
     sequences = otb_sequences(args.otb, args.sequences.split(",") if args.sequences else None)
     path = Path(args.out) / "accuracy.json"
-    guard_resume(Path(args.out), run_setup(load_config(args.config, batch_size=args.batch_size, seed=args.seed),
-                                           args.weights), args.fresh)
+    base = load_config(args.config, batch_size=args.batch_size, seed=args.seed)
+    guard_resume(Path(args.out), run_setup(base, args.weights), args.fresh)
     results = {} if args.fresh else read_json(path)
     warm_up()
     todo = [(u, s) for u in updaters for s in sequences if s.name not in results.get(u, {})]
     for updater, sequence in tqdm(todo, desc="runs", unit="seq"):
-        config = load_config(args.config, updater=updater, batch_size=args.batch_size, seed=args.seed)
-        tracker = build_tracker(config, args.weights, warn=False)
+        tracker = build_tracker(base.replace(updater=updater), args.weights, warn=False)
         result = run_sequence(tracker, sequence)
         entry = scores(result.boxes, sequence.ground_truth) | {"fps": result.fps, "frames": len(result.boxes)}
         results.setdefault(updater, {})[sequence.name] = entry

@@ -49,8 +49,8 @@ def guard_resume(out: Path, setup: dict, fresh: bool) -> None:
     path = out / "setup.json"
     old = read_json(path)
     if old and old != setup and not fresh:
-        changed = sorted(k for k in {**old.get("config", {}), **setup["config"]}
-                         if old.get("config", {}).get(k) != setup["config"].get(k))
+        before, now = old.get("config", {}), setup["config"]
+        changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
         changed += ["backbone"] if old.get("backbone") != setup["backbone"] else []
         raise TrackerError(f"{out} holds runs made with other settings ({', '.join(changed)} differ); "
                            "pass --fresh to start over or choose another --out")

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from benchmarks.common import DEFAULT_OTB, cli_main, markdown_table, warm_up, write_json
 from tracker.build import build_tracker
-from tracker.config import load_config
+from tracker.config import TrackerConfig, load_config
 from tracker.evaluation.metrics import scores
 from tracker.evaluation.run import otb_sequences, run_sequence
 from tracker.timing import PHASES
@@ -42,16 +42,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def measure(label: str, mode: str, sequences: list, max_frames: int | None, args: argparse.Namespace,
+def measure(label: str, config: TrackerConfig, sequences: list, max_frames: int | None, weights: str | None,
             per_sequence: list[dict]) -> dict:
-    """Track ``sequences`` in one feature mode; totals of frames, seconds and seconds per phase."""
-    config = load_config(args.config, updater=args.updater, feature_mode=mode)
+    """Track ``sequences`` with ``config``; totals of frames, seconds and seconds per phase."""
     total = {"frames": 0, "seconds": 0.0, **{p: 0.0 for p in PHASES}}
     for sequence in tqdm(sequences, desc=label, unit="seq"):
-        result = run_sequence(build_tracker(config, args.weights, warn=False), sequence, max_frames)
+        result = run_sequence(build_tracker(config, weights, warn=False), sequence, max_frames)
         n = len(result.boxes)
         accuracy = scores(result.boxes, sequence.ground_truth[:n])
-        per_sequence.append({"run": label, "mode": mode, "sequence": sequence.name, "frames": n,
+        per_sequence.append({"run": label, "mode": config.feature_mode, "sequence": sequence.name, "frames": n,
                              "fps": result.fps, "failed_frames": result.failed_frames,
                              "phase_seconds": result.phase_seconds, **accuracy})
         total["frames"] += n
@@ -65,11 +64,14 @@ def run(args: argparse.Namespace) -> None:
     sequences = otb_sequences(args.otb, args.sequences.split(",") if args.sequences else None)
     whole = [] if args.whole == "none" else otb_sequences(
         args.otb, None if args.whole == "all" else args.whole.split(","))
+    config = load_config(args.config, updater=args.updater)
     per_sequence: list[dict] = []
     warm_up()
-    totals = {mode: measure(mode, mode, sequences, args.max_frames, args, per_sequence) for mode in MODES}
+    totals = {mode: measure(mode, config.replace(feature_mode=mode), sequences, args.max_frames, args.weights,
+                            per_sequence) for mode in MODES}
     if whole:
-        totals["shared, whole sequences"] = measure("whole", "shared", whole, None, args, per_sequence)
+        totals["shared, whole sequences"] = measure("whole", config.replace(feature_mode="shared"), whole, None,
+                                                    args.weights, per_sequence)
     rows = [[label, t["frames"], t["frames"] / t["seconds"]] + [1000 * t[p] / t["frames"] for p in PHASES]
             for label, t in totals.items()]
     ratio = (totals["shared"]["frames"] / totals["shared"]["seconds"]) / (
@@ -85,7 +87,7 @@ def run(args: argparse.Namespace) -> None:
     write_json(out / "speed.json", {"totals": totals, "ratio": ratio, "sequences": per_sequence,
                                     "max_frames": args.max_frames, "updater": args.updater,
                                     "weights": args.weights or "default", "config_file": args.config,
-                                    "config": dataclasses.asdict(load_config(args.config, updater=args.updater))})
+                                    "config": dataclasses.asdict(config)})
     (out / "speed.md").write_text(table + "\n")
 
 
