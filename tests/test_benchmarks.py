@@ -7,7 +7,7 @@ import yaml
 
 from benchmarks import accuracy, backbones, speed, width
 from tests.conftest import FAST, write_otb
-from tracker.backbone import save_weights
+from tracker.backbones import save_weights
 
 
 def test_speed_benchmark_reports_both_modes_and_whole_sequences(tmp_path, capsys):

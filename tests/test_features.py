@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from tracker.backbone import local_response_norm
+from tracker.backbones.mdnet import local_response_norm
 from tracker.data.synthetic import synthetic_sequence
 from tracker.features import FrameFeatures, frame_features, padded_regions
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from tests.conftest import FAST
-from tracker.backbone import Backbone
+from tracker.backbones import MDNetBackbone as Backbone
 from tracker.config import TrackerConfig
 from tracker.data.synthetic import synthetic_sequence
 from tracker.errors import TrackerError

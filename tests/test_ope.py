@@ -11,7 +11,7 @@ from got10k.utils.metrics import center_error, rect_iou
 
 from benchmarks.otb_ope import main
 from tests.conftest import FAST, write_otb
-from tracker.backbone import save_weights
+from tracker.backbones import save_weights
 from tracker.evaluation.ope import (
     anchor_boxes,
     has_result,

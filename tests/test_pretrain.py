@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tests.conftest import write_otb
-from tracker.backbone import channels_of, load_weights
+from tracker.backbones import read_weights
 from tracker.build import PRETRAINED_DIR, build_tracker
 from tracker.config import TrackerConfig
 from tracker.data.synthetic import synthetic_sequence
@@ -21,11 +21,12 @@ def data(tmp_path):
     return tmp_path
 
 
-def pretrain(data, out, iterations, updater="bp", every=3):
+def pretrain(data, out, iterations, updater="bp", every=3, backbone=("--backbone", "mdnet")):
     # lr 3e-4: DFA / BDFA diverge on this tiny problem at 1e-3 and above, BP does not
     return main(["--data", str(data / "data"), "--out", str(out), "--iterations", str(iterations),
                  "--channels", "8", "16", "16", "--fc-width", "32", "--batch-frames", "4", "--lr", "0.0003",
-                 "--fc-updater", updater, "--checkpoint-every", str(every), "--augment", "flip", "--quiet"])
+                 "--fc-updater", updater, "--checkpoint-every", str(every), "--augment", "flip", "--quiet",
+                 *backbone])
 
 
 @pytest.mark.parametrize("updater", ["bp", "bdfa"])
@@ -35,11 +36,27 @@ def test_pretraining_lowers_the_loss_and_the_tracker_loads_the_weights(data, upd
     history = torch.load(out.with_name("w.pt.ckpt"), weights_only=False)["history"]
     losses = np.array(history)[:, 0]
     assert losses[-10:].mean() < 0.95 * losses[:5].mean()  # measured: 0.69 -> 0.60 (bp), 0.62 (bdfa)
-    tracker = build_tracker(TrackerConfig(), str(out))
+    tracker = build_tracker(TrackerConfig(backbone="mdnet"), str(out))
     assert tracker.backbone.channels == (8, 16, 16) and tracker.head.fc4.out_features == 32
     sequence = synthetic_sequence(n_frames=5)
     tracker.init(sequence.frames[0], sequence.ground_truth[0])
     assert np.all(np.isfinite(tracker.update(sequence.frames[1])))
+
+
+def test_fine_tuning_the_imagenet_trunk_moves_only_the_chosen_blocks(data):
+    """--train-blocks 1 of a 3-block trunk: block 2 learns, the stem and blocks 0-1 stay ImageNet's."""
+    from tracker.backbones import EfficientNetLite0
+
+    out = data / "trunk.pt"
+    assert pretrain(data, out, 4, backbone=("--trunk-blocks", "3", "--train-blocks", "1", "--trunk-lr-mult", "10")) == 0
+    imagenet = EfficientNetLite0(3)
+    imagenet.load_imagenet()
+    tuned = read_weights(out)
+    assert (tuned.backbone, tuned.settings) == ("efficientnet_lite0", {"blocks": 3})
+    for key, value in imagenet.state_dict().items():
+        assert torch.equal(tuned.conv[key], value) != key.startswith("layers.2."), key
+    tracker = build_tracker(TrackerConfig(), str(out))
+    assert tracker.config.trunk_blocks == 3 and tracker.head.fc4.in_features == 24 * 9
 
 
 def test_resume_continues_on_the_same_loss_curve(data):
@@ -69,11 +86,17 @@ def test_otb_name_guard(name, otb):
     assert is_otb_name(name) is otb
 
 
-@pytest.mark.parametrize("name,rule", [("default", "bp"), ("cbdfa", "bdfa")])
-def test_shipped_weights_carry_their_record_and_never_saw_otb(name, rule):
+@pytest.mark.parametrize("name,backbone,rule", [("default", "efficientnet_lite0", "bp"), ("mdnet", "mdnet", "bp"),
+                                                ("mdnet_cbdfa", "mdnet", "bdfa")])
+def test_shipped_weights_carry_their_record_and_never_saw_otb(name, backbone, rule):
     path = PRETRAINED_DIR / f"{name}.pt"
     meta = json.loads(path.with_suffix(".json").read_text())
     assert {"architecture", "data", "command", "seed", "date", "final_loss", "final_accuracy"} <= set(meta)
     assert meta["fc_updater"] == rule and meta["data"] and not any(is_otb_name(n) for n in meta["data"])
-    assert channels_of(load_weights(path)) == tuple(meta["architecture"]["backbone_channels"])
+    weights = read_weights(path)
+    assert weights.backbone == meta["architecture"].get("backbone", "mdnet") == backbone
+    if backbone == "mdnet":
+        assert weights.settings["channels"] == meta["architecture"]["backbone_channels"]
+    else:
+        assert weights.settings["blocks"] == meta["architecture"]["blocks"]
     assert path.stat().st_size < 50 * 2**20

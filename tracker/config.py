@@ -25,7 +25,11 @@ FEEDBACK_SCALINGS = ("fan_in", "norm", "none")
 class TrackerConfig:
     seed: int = 0
     # --- network ---
-    # deviation: MDNet's widths are (96, 256, 512); the default is narrower so that the tracker
+    # efficientnet_lite0: ImageNet-trained EfficientNet-Lite0 trunk (tracker/backbones), cut after
+    # ``trunk_blocks`` MBConv blocks (11: stride 16, 112 channels). mdnet: MDNet's conv1-3 layout.
+    backbone: str = "efficientnet_lite0"
+    trunk_blocks: int = 11
+    # deviation (mdnet layout only): MDNet's widths are (96, 256, 512); the default is narrower so that the tracker
     # runs in real time on a 2-core CPU (README "Speed"). A weights file fixes the width it holds.
     backbone_channels: tuple[int, int, int] = (48, 96, 128)
     fc_width: int = 512
@@ -35,6 +39,8 @@ class TrackerConfig:
     # "shared": one conv pass per frame over the search region, candidates read from it by
     # crop-and-resize on the feature map (RT-MDNet style). "exact": one conv pass per candidate crop.
     feature_mode: str = "shared"
+    # the longest side of a shared feature map, in pixels (the first frame's covers the whole image)
+    max_map_side: int = 1024
     # --- candidate search ---
     n_samples: int = 256
     trans: float = 0.6
@@ -107,6 +113,8 @@ class TrackerConfig:
         return from_dict({**dataclasses.asdict(self), **changes})
 
     def validate(self) -> None:
+        from tracker.backbones import BACKBONES
+        from tracker.backbones.efficientnet_lite0 import N_BLOCKS
         from tracker.updaters import UPDATERS
 
         def check(ok: bool, message: str) -> None:
@@ -120,12 +128,14 @@ class TrackerConfig:
         check(self.updater in UPDATERS, f"unknown updater {self.updater!r}; choose from {sorted(UPDATERS)}")
         check(self.feedback_init in FEEDBACK_INITS, f"feedback_init must be one of {FEEDBACK_INITS}")
         check(self.feedback_scaling in FEEDBACK_SCALINGS, f"feedback_scaling must be one of {FEEDBACK_SCALINGS}")
+        check(self.backbone in BACKBONES, f"unknown backbone {self.backbone!r}; choose from {sorted(BACKBONES)}")
+        check(1 <= self.trunk_blocks <= N_BLOCKS, f"trunk_blocks must be in 1-{N_BLOCKS}, got {self.trunk_blocks}")
         check(all(c > 0 for c in self.backbone_channels), "backbone_channels must be positive")
         check(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")
         check(set(self.lr_mult) <= {"fc4", "fc5", "fc6"}, "lr_mult keys must be fc4, fc5 or fc6")
         for name in ("n_samples", "top_k", "n_pos_init", "n_neg_init", "maxiter_init", "n_pos_update",
                      "n_neg_update", "maxiter_update", "long_interval", "n_frames_long", "n_frames_short",
-                     "fc_width", "img_size", "n_bbreg"):
+                     "fc_width", "img_size", "n_bbreg", "max_map_side"):
             check(getattr(self, name) > 0, f"{name} must be positive")
         check(self.top_k <= self.n_samples, "top_k must not exceed n_samples")
         for name in ("trans", "scale", "trans_limit", "lr_init", "lr_update", "grad_clip", "bbreg_lambda"):

@@ -1,9 +1,16 @@
 """Features of many boxes in one frame: per-candidate crops ("exact") or one shared map ("shared").
 
-Both modes produce the same layout, (n, C3 * 9) conv3 features of each box's padded 107x107 crop.
-``shared`` runs the backbone once over the region the boxes cover, resized so that the reference
-box has the size it has in a crop, then reads each box's 3x3 conv3 cells off that map by bilinear
-crop-and-resize at the positions where an exact crop's cells would lie (RT-MDNet's idea).
+Both modes produce the same layout, (n, C * 9): the backbone's features at each box's 3x3 sample
+cells. Two geometries meet here and are kept apart:
+
+- where a box's sample cells lie in its padded 107x107 crop (:func:`sample_cells`: MDNet's conv3
+  grid, 37.5 + 16 i crop pixels, whatever the backbone);
+- where the backbone's map cells are centred on its input (``Backbone.cell_offset + stride * i``).
+
+Each sample cell is read off the map by bilinear interpolation at its point. ``exact`` runs the
+backbone on each box's own crop; ``shared`` runs it once over the region the boxes cover, resized
+so that the reference box has the size it has in a crop (RT-MDNet's idea). For the MDNet layout the
+sample cells fall exactly on conv3's cells, so exact mode reads conv3's 3x3 output unchanged.
 """
 
 from __future__ import annotations
@@ -13,10 +20,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tracker.backbone import Backbone
+from tracker.backbones import Backbone
 
-MEAN_PIXEL = 128.0
+MEAN_PIXEL = 128.0  # fills crop pixels outside the image
 BATCH = 256
+CELLS = 3
+# MDNet's sample cells as fractions of the 107-pixel crop: conv3 cells centred at 37.5 + 16 i
+CELL_SPACING = 16 / 107
+
+
+def sample_cells(img_size: int) -> np.ndarray:
+    """Centres of a box's CELLS sample cells along each axis of its crop, in crop pixels."""
+    return img_size * (0.5 + CELL_SPACING * (np.arange(CELLS) - (CELLS - 1) / 2))
 
 
 def padded_regions(boxes: np.ndarray, img_size: int, padding: int) -> np.ndarray:
@@ -38,9 +53,42 @@ def warp_region(image: np.ndarray, region: np.ndarray, out_w: int, out_h: int) -
                           borderMode=cv2.BORDER_CONSTANT, borderValue=(MEAN_PIXEL,) * 3)
 
 
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 (n, h, w, 3) -> float (n, 3, h, w) with the mean pixel subtracted (py-MDNet)."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() - MEAN_PIXEL
+def read_cells(maps: torch.Tensor, points: np.ndarray, backbone: Backbone) -> torch.Tensor:
+    """Features at input-pixel ``points`` (n, CELLS, 2) of ``maps`` (1 or n, C, h, w), as (n, C * CELLS^2).
+
+    Bilinear, differentiable; a point on a map cell's centre reads that cell exactly.
+    """
+    n = len(points)
+    cells = (points - backbone.cell_offset) / backbone.stride  # fractional map cell
+    _, channels, height, width = maps.shape
+    norm = 2 * cells / np.maximum(np.array([width - 1, height - 1]), 1) - 1
+    gx = np.broadcast_to(norm[:, None, :, 0], (n, CELLS, CELLS))  # [box, row, col]
+    gy = np.broadcast_to(norm[:, :, None, 1], (n, CELLS, CELLS))
+    grid = torch.from_numpy(np.stack([gx, gy], -1)).float()
+    if len(maps) == 1:  # one shared map: every box's cells in one grid
+        grid = grid.reshape(1, n * CELLS, CELLS, 2)
+    sampled = F.grid_sample(maps, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    if len(maps) == 1:
+        return sampled[0].view(channels, n, CELLS, CELLS).permute(1, 0, 2, 3).reshape(n, -1)
+    return sampled.reshape(n, -1)
+
+
+def crop_features(backbone: Backbone, crops: np.ndarray, img_size: int) -> torch.Tensor:
+    """Features of uint8 crops (n, s, s, 3) whose first ``img_size`` pixels are the boxes' padded crops.
+
+    Differentiable (pretraining back-propagates through it). ``s`` is ``backbone.input_side(img_size)``:
+    the crop grown right and down to a size at which the backbone's geometry holds.
+    """
+    maps = backbone(backbone.normalize(crops))
+    cells = sample_cells(img_size)
+    points = np.broadcast_to(np.stack([cells, cells], -1), (len(crops), CELLS, 2))
+    return read_cells(maps, points, backbone)
+
+
+def grown_crops(image: np.ndarray, regions: np.ndarray, img_size: int, side: int) -> np.ndarray:
+    """Each region warped to an img_size crop, grown right and down at the same scale to side x side."""
+    grow = side / img_size
+    return np.stack([warp_region(image, np.r_[r[:2], r[2:] * grow], side, side) for r in regions])
 
 
 class FrameFeatures:
@@ -59,14 +107,10 @@ class FrameFeatures:
     def extract(self, boxes: np.ndarray) -> torch.Tensor:
         """Exact mode: crop every box and run the backbone on each crop."""
         regions = padded_regions(boxes, self.img_size, self.padding)
-        out = []
-        for start in range(0, len(regions), BATCH):
-            crops = np.stack([warp_region(self.image, r, self.img_size, self.img_size)
-                              for r in regions[start:start + BATCH]])
-            out.append(self.backbone(to_tensor(crops)).flatten(1))
-        if not out:
-            return torch.zeros(0, self.backbone.out_dim)
-        return torch.cat(out)
+        side = self.backbone.input_side(self.img_size)
+        out = [crop_features(self.backbone, grown_crops(self.image, regions[i:i + BATCH], self.img_size, side),
+                             self.img_size) for i in range(0, len(regions), BATCH)]
+        return torch.cat(out) if out else torch.zeros(0, self.backbone.out_channels * CELLS ** 2)
 
 
 class SharedFrameFeatures(FrameFeatures):
@@ -78,19 +122,19 @@ class SharedFrameFeatures(FrameFeatures):
         ref_region = padded_regions(reference, img_size, padding)[0]
         self.scale = np.array([img_size / ref_region[2], img_size / ref_region[3]])
         x0, y0, w, h = region
-        out_w = int(np.clip(np.ceil(w * self.scale[0]), img_size, max_side))
-        out_h = int(np.clip(np.ceil(h * self.scale[1]), img_size, max_side))
+        out_w = backbone.input_side(int(np.clip(np.ceil(w * self.scale[0]), img_size, max_side)))
+        out_h = backbone.input_side(int(np.clip(np.ceil(h * self.scale[1]), img_size, max_side)))
         # a region too large for max_side is cut down around the reference box
         cx, cy = x0 + w / 2, y0 + h / 2
-        if out_w == max_side:
+        if out_w >= max_side:
             cx = reference[0] + reference[2] / 2
-        if out_h == max_side:
+        if out_h >= max_side:
             cy = reference[1] + reference[3] / 2
         self.origin = np.array([cx - out_w / self.scale[0] / 2, cy - out_h / self.scale[1] / 2])
         self.size = np.array([out_w / self.scale[0], out_h / self.scale[1]])
         resized = warp_region(image, np.r_[self.origin, self.size], out_w, out_h)
         with torch.inference_mode():
-            self.map = backbone(to_tensor(resized[None]))  # (1, C, Hf, Wf)
+            self.map = backbone(backbone.normalize(resized[None]))  # (1, C, Hf, Wf)
 
     def contains(self, boxes: np.ndarray) -> np.ndarray:
         regions = padded_regions(boxes, self.img_size, self.padding)
@@ -102,22 +146,12 @@ class SharedFrameFeatures(FrameFeatures):
     @torch.inference_mode()
     def extract(self, boxes: np.ndarray) -> torch.Tensor:
         regions = padded_regions(boxes, self.img_size, self.padding)
-        n = len(regions)
-        if n == 0:
-            return torch.zeros(0, self.backbone.out_dim)
-        stride, offset = self.backbone.stride, self.backbone.cell_offset
-        # crop pixel c of a box lies at image point region_x + c * region_w / img_size; map pixel q at
-        # origin + q / scale; map cell i is centred on pixel stride * i + offset.
-        cells = offset + stride * np.arange(3)  # cell centres in crop pixels
-        points = regions[:, None, :2] + cells[None, :, None] * regions[:, None, 2:] / self.img_size  # (n, 3, 2)
-        indices = ((points - self.origin) * self.scale - offset) / stride  # fractional map cell
-        _, channels, height, width = self.map.shape
-        norm = 2 * indices / np.maximum(np.array([width - 1, height - 1]), 1) - 1
-        gx = np.broadcast_to(norm[:, None, :, 0], (n, 3, 3))  # [box, row, col]
-        gy = np.broadcast_to(norm[:, :, None, 1], (n, 3, 3))
-        grid = torch.from_numpy(np.stack([gx, gy], -1).reshape(1, n * 3, 3, 2)).float()
-        sampled = F.grid_sample(self.map, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
-        return sampled[0].view(channels, n, 3, 3).permute(1, 0, 2, 3).reshape(n, -1)
+        if len(regions) == 0:
+            return torch.zeros(0, self.backbone.out_channels * CELLS ** 2)
+        # crop pixel c of a box is image point region_x + c * region_w / img_size; map pixel q is origin + q / scale
+        cells = sample_cells(self.img_size)[None, :, None] / self.img_size
+        points = regions[:, None, :2] + cells * regions[:, None, 2:]
+        return read_cells(self.map, (points - self.origin) * self.scale, self.backbone)
 
 
 def frame_features(backbone: Backbone, image: np.ndarray, mode: str, img_size: int, padding: int,

@@ -11,11 +11,11 @@ from collections import deque
 import numpy as np
 import torch
 
-from tracker.backbone import Backbone
+from tracker.backbones import Backbone
 from tracker.bbreg import BBoxRegressor
 from tracker.boxes import SampleGenerator, check_box
 from tracker.config import TrackerConfig
-from tracker.features import FrameFeatures, frame_features
+from tracker.features import CELLS, FrameFeatures, frame_features
 from tracker.head import Head
 from tracker.timing import PhaseTimer
 from tracker.updaters import Updater, make_updater
@@ -42,7 +42,7 @@ class MDNetTracker:
         self.config = config
         self.backbone = backbone.eval()
         self.fc_state = fc_state
-        self.head = Head(backbone.out_dim, config.fc_width, config.dropout)
+        self.head = Head(backbone.out_channels * CELLS ** 2, config.fc_width, config.dropout)
         self.updater = updater if updater is not None else make_updater(config)
         self.timer = PhaseTimer()
         self.last_score = 0.0
@@ -69,7 +69,7 @@ class MDNetTracker:
         whole = np.array([0.0, 0.0, *self.image_size])
         with self.timer("features"):
             features = frame_features(self.backbone, image, cfg.feature_mode, cfg.img_size, cfg.padding,
-                                      box, np.stack([box, whole]))
+                                      box, np.stack([box, whole]), cfg.max_map_side)
             pos = self._draw(features, SampleGenerator("gaussian", self.image_size, cfg.trans_pos, cfg.scale_pos),
                              cfg.n_pos_init, (cfg.overlap_pos_init, 1.0))
             half = cfg.n_neg_init // 2
@@ -104,7 +104,7 @@ class MDNetTracker:
             self.target, cfg.n_samples, self.rng)
         with self.timer("features"):
             features = frame_features(self.backbone, image, cfg.feature_mode, cfg.img_size, cfg.padding,
-                                      self.target, candidates)
+                                      self.target, candidates, cfg.max_map_side)
             candidate_feats = features.extract(candidates)
         with self.timer("scoring"):
             scores = self.head.positive_score(candidate_feats).numpy()

@@ -1,13 +1,16 @@
-"""MDNet multi-domain pretraining of the backbone (conv1-3) and fc4-fc5.
+"""MDNet multi-domain pretraining of the backbone and fc4-fc5.
 
     python -m tracker.pretrain --data ../shared/datasets/pretrain --out pretrained/default.pt
 
 One fc6 branch per training sequence (domain); each iteration takes one domain's minibatch of
-positives (IoU >= 0.7) and negatives (IoU <= 0.5) from a few of its frames. The conv layers learn
-by back-propagation; fc4-fc6 learn through the same :class:`~tracker.updaters.Updater` classes the
-tracker uses (``--fc-updater bp|dfa|bdfa``); with dfa/bdfa this is the paper's CDFA / CBDFA, the FC
-error entering the conv stack at fc4's input. A checkpoint (``<out>.ckpt``) is written every
-``--checkpoint-every`` iterations and a re-run resumes from it, on the same loss curve.
+positives (IoU >= 0.7) and negatives (IoU <= 0.5) from a few of its frames. The backbone is the
+ImageNet EfficientNet-Lite0 trunk (``--backbone efficientnet_lite0``, its last ``--train-blocks``
+blocks fine-tuned at ``--trunk-lr-mult`` times the rate) or MDNet's conv1-3 from scratch
+(``--backbone mdnet``). The conv layers learn by back-propagation; fc4-fc6 learn through the
+same :class:`~tracker.updaters.Updater` classes the tracker uses (``--fc-updater bp|dfa|bdfa``);
+with dfa/bdfa this is the paper's CDFA / CBDFA, the FC error entering the conv stack at fc4's input.
+A checkpoint (``<out>.ckpt``) is written every ``--checkpoint-every`` iterations and a re-run resumes
+from it, on the same loss curve.
 """
 
 from __future__ import annotations
@@ -25,13 +28,13 @@ import torch
 from tqdm import tqdm
 
 from tracker.allocator import keep_freed_memory
-from tracker.backbone import Backbone, save_weights
+from tracker.backbones import BACKBONES, Backbone, EfficientNetLite0, MDNetBackbone, save_weights
 from tracker.boxes import SampleGenerator
 from tracker.config import TrackerConfig
 from tracker.data.otb import list_otb, open_otb
 from tracker.data.sequence import ImageSequence, read_image
 from tracker.errors import TrackerError
-from tracker.features import padded_regions, to_tensor, warp_region
+from tracker.features import CELLS, crop_features, grown_crops, padded_regions
 from tracker.head import Head
 from tracker.updaters import make_updater
 
@@ -85,17 +88,17 @@ class Pretrainer:
         self.domains = domains
         self.rng = np.random.default_rng(args.seed)
         self.generator = torch.Generator().manual_seed(args.seed)
-        self.backbone = Backbone(tuple(args.channels))
-        self.backbone.init_random(torch.Generator().manual_seed(args.seed))
-        self.backbone.requires_grad_(True)
-        self.head = Head(self.backbone.out_dim, args.fc_width, 0.5)
+        self.backbone = make_trainable_backbone(args)
+        self.head = Head(self.backbone.out_channels * CELLS ** 2, args.fc_width, 0.5)
         self.head.reset(self.generator)
         config = TrackerConfig(updater=args.fc_updater, feedback_init="random", lr_init=args.lr,
                                momentum=0.9, weight_decay=0.0005, grad_clip=10.0)
         self.updater = make_updater(config)
         self.updater.start(self.head, self.generator)
         self.updater.want_input_error = True
-        self.conv_optimizer = torch.optim.SGD(self.backbone.parameters(), lr=args.lr, momentum=0.9,
+        self.trainable = [p for p in self.backbone.parameters() if p.requires_grad]
+        self.conv_optimizer = torch.optim.SGD(self.trainable or [torch.nn.Parameter(torch.zeros(1))],
+                                              lr=args.lr * args.trunk_lr_mult, momentum=0.9,
                                               weight_decay=0.0005, fused=True)
         self.branches = [self._new_branch() for _ in domains]
         self.step = 0
@@ -107,8 +110,10 @@ class Pretrainer:
         return {"weight": w, "bias": torch.zeros(2), "momentum": [None, None]}
 
     # ------------------------------------------------------------ one iteration
-    def minibatch(self, domain: ImageSequence) -> tuple[torch.Tensor, torch.Tensor]:
+    def minibatch(self, domain: ImageSequence) -> tuple[np.ndarray, torch.Tensor]:
+        """uint8 crops (grown to the backbone's input side) of one domain's positives and negatives."""
         args = self.args
+        side = self.backbone.input_side(107)
         frames = self.rng.choice(len(domain.paths), size=min(args.batch_frames, len(domain.paths)), replace=False)
         n_pos, n_neg = -(-32 // len(frames)), -(-96 // len(frames))
         crops, labels = [], []
@@ -119,10 +124,9 @@ class Pretrainer:
             pos = SampleGenerator("gaussian", size, 0.1, 1.3).draw_in_overlap(box, n_pos, (0.7, 1.0), self.rng)
             neg = SampleGenerator("uniform", size, 1.0, 1.6).draw_in_overlap(box, n_neg, (0.0, 0.5), self.rng)
             image, boxes = augment(image, np.concatenate([pos, neg]), tuple(args.augment), self.rng)
-            for region in padded_regions(boxes, 107, 16):
-                crops.append(warp_region(image, region, 107, 107))
+            crops.append(grown_crops(image, padded_regions(boxes, 107, 16), 107, side))
             labels += [1] * len(pos) + [0] * len(neg)
-        return to_tensor(np.stack(crops)), torch.tensor(labels)
+        return np.concatenate(crops), torch.tensor(labels)
 
     def train_step(self) -> tuple[float, float]:
         if not self.order:
@@ -130,13 +134,14 @@ class Pretrainer:
         k = int(self.order.pop())
         images, labels = self.minibatch(self.domains[k])
         self._load_branch(k)
-        features = self.backbone(images).flatten(1)
+        features = crop_features(self.backbone, images, 107)
         loss = self.updater.step(features.detach(), labels, self.args.lr)
         self._store_branch(k)
-        self.conv_optimizer.zero_grad(set_to_none=True)
-        features.backward(self.updater.input_error)  # BP below fc4 from the rule's error at fc4's input
-        torch.nn.utils.clip_grad_norm_(self.backbone.parameters(), 10.0)
-        self.conv_optimizer.step()
+        if self.trainable:
+            self.conv_optimizer.zero_grad(set_to_none=True)
+            features.backward(self.updater.input_error)  # BP below fc4 from the rule's error at fc4's input
+            torch.nn.utils.clip_grad_norm_(self.trainable, 10.0)
+            self.conv_optimizer.step()
         with torch.no_grad():
             accuracy = float(((self.head(features.detach())[:, 1] > 0) == (labels == 1)).float().mean())
         self.step += 1
@@ -182,10 +187,10 @@ class Pretrainer:
 
     def load_checkpoint(self, path: Path) -> None:
         state = torch.load(path, map_location="cpu", weights_only=False)
-        for key in ("fc_updater", "channels", "seed", "data"):
-            if state["args"][key] != vars(self.args)[key]:
+        for key in ("fc_updater", "backbone", "channels", "trunk_blocks", "train_blocks", "seed", "data"):
+            if state["args"].get(key) != vars(self.args)[key]:
                 raise TrackerError(f"checkpoint {path} was made with --{key.replace('_', '-')} "
-                                   f"{state['args'][key]}; delete it or use the same settings")
+                                   f"{state['args'].get(key)}; delete it or use the same settings")
         self.step, self.history, self.order = state["step"], state["history"], state["order"]
         self.backbone.load_state_dict(state["backbone"])
         self.head.load_state_dict(state["head"])
@@ -205,7 +210,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="weights file to write (e.g. pretrained/default.pt)")
     parser.add_argument("--fc-updater", choices=("bp", "dfa", "bdfa"), default="bp")
     parser.add_argument("--iterations", type=int, default=3000)
-    parser.add_argument("--channels", type=int, nargs=3, default=list(TrackerConfig().backbone_channels))
+    parser.add_argument("--backbone", choices=sorted(BACKBONES), default=TrackerConfig().backbone)
+    parser.add_argument("--channels", type=int, nargs=3, default=list(TrackerConfig().backbone_channels),
+                        help="mdnet: conv1-3 widths (trained from scratch)")
+    parser.add_argument("--trunk-blocks", type=int, default=TrackerConfig().trunk_blocks,
+                        help="efficientnet_lite0: MBConv blocks kept (the cut point)")
+    parser.add_argument("--train-blocks", type=int, default=2,
+                        help="efficientnet_lite0: how many of the last blocks learn (0: the ImageNet trunk frozen)")
+    parser.add_argument("--trunk-lr-mult", type=float,
+                        help="the conv layers' learning rate as a multiple of --lr (default: 0.1 when fine-tuning "
+                             "the ImageNet trunk, 1 for mdnet trained from scratch)")
     parser.add_argument("--fc-width", type=int, default=512)
     parser.add_argument("--batch-frames", type=int, default=8)
     parser.add_argument("--lr", type=float, default=0.0001)
@@ -219,7 +233,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     bad = [a for a in args.augment if a not in AUGMENTATIONS]
     if bad:
         parser.error(f"unknown augmentation {bad[0]!r}; choose from {AUGMENTATIONS}")
+    if args.trunk_lr_mult is None:
+        args.trunk_lr_mult = 1.0 if args.backbone == "mdnet" else 0.1
+    if not 0 <= args.train_blocks <= args.trunk_blocks:
+        parser.error(f"--train-blocks must be in 0-{args.trunk_blocks} (--trunk-blocks), got {args.train_blocks}")
     return args
+
+
+def make_trainable_backbone(args: argparse.Namespace) -> Backbone:
+    """MDNet layout: seeded random, every conv learns. EfficientNet: ImageNet, the last blocks learn."""
+    if args.backbone == "mdnet":
+        backbone = MDNetBackbone(tuple(args.channels))
+        backbone.init_random(torch.Generator().manual_seed(args.seed))
+        return backbone.requires_grad_(True)
+    backbone = EfficientNetLite0(args.trunk_blocks)
+    backbone.load_imagenet()
+    for layer in backbone.layers[len(backbone.layers) - args.train_blocks:]:
+        layer.requires_grad_(True)
+    return backbone
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -241,7 +272,10 @@ def run(args: argparse.Namespace) -> dict:
     progress.close()
     recent = np.array(trainer.history[-100:])
     meta = {
-        "architecture": {"backbone_channels": list(args.channels), "fc_width": args.fc_width, "input": 107},
+        "architecture": {"backbone": trainer.backbone.name, **trainer.backbone.settings(),
+                         "fc_width": args.fc_width, "input": 107},
+        "train_blocks": args.train_blocks if args.backbone != "mdnet" else None,
+        "trunk_lr_mult": args.trunk_lr_mult,
         "data": [d.name for d in domains], "fc_updater": args.fc_updater,
         "command": "python -m tracker.pretrain " + " ".join(sys.argv[1:]), "seed": args.seed,
         "iterations": trainer.step, "date": datetime.date.today().isoformat(),

@@ -1,0 +1,33 @@
+"""Backbones by the name used in configs and on the command line, and how each is built."""
+
+from __future__ import annotations
+
+from tracker.backbones.base import Backbone
+from tracker.backbones.efficientnet_lite0 import EfficientNetLite0
+from tracker.backbones.mdnet import MDNetBackbone
+from tracker.backbones.weights import WeightsFile, load_into, read_weights, save_weights
+from tracker.errors import TrackerError
+
+BACKBONES: dict[str, type[Backbone]] = {cls.name: cls for cls in (MDNetBackbone, EfficientNetLite0)}
+
+
+def backbone_from_settings(name: str, settings: dict) -> Backbone:
+    """An empty backbone of the layout a weights file (or a config) describes."""
+    try:
+        if name == "mdnet":
+            return MDNetBackbone(tuple(int(c) for c in settings["channels"]))
+        if name == "efficientnet_lite0":
+            return EfficientNetLite0(int(settings["blocks"]))
+    except (KeyError, TypeError, ValueError):
+        raise TrackerError(f"backbone {name}: bad settings {settings!r}") from None
+    raise TrackerError(f"unknown backbone {name!r}; choose from {sorted(BACKBONES)}")
+
+
+def load_backbone(weights: WeightsFile) -> Backbone:
+    backbone = backbone_from_settings(weights.backbone, weights.settings)
+    load_into(backbone, weights)
+    return backbone
+
+
+__all__ = ["BACKBONES", "Backbone", "EfficientNetLite0", "MDNetBackbone", "WeightsFile", "backbone_from_settings",
+           "load_backbone", "read_weights", "save_weights"]
