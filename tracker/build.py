@@ -38,6 +38,16 @@ def resolve_weights(weights: str | None, backbone: str = "efficientnet_lite0") -
     return Path(weights)
 
 
+def backbone_of(weights: str | None, default: str) -> str:
+    """The backbone a ``--weights`` choice holds (``default`` when it does not say: no file given)."""
+    choice = resolve_weights(weights, default)
+    if choice is None:
+        return "mdnet"
+    if choice == "imagenet":
+        return "efficientnet_lite0"
+    return read_weights(choice).backbone
+
+
 @functools.cache
 def load_optimizer_machinery() -> None:
     """torch imports its compiler stack (about 1 s) when the first optimizer is made; pay that once

@@ -1,7 +1,7 @@
 """Every hyper-parameter of the tracker in one typed dataclass, loaded from YAML and validated.
 
 Defaults are MDNet's published settings (py-MDNet ``options.yaml``); the few deviations are
-marked ``# deviation:`` with the reason.
+marked ``# deviation`` with the reason.
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ FEEDBACK_SCALINGS = ("fan_in", "norm", "none")
 class TrackerConfig:
     seed: int = 0
     # --- network ---
-    # efficientnet_lite0: ImageNet-trained EfficientNet-Lite0 trunk (tracker/backbones), cut after
-    # ``trunk_blocks`` MBConv blocks (11: stride 16, 112 channels). mdnet: MDNet's conv1-3 layout.
+    # deviation: MDNet's conv1-3 are VGG-M's, from ImageNet; no such weights can be had here, so the
+    # default is the ImageNet EfficientNet-Lite0 trunk (tracker/backbones), cut after ``trunk_blocks``
+    # MBConv blocks (11: stride 16, 112 channels). mdnet: MDNet's conv1-3 layout (README "Backbones").
     backbone: str = "efficientnet_lite0"
     trunk_blocks: int = 11
-    # deviation (mdnet layout only): MDNet's widths are (96, 256, 512); the default is narrower so that the tracker
+    # deviation (mdnet layout): MDNet's widths are (96, 256, 512); the default is narrower so that the tracker
     # runs in real time on a 2-core CPU (README "Speed"). A weights file fixes the width it holds.
     backbone_channels: tuple[int, int, int] = (48, 96, 128)
     fc_width: int = 512
