@@ -76,6 +76,10 @@ def make_runs(args: argparse.Namespace) -> list[Run]:
         first = runs[0]
         overrides = dataclasses.asdict(load_config(path))
         changed = {k: v for k, v in overrides.items() if v != dataclasses.asdict(TrackerConfig())[k]}
+        layout = sorted(changed.keys() & {"backbone", "trunk_blocks", "backbone_channels"})
+        if layout and first.weights not in ("imagenet", "none"):
+            raise TrackerError(f"variant {label} changes {', '.join(layout)}, which a weights file fixes: "
+                               "make the first --backbones entry 'imagenet' or 'none'")
         runs.append(Run(label, first.config.replace(**changed), first.weights))
     return runs
 

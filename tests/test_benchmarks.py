@@ -7,7 +7,7 @@ import yaml
 
 from benchmarks import accuracy, backbones, speed, width
 from tests.conftest import FAST, write_otb
-from tracker.backbones import save_weights
+from tracker.backbones import MDNetBackbone, save_weights
 
 
 def test_speed_benchmark_puts_backbones_and_variants_side_by_side(tmp_path, capsys):
@@ -35,6 +35,11 @@ def test_speed_benchmark_puts_backbones_and_variants_side_by_side(tmp_path, caps
     assert report["shared_exact_ratio"] > 0
     printed = capsys.readouterr().out
     assert "shared / exact speed ratio" in printed and "first frame ms" in printed
+    weights = tmp_path / "mdnet.pt"
+    save_weights(weights, MDNetBackbone((4, 4, 4)))
+    assert speed.main(["--otb", str(otb), "--backbones", f"file={weights}", "--variants", f"narrow={variant}",
+                       "--out", str(out)]) == 2  # a weights file fixes the width: the variant would be a no-op
+    assert "changes backbone_channels, which a weights file fixes" in capsys.readouterr().err
 
 
 def test_accuracy_benchmark_resumes_per_sequence(tmp_path, capsys):

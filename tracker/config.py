@@ -27,9 +27,10 @@ class TrackerConfig:
     # --- network ---
     # deviation: MDNet's conv1-3 are VGG-M's, from ImageNet; no such weights can be had here, so the
     # default is the ImageNet EfficientNet-Lite0 trunk (tracker/backbones), cut after ``trunk_blocks``
-    # MBConv blocks (11: stride 16, 112 channels). mdnet: MDNet's conv1-3 layout (README "Backbones").
+    # MBConv blocks (8: stride 16, 80 channels, chosen by measurement: README "Backbones"; 5: stride 8;
+    # 11: stride 16, 112 channels). mdnet: MDNet's conv1-3 layout.
     backbone: str = "efficientnet_lite0"
-    trunk_blocks: int = 11
+    trunk_blocks: int = 8
     # deviation (mdnet layout): MDNet's widths are (96, 256, 512); the default is narrower so that the tracker
     # runs in real time on a 2-core CPU (README "Speed"). A weights file fixes the width it holds.
     backbone_channels: tuple[int, int, int] = (48, 96, 128)
