@@ -52,7 +52,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def pretrain_seconds(width: tuple[int, int, int], domains: list, iterations: int) -> float:
-    args = pretrain.parse_args(["--data", "-", "--out", "-", "--channels", *map(str, width)])
+    args = pretrain.parse_args(["--data", "-", "--out", "-", "--backbone", "mdnet", "--channels", *map(str, width)])
     trainer = pretrain.Pretrainer(args, domains)
     trainer.train_step()  # untimed: first-touch allocations
     start = time.perf_counter()

@@ -3,9 +3,10 @@
 import json
 
 import pytest
+import torch
 import yaml
 
-from benchmarks import accuracy, backbones, speed, width
+from benchmarks import accuracy, backbones, speed, trunk_cost, width
 from tests.conftest import FAST, write_otb
 from tracker.backbones import MDNetBackbone, save_weights
 
@@ -103,3 +104,12 @@ def test_width_benchmark_times_each_width_and_reports_ratios(tmp_path, capsys):
     assert all(v["s_per_iteration"][0] > 0 and v["fps"][0] > 0 for v in samples.values())
     assert width.main(["--widths", "8,16", "--data", str(tmp_path / "data"), "--out", str(out)]) == 2
     assert "three positive channel counts" in capsys.readouterr().err
+
+
+def test_trunk_cost_times_every_lever_against_the_first(tmp_path, capsys):
+    assert trunk_cost.main(["--repeats", "1", "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "trunk_cost.json").read_text())["rows"]
+    assert len(rows) == len(trunk_cost.DEFAULT_VARIANTS) and all(r["seconds"][0] > 0 for r in rows)
+    assert {r["channels_last"] for r in rows} == {True, False} and {r["onednn"] for r in rows} == {True, False}
+    assert "x first" in capsys.readouterr().out
+    assert torch.get_num_threads() in (1, 2) and torch.backends.mkldnn.enabled  # oneDNN switched back on
