@@ -1,12 +1,12 @@
 """What pretraining buys: OTB OPE of the tracker on several backbones, each tracked with several updaters.
 
-    python -m benchmarks.backbones --backbones random=none,bp=pretrained/default.pt,cbdfa=pretrained/cbdfa.pt \\
-        --updaters bp,bdfa --seeds 3 --jobs 2 --out results/backbones
+    python -m benchmarks.backbones --backbones imagenet=imagenet,bp=pretrained/default.pt,\\
+        cbdfa=pretrained/cbdfa.pt,mdnet=pretrained/mdnet.pt --updaters bp,bdfa --seeds 3 --jobs 2
 
-Each backbone is one ``benchmarks.otb_ope`` sweep under ``--out``/<label> (so it resumes the same
-way: finished runs are kept), without anchors or peers; this script then puts the backbones side
-by side: success AUC and precision@20 as mean ± std over seeds, fps, and the pretraining record
-(final loss and accuracy) of each weights file.
+Each backbone (its layout is the one its weights hold) is one ``benchmarks.otb_ope`` sweep under
+``--out``/<label> (so it resumes the same way: finished runs are kept), without anchors or peers;
+this script then puts the backbones side by side: success AUC and precision@20 as mean ± std over
+seeds, fps, and the pretraining record (final loss and accuracy) of each weights file.
 """
 
 from __future__ import annotations
@@ -29,8 +29,10 @@ from tracker.errors import TrackerError  # noqa: E402
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backbones", default="random=none,bp=pretrained/default.pt,cbdfa=pretrained/cbdfa.pt",
-                        help="comma list of label=weights ('none' = seeded random backbone)")
+    parser.add_argument("--backbones", default="imagenet=imagenet,bp=pretrained/default.pt,cbdfa=pretrained/cbdfa.pt,"
+                                               "mdnet=pretrained/mdnet.pt",
+                        help="comma list of label=weights ('none' = seeded random MDNet layout, 'imagenet' = the "
+                             "ImageNet EfficientNet-Lite0 trunk with fresh fc4/fc5)")
     parser.add_argument("--otb", default=DEFAULT_OTB)
     parser.add_argument("--sequences", help="comma-separated names (default: every sequence found)")
     parser.add_argument("--updaters", default="bp,bdfa")
@@ -49,7 +51,7 @@ def parse_backbones(text: str) -> dict[str, str]:
         label, sep, weights = item.partition("=")
         if not sep or not label or not weights:
             raise TrackerError(f"--backbones wants label=weights items, got {item!r}")
-        if weights.lower() != "none" and not Path(weights).is_file():
+        if weights.lower() not in ("none", "imagenet") and not Path(weights).is_file():
             raise TrackerError(f"weights file not found: {weights} (backbone {label!r})")
         backbones[label] = weights
     if not backbones:
@@ -58,9 +60,9 @@ def parse_backbones(text: str) -> dict[str, str]:
 
 
 def pretraining_record(weights: str) -> dict:
-    """The metadata ``tracker.pretrain`` wrote beside a weights file (empty for 'none')."""
+    """The metadata ``tracker.pretrain`` wrote beside a weights file (empty for 'none' and 'imagenet')."""
     meta = Path(weights).with_suffix(".json")
-    return json.loads(meta.read_text()) if weights.lower() != "none" and meta.is_file() else {}
+    return json.loads(meta.read_text()) if weights.lower() not in ("none", "imagenet") and meta.is_file() else {}
 
 
 def run(args: argparse.Namespace) -> None:

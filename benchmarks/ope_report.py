@@ -67,7 +67,8 @@ def write_report(out: Path, settings: dict) -> dict:
     plot_curves(out, settings, groups, others)
     plot_batch_sizes(out, settings, groups)
     attributes = attribute_scores(settings, names, per_tracker)
-    report = build_tables(settings, groups, others, attributes, missing_anchor, names)
+    sequences = sequence_scores(settings, names, per_tracker, list(others))
+    report = build_tables(settings, groups, others, attributes, missing_anchor, names, sequences)
     (out / "report.md").write_text(report)
     data = {
         "settings": settings,
@@ -78,6 +79,7 @@ def write_report(out: Path, settings: dict) -> dict:
                                  "precision_curve": np.mean([s["precision_curve"] for s in seeds], 0).tolist()}
                    for (u, b), seeds in groups.items()},
         "others": others, "attributes": attributes, "missing_anchor_files": missing_anchor,
+        "per_sequence_mean": sequences,
         "per_sequence": {t: {n: {"success_auc": float(s.success.mean()), "precision_20": float(s.precision[20])}
                              for n, s in scored.items()} for t, scored in per_tracker.items()},
     }
@@ -137,6 +139,23 @@ def plot_batch_sizes(out: Path, settings: dict, groups: dict) -> None:
     plt.close(fig)
 
 
+def tracker_rows(settings: dict) -> list[tuple[str, list[str]]]:
+    """(label, the result folders it averages): one per (updater, batch size), over its seeds."""
+    return [(f"{u}-b{b}", [f"{u}-b{b}-s{s}" for s in range(settings["seeds"])])
+            for u in settings["updaters"] for b in settings["batch_sizes"]]
+
+
+def sequence_scores(settings: dict, names: list[str], per_tracker: dict, others: list[str]) -> dict:
+    """Success AUC per sequence: mean over the seeds that finished it, per (updater, batch size) and other tracker."""
+    table = {}
+    for label, trackers in tracker_rows(settings) + [(t, [t]) for t in others]:
+        entry = {n: float(np.mean([per_tracker[t][n].success.mean() for t in trackers if n in per_tracker.get(t, {})]))
+                 for n in names if any(n in per_tracker.get(t, {}) for t in trackers)}
+        if entry:
+            table[label] = entry
+    return table
+
+
 def attribute_scores(settings: dict, names: list[str], per_tracker: dict) -> dict:
     """Success AUC per OTB attribute: mean over the sequences having it (and over seeds)."""
     path = Path(settings["anchors_root"]) / "attributes.txt"
@@ -148,9 +167,7 @@ def attribute_scores(settings: dict, names: list[str], per_tracker: dict) -> dic
         for tag in tags.get(normalise_name(n), []):
             by_attribute.setdefault(tag, []).append(n)
     table = {}
-    rows = [(f"{u}-b{b}", [f"{u}-b{b}-s{s}" for s in range(settings["seeds"])])
-            for u in settings["updaters"] for b in settings["batch_sizes"]]
-    rows += [(t, [t]) for t in settings["anchors"]]
+    rows = tracker_rows(settings) + [(t, [t]) for t in settings["anchors"]]
     for label, trackers in rows:
         entry = {}
         for tag, seqs in sorted(by_attribute.items()):
@@ -164,7 +181,7 @@ def attribute_scores(settings: dict, names: list[str], per_tracker: dict) -> dic
 
 
 def build_tables(settings: dict, groups: dict, others: dict, attributes: dict, missing_anchor: dict,
-                 names: list[str]) -> str:
+                 names: list[str], sequences: dict) -> str:
     rows = []
     for (u, b), seeds in groups.items():
         auc = [s["success_auc"] for s in seeds]
@@ -195,6 +212,12 @@ def build_tables(settings: dict, groups: dict, others: dict, attributes: dict, m
         notes.append(f"- {', '.join(unavailable)} not run: they need opencv-contrib-python, which is not installed.")
     if notes:
         parts += ["## Notes\n", "\n".join(notes), ""]
+    if sequences:
+        labels = list(sequences)
+        rows = [[n] + [sequences[label].get(n, "-") for label in labels] for n in names]
+        rows.append(["**mean**"] + [float(np.mean(list(sequences[label].values()))) for label in labels])
+        parts += ["## Success AUC per sequence (ours: mean over seeds)\n",
+                  markdown_table(["sequence"] + labels, rows), ""]
     table = attributes.get("success_auc", {})
     if table:
         tags = sorted({t for entry in table.values() for t in entry})

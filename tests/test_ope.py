@@ -111,6 +111,11 @@ def test_tiny_end_to_end_run_writes_every_plot_table_and_json(tiny, capsys):
     assert len(data["groups"]["bp-b8"]["success_auc"]) == 2
     assert data["others"]["Pub"]["success_auc"] == pytest.approx(20 / 21)
     assert set(data["attributes"]["success_auc"]["bp-b8"]) == {"OCC", "SV"}
+    per_sequence = data["per_sequence_mean"]
+    assert per_sequence["Pub"]["SynA"] == pytest.approx(20 / 21) and "SynB" not in per_sequence["Pub"]
+    assert per_sequence["bp-b8"]["SynA"] == pytest.approx(np.mean(  # the mean over the two seeds
+        [data["per_sequence"][f"bp-b8-s{s}"]["SynA"]["success_auc"] for s in (0, 1)]))
+    assert "## Success AUC per sequence" in report
     assert data["settings"]["setup"]["config"]["backbone_channels"] == [16, 32, 32]  # the settings the runs used
     assert "backbone: random" in report
 
