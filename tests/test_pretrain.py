@@ -43,12 +43,15 @@ def test_pretraining_lowers_the_loss_and_the_tracker_loads_the_weights(data, upd
     assert np.all(np.isfinite(tracker.update(sequence.frames[1])))
 
 
-def test_fine_tuning_the_imagenet_trunk_moves_only_the_chosen_blocks(data):
-    """--train-blocks 1 of a 3-block trunk: block 2 learns, the stem and blocks 0-1 stay ImageNet's."""
+@pytest.mark.parametrize("mode", ["shared", "exact"])
+def test_fine_tuning_the_imagenet_trunk_moves_only_the_chosen_blocks(data, mode):
+    """--train-blocks 1 of a 3-block trunk: block 2 learns, the stem and blocks 0-1 stay ImageNet's,
+    whether features are read off one map per frame (as the tracker does) or off each crop."""
     from tracker.backbones import EfficientNetLite0
 
     out = data / "trunk.pt"
-    assert pretrain(data, out, 4, backbone=("--trunk-blocks", "3", "--train-blocks", "1", "--trunk-lr-mult", "10")) == 0
+    assert pretrain(data, out, 4, backbone=("--trunk-blocks", "3", "--train-blocks", "1", "--trunk-lr-mult", "10",
+                                            "--feature-mode", mode)) == 0
     imagenet = EfficientNetLite0(3)
     imagenet.load_imagenet()
     tuned = read_weights(out)

@@ -114,11 +114,15 @@ class FrameFeatures:
 
 
 class SharedFrameFeatures(FrameFeatures):
-    """One backbone pass over ``region`` (x, y, w, h), resized so ``reference`` is crop-sized."""
+    """One backbone pass over ``region`` (x, y, w, h), resized so ``reference`` is crop-sized.
+
+    ``differentiable``: keep the autograd graph (pretraining learns through the map, as tracking reads it).
+    """
 
     def __init__(self, backbone: Backbone, image: np.ndarray, img_size: int, padding: int,
-                 reference: np.ndarray, region: np.ndarray, max_side: int = 1024) -> None:
+                 reference: np.ndarray, region: np.ndarray, max_side: int = 1024, differentiable: bool = False) -> None:
         super().__init__(backbone, image, img_size, padding)
+        self.differentiable = differentiable
         ref_region = padded_regions(reference, img_size, padding)[0]
         self.scale = np.array([img_size / ref_region[2], img_size / ref_region[3]])
         x0, y0, w, h = region
@@ -133,7 +137,7 @@ class SharedFrameFeatures(FrameFeatures):
         self.origin = np.array([cx - out_w / self.scale[0] / 2, cy - out_h / self.scale[1] / 2])
         self.size = np.array([out_w / self.scale[0], out_h / self.scale[1]])
         resized = warp_region(image, np.r_[self.origin, self.size], out_w, out_h)
-        with torch.inference_mode():
+        with torch.inference_mode(not differentiable):
             self.map = backbone(backbone.normalize(resized[None]))  # (1, C, Hf, Wf)
 
     def contains(self, boxes: np.ndarray) -> np.ndarray:
@@ -143,7 +147,6 @@ class SharedFrameFeatures(FrameFeatures):
         inside_hi = regions[:, :2] + regions[:, 2:] <= self.origin + self.size + slack
         return np.all(inside_lo & inside_hi, axis=1)
 
-    @torch.inference_mode()
     def extract(self, boxes: np.ndarray) -> torch.Tensor:
         regions = padded_regions(boxes, self.img_size, self.padding)
         if len(regions) == 0:
@@ -151,15 +154,18 @@ class SharedFrameFeatures(FrameFeatures):
         # crop pixel c of a box is image point region_x + c * region_w / img_size; map pixel q is origin + q / scale
         cells = sample_cells(self.img_size)[None, :, None] / self.img_size
         points = regions[:, None, :2] + cells * regions[:, None, 2:]
-        return read_cells(self.map, (points - self.origin) * self.scale, self.backbone)
+        with torch.inference_mode(not self.differentiable):
+            return read_cells(self.map, (points - self.origin) * self.scale, self.backbone)
 
 
 def frame_features(backbone: Backbone, image: np.ndarray, mode: str, img_size: int, padding: int,
-                   reference: np.ndarray, cover: np.ndarray, max_side: int = 1024) -> FrameFeatures:
+                   reference: np.ndarray, cover: np.ndarray, max_side: int = 1024,
+                   differentiable: bool = False) -> FrameFeatures:
     """Features for boxes of ``image``; in shared mode the map covers the crops of ``cover`` boxes."""
     if mode == "exact":
         return FrameFeatures(backbone, image, img_size, padding)
     regions = padded_regions(cover, img_size, padding)
     lo = regions[:, :2].min(axis=0)
     hi = (regions[:, :2] + regions[:, 2:]).max(axis=0)
-    return SharedFrameFeatures(backbone, image, img_size, padding, reference, np.r_[lo, hi - lo], max_side)
+    return SharedFrameFeatures(backbone, image, img_size, padding, reference, np.r_[lo, hi - lo], max_side,
+                               differentiable)

@@ -34,7 +34,7 @@ from tracker.config import TrackerConfig
 from tracker.data.otb import list_otb, open_otb
 from tracker.data.sequence import ImageSequence, read_image
 from tracker.errors import TrackerError
-from tracker.features import CELLS, crop_features, grown_crops, padded_regions
+from tracker.features import CELLS, crop_features, frame_features, grown_crops, padded_regions
 from tracker.head import Head
 from tracker.updaters import make_updater
 
@@ -110,31 +110,44 @@ class Pretrainer:
         return {"weight": w, "bias": torch.zeros(2), "momentum": [None, None]}
 
     # ------------------------------------------------------------ one iteration
-    def minibatch(self, domain: ImageSequence) -> tuple[np.ndarray, torch.Tensor]:
-        """uint8 crops (grown to the backbone's input side) of one domain's positives and negatives."""
+    def minibatch(self, domain: ImageSequence) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features (with their autograd graph) and labels of one domain's positives and negatives.
+
+        ``--feature-mode shared`` reads them off one map per frame, as the tracker does, so that
+        cells whose receptive field reaches beyond a box's crop see the same context in pretraining
+        and tracking; ``exact`` runs the backbone on each box's crop.
+        """
         args = self.args
-        side = self.backbone.input_side(107)
         frames = self.rng.choice(len(domain.paths), size=min(args.batch_frames, len(domain.paths)), replace=False)
         n_pos, n_neg = -(-32 // len(frames)), -(-96 // len(frames))
-        crops, labels = [], []
+        features, labels = [], []
         for index in frames:
             image = read_image(domain.paths[index])
             box = domain.ground_truth[index]
             size = (image.shape[1], image.shape[0])
             pos = SampleGenerator("gaussian", size, 0.1, 1.3).draw_in_overlap(box, n_pos, (0.7, 1.0), self.rng)
             neg = SampleGenerator("uniform", size, 1.0, 1.6).draw_in_overlap(box, n_neg, (0.0, 0.5), self.rng)
-            image, boxes = augment(image, np.concatenate([pos, neg]), tuple(args.augment), self.rng)
-            crops.append(grown_crops(image, padded_regions(boxes, 107, 16), 107, side))
-            labels += [1] * len(pos) + [0] * len(neg)
-        return np.concatenate(crops), torch.tensor(labels)
+            image, boxes = augment(image, np.concatenate([box[None], pos, neg]), tuple(args.augment), self.rng)
+            reference, boxes = boxes[0], boxes[1:]
+            frame_labels = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
+            if args.feature_mode == "exact":
+                side = self.backbone.input_side(107)
+                features.append(crop_features(self.backbone, grown_crops(image, padded_regions(boxes, 107, 16), 107,
+                                                                         side), 107))
+            else:
+                frame = frame_features(self.backbone, image, "shared", 107, 16, reference, boxes, differentiable=True)
+                inside = frame.contains(boxes)  # a map capped at 1024 pixels may leave far negatives out
+                boxes, frame_labels = boxes[inside], frame_labels[inside]
+                features.append(frame.extract(boxes))
+            labels.append(frame_labels)
+        return torch.cat(features), torch.from_numpy(np.concatenate(labels)).long()
 
     def train_step(self) -> tuple[float, float]:
         if not self.order:
             self.order = list(self.rng.permutation(len(self.domains)))
         k = int(self.order.pop())
-        images, labels = self.minibatch(self.domains[k])
+        features, labels = self.minibatch(self.domains[k])
         self._load_branch(k)
-        features = crop_features(self.backbone, images, 107)
         loss = self.updater.step(features.detach(), labels, self.args.lr)
         self._store_branch(k)
         if self.trainable:
@@ -187,7 +200,8 @@ class Pretrainer:
 
     def load_checkpoint(self, path: Path) -> None:
         state = torch.load(path, map_location="cpu", weights_only=False)
-        for key in ("fc_updater", "backbone", "channels", "trunk_blocks", "train_blocks", "seed", "data"):
+        for key in ("fc_updater", "backbone", "channels", "trunk_blocks", "train_blocks", "feature_mode", "seed",
+                    "data"):
             if state["args"].get(key) != vars(self.args)[key]:
                 raise TrackerError(f"checkpoint {path} was made with --{key.replace('_', '-')} "
                                    f"{state['args'].get(key)}; delete it or use the same settings")
@@ -217,6 +231,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="efficientnet_lite0: MBConv blocks kept (the cut point)")
     parser.add_argument("--train-blocks", type=int, default=2,
                         help="efficientnet_lite0: how many of the last blocks learn (0: the ImageNet trunk frozen)")
+    parser.add_argument("--feature-mode", choices=("shared", "exact"), default="shared",
+                        help="read features off one map per frame, as the tracker does (default), or run the "
+                             "backbone per crop (how pretrained/mdnet*.pt were made)")
     parser.add_argument("--trunk-lr-mult", type=float,
                         help="the conv layers' learning rate as a multiple of --lr (default: 0.1 when fine-tuning "
                              "the ImageNet trunk, 1 for mdnet trained from scratch)")
