@@ -291,7 +291,7 @@ def run(args: argparse.Namespace) -> dict:
     meta = {
         "architecture": {"backbone": trainer.backbone.name, **trainer.backbone.settings(),
                          "fc_width": args.fc_width, "input": 107},
-        "train_blocks": args.train_blocks if args.backbone != "mdnet" else None,
+        "train_blocks": args.train_blocks if args.backbone != "mdnet" else None, "feature_mode": args.feature_mode,
         "trunk_lr_mult": args.trunk_lr_mult,
         "data": [d.name for d in domains], "fc_updater": args.fc_updater,
         "command": "python -m tracker.pretrain " + " ".join(sys.argv[1:]), "seed": args.seed,
