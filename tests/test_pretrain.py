@@ -62,6 +62,27 @@ def test_fine_tuning_the_imagenet_trunk_moves_only_the_chosen_blocks(data, mode)
     assert tracker.config.trunk_blocks == 3 and tracker.head.fc4.in_features == 24 * 9
 
 
+def test_a_checkpoint_past_the_asked_iterations_is_refused(data, capsys):
+    """Not silently saved as if it were what was asked for (a 0-iteration export once picked up a finished run)."""
+    assert pretrain(data, data / "w.pt", 4, every=2) == 0
+    assert pretrain(data, data / "w.pt", 2) == 2
+    assert "is at iteration 4, past --iterations 2" in capsys.readouterr().err
+
+
+def test_zero_iterations_export_the_imagenet_trunk_alone(data):
+    """How pretrained/default.pt is made: the folded ImageNet trunk, no fc4/fc5 (fresh per sequence)."""
+    from tracker.backbones import EfficientNetLite0
+
+    out = data / "trunk.pt"
+    assert pretrain(data, out, 0, backbone=("--trunk-blocks", "3")) == 0
+    imagenet = EfficientNetLite0(3)
+    imagenet.load_imagenet()
+    exported = read_weights(out)
+    assert not exported.fc and exported.meta["final_loss"] is None
+    assert all(torch.equal(exported.conv[k], v) for k, v in imagenet.state_dict().items())
+    assert build_tracker(TrackerConfig(), str(out)).fc_state is None
+
+
 def test_resume_continues_on_the_same_loss_curve(data):
     assert pretrain(data, data / "straight.pt", 6) == 0
     assert pretrain(data, data / "resumed.pt", 3) == 0  # stops at 3, checkpoint written
@@ -89,8 +110,9 @@ def test_otb_name_guard(name, otb):
     assert is_otb_name(name) is otb
 
 
-@pytest.mark.parametrize("name,backbone,rule", [("default", "efficientnet_lite0", "bp"), ("mdnet", "mdnet", "bp"),
-                                                ("mdnet_cbdfa", "mdnet", "bdfa")])
+@pytest.mark.parametrize("name,backbone,rule", [
+    ("default", "efficientnet_lite0", "bp"), ("finetuned_bp", "efficientnet_lite0", "bp"),
+    ("finetuned_cbdfa", "efficientnet_lite0", "bdfa"), ("mdnet", "mdnet", "bp"), ("mdnet_cbdfa", "mdnet", "bdfa")])
 def test_shipped_weights_carry_their_record_and_never_saw_otb(name, backbone, rule):
     path = PRETRAINED_DIR / f"{name}.pt"
     meta = json.loads(path.with_suffix(".json").read_text())

@@ -223,7 +223,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", required=True, help="folder of training sequences (OTB layout), never OTB")
     parser.add_argument("--out", required=True, help="weights file to write (e.g. pretrained/default.pt)")
     parser.add_argument("--fc-updater", choices=("bp", "dfa", "bdfa"), default="bp")
-    parser.add_argument("--iterations", type=int, default=3000)
+    parser.add_argument("--iterations", type=int, default=3000,
+                        help="0 exports the starting backbone alone (the ImageNet trunk), without fc4/fc5")
     parser.add_argument("--backbone", choices=sorted(BACKBONES), default=TrackerConfig().backbone)
     parser.add_argument("--channels", type=int, nargs=3, default=list(TrackerConfig().backbone_channels),
                         help="mdnet: conv1-3 widths (trained from scratch)")
@@ -250,6 +251,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     bad = [a for a in args.augment if a not in AUGMENTATIONS]
     if bad:
         parser.error(f"unknown augmentation {bad[0]!r}; choose from {AUGMENTATIONS}")
+    if args.iterations < 0:
+        parser.error(f"--iterations must be >= 0, got {args.iterations}")
     if args.trunk_lr_mult is None:
         args.trunk_lr_mult = 1.0 if args.backbone == "mdnet" else 0.1
     if not 0 <= args.train_blocks <= args.trunk_blocks:
@@ -278,6 +281,9 @@ def run(args: argparse.Namespace) -> dict:
     trainer = Pretrainer(args, domains)
     if checkpoint.is_file():
         trainer.load_checkpoint(checkpoint)
+        if trainer.step > args.iterations:
+            raise TrackerError(f"checkpoint {checkpoint} is at iteration {trainer.step}, past --iterations "
+                               f"{args.iterations}; delete it or ask for at least {trainer.step}")
     progress = tqdm(total=args.iterations, initial=trainer.step, desc="pretrain", disable=args.quiet)
     while trainer.step < args.iterations:
         loss, accuracy = trainer.train_step()
@@ -287,7 +293,8 @@ def run(args: argparse.Namespace) -> dict:
         if trainer.step % args.checkpoint_every == 0 or trainer.step == args.iterations:
             trainer.save_checkpoint(checkpoint)
     progress.close()
-    recent = np.array(trainer.history[-100:])
+    recent = np.array(trainer.history[-100:]).reshape(-1, 2)
+    trained = len(recent) > 0
     meta = {
         "architecture": {"backbone": trainer.backbone.name, **trainer.backbone.settings(),
                          "fc_width": args.fc_width, "input": 107},
@@ -296,10 +303,12 @@ def run(args: argparse.Namespace) -> dict:
         "data": [d.name for d in domains], "fc_updater": args.fc_updater,
         "command": "python -m tracker.pretrain " + " ".join(sys.argv[1:]), "seed": args.seed,
         "iterations": trainer.step, "date": datetime.date.today().isoformat(),
-        "final_loss": float(recent[:, 0].mean()), "final_accuracy": float(recent[:, 1].mean()),
+        "final_loss": float(recent[:, 0].mean()) if trained else None,
+        "final_accuracy": float(recent[:, 1].mean()) if trained else None,
     }
+    # --iterations 0 exports the starting backbone alone: the tracker then draws fresh fc4/fc5 per sequence
     fc = {f"{name}.{p}": getattr(getattr(trainer.head, name), p) for name in ("fc4", "fc5") for p in ("weight", "bias")}
-    save_weights(out, trainer.backbone, fc, meta)
+    save_weights(out, trainer.backbone, fc if trained else None, meta)
     out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
     return meta
 
@@ -313,8 +322,11 @@ def main(argv: list[str] | None = None) -> int:
     except TrackerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"pretrained {meta['iterations']} iterations: loss {meta['final_loss']:.3f}, "
-          f"accuracy {meta['final_accuracy']:.3f} -> {args.out}")
+    if meta["final_loss"] is None:
+        print(f"no iterations: the starting {meta['architecture']['backbone']} backbone alone -> {args.out}")
+    else:
+        print(f"pretrained {meta['iterations']} iterations: loss {meta['final_loss']:.3f}, "
+              f"accuracy {meta['final_accuracy']:.3f} -> {args.out}")
     return 0
 
 
