@@ -72,10 +72,10 @@ def make_runs(args: argparse.Namespace) -> list[Run]:
         runs.append(Run(label, base.replace(backbone=backbone_of(chosen, base.backbone)), chosen))
     if not runs:
         raise TrackerError("--backbones is empty")
+    defaults = dataclasses.asdict(TrackerConfig())
     for label, path in label_pairs(args.variants, "--variants"):
         first = runs[0]
-        overrides = dataclasses.asdict(load_config(path))
-        changed = {k: v for k, v in overrides.items() if v != dataclasses.asdict(TrackerConfig())[k]}
+        changed = {k: v for k, v in dataclasses.asdict(load_config(path)).items() if v != defaults[k]}
         layout = sorted(changed.keys() & {"backbone", "trunk_blocks", "backbone_channels"})
         if layout and first.weights not in ("imagenet", "none"):
             raise TrackerError(f"variant {label} changes {', '.join(layout)}, which a weights file fixes: "

@@ -29,6 +29,11 @@ CELLS = 3
 CELL_SPACING = 16 / 107
 
 
+def feature_dim(backbone: Backbone) -> int:
+    """Length of one box's feature vector: the backbone's channels at each of its CELLS x CELLS cells."""
+    return backbone.out_channels * CELLS ** 2
+
+
 def sample_cells(img_size: int) -> np.ndarray:
     """Centres of a box's CELLS sample cells along each axis of its crop, in crop pixels."""
     return img_size * (0.5 + CELL_SPACING * (np.arange(CELLS) - (CELLS - 1) / 2))
@@ -92,37 +97,38 @@ def grown_crops(image: np.ndarray, regions: np.ndarray, img_size: int, side: int
 
 
 class FrameFeatures:
-    """Features of boxes in one frame. ``contains`` says which boxes this frame's features cover."""
+    """Features of boxes in one frame. ``contains`` says which boxes this frame's features cover.
 
-    def __init__(self, backbone: Backbone, image: np.ndarray, img_size: int, padding: int) -> None:
+    ``differentiable``: keep the autograd graph (pretraining learns through the features it reads).
+    """
+
+    def __init__(self, backbone: Backbone, image: np.ndarray, img_size: int, padding: int,
+                 differentiable: bool = False) -> None:
         self.backbone = backbone
         self.image = image
         self.img_size = img_size
         self.padding = padding
+        self.differentiable = differentiable
 
     def contains(self, boxes: np.ndarray) -> np.ndarray:
         return np.ones(len(np.atleast_2d(boxes)), dtype=bool)
 
-    @torch.inference_mode()
     def extract(self, boxes: np.ndarray) -> torch.Tensor:
         """Exact mode: crop every box and run the backbone on each crop."""
         regions = padded_regions(boxes, self.img_size, self.padding)
         side = self.backbone.input_side(self.img_size)
-        out = [crop_features(self.backbone, grown_crops(self.image, regions[i:i + BATCH], self.img_size, side),
-                             self.img_size) for i in range(0, len(regions), BATCH)]
-        return torch.cat(out) if out else torch.zeros(0, self.backbone.out_channels * CELLS ** 2)
+        with torch.inference_mode(not self.differentiable):
+            out = [crop_features(self.backbone, grown_crops(self.image, regions[i:i + BATCH], self.img_size, side),
+                                 self.img_size) for i in range(0, len(regions), BATCH)]
+        return torch.cat(out) if out else torch.zeros(0, feature_dim(self.backbone))
 
 
 class SharedFrameFeatures(FrameFeatures):
-    """One backbone pass over ``region`` (x, y, w, h), resized so ``reference`` is crop-sized.
-
-    ``differentiable``: keep the autograd graph (pretraining learns through the map, as tracking reads it).
-    """
+    """One backbone pass over ``region`` (x, y, w, h), resized so ``reference`` is crop-sized."""
 
     def __init__(self, backbone: Backbone, image: np.ndarray, img_size: int, padding: int,
                  reference: np.ndarray, region: np.ndarray, max_side: int = 1024, differentiable: bool = False) -> None:
-        super().__init__(backbone, image, img_size, padding)
-        self.differentiable = differentiable
+        super().__init__(backbone, image, img_size, padding, differentiable)
         ref_region = padded_regions(reference, img_size, padding)[0]
         self.scale = np.array([img_size / ref_region[2], img_size / ref_region[3]])
         x0, y0, w, h = region
@@ -150,7 +156,7 @@ class SharedFrameFeatures(FrameFeatures):
     def extract(self, boxes: np.ndarray) -> torch.Tensor:
         regions = padded_regions(boxes, self.img_size, self.padding)
         if len(regions) == 0:
-            return torch.zeros(0, self.backbone.out_channels * CELLS ** 2)
+            return torch.zeros(0, feature_dim(self.backbone))
         # crop pixel c of a box is image point region_x + c * region_w / img_size; map pixel q is origin + q / scale
         cells = sample_cells(self.img_size)[None, :, None] / self.img_size
         points = regions[:, None, :2] + cells * regions[:, None, 2:]
@@ -163,7 +169,7 @@ def frame_features(backbone: Backbone, image: np.ndarray, mode: str, img_size: i
                    differentiable: bool = False) -> FrameFeatures:
     """Features for boxes of ``image``; in shared mode the map covers the crops of ``cover`` boxes."""
     if mode == "exact":
-        return FrameFeatures(backbone, image, img_size, padding)
+        return FrameFeatures(backbone, image, img_size, padding, differentiable)
     regions = padded_regions(cover, img_size, padding)
     lo = regions[:, :2].min(axis=0)
     hi = (regions[:, :2] + regions[:, 2:]).max(axis=0)

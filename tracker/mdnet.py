@@ -15,7 +15,7 @@ from tracker.backbones import Backbone
 from tracker.bbreg import BBoxRegressor
 from tracker.boxes import SampleGenerator, check_box
 from tracker.config import TrackerConfig
-from tracker.features import CELLS, FrameFeatures, frame_features
+from tracker.features import FrameFeatures, feature_dim, frame_features
 from tracker.head import Head
 from tracker.timing import PhaseTimer
 from tracker.updaters import Updater, make_updater
@@ -42,7 +42,7 @@ class MDNetTracker:
         self.config = config
         self.backbone = backbone.eval()
         self.fc_state = fc_state
-        self.head = Head(backbone.out_channels * CELLS ** 2, config.fc_width, config.dropout)
+        self.head = Head(feature_dim(backbone), config.fc_width, config.dropout)
         self.updater = updater if updater is not None else make_updater(config)
         self.timer = PhaseTimer()
         self.last_score = 0.0

@@ -34,7 +34,7 @@ from tracker.config import TrackerConfig
 from tracker.data.otb import list_otb, open_otb
 from tracker.data.sequence import ImageSequence, read_image
 from tracker.errors import TrackerError
-from tracker.features import CELLS, crop_features, frame_features, grown_crops, padded_regions
+from tracker.features import feature_dim, frame_features
 from tracker.head import Head
 from tracker.updaters import make_updater
 
@@ -89,7 +89,7 @@ class Pretrainer:
         self.rng = np.random.default_rng(args.seed)
         self.generator = torch.Generator().manual_seed(args.seed)
         self.backbone = make_trainable_backbone(args)
-        self.head = Head(self.backbone.out_channels * CELLS ** 2, args.fc_width, 0.5)
+        self.head = Head(feature_dim(self.backbone), args.fc_width, 0.5)
         self.head.reset(self.generator)
         config = TrackerConfig(updater=args.fc_updater, feedback_init="random", lr_init=args.lr,
                                momentum=0.9, weight_decay=0.0005, grad_clip=10.0)
@@ -130,16 +130,11 @@ class Pretrainer:
             image, boxes = augment(image, np.concatenate([box[None], pos, neg]), tuple(args.augment), self.rng)
             reference, boxes = boxes[0], boxes[1:]
             frame_labels = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
-            if args.feature_mode == "exact":
-                side = self.backbone.input_side(107)
-                features.append(crop_features(self.backbone, grown_crops(image, padded_regions(boxes, 107, 16), 107,
-                                                                         side), 107))
-            else:
-                frame = frame_features(self.backbone, image, "shared", 107, 16, reference, boxes, differentiable=True)
-                inside = frame.contains(boxes)  # a map capped at 1024 pixels may leave far negatives out
-                boxes, frame_labels = boxes[inside], frame_labels[inside]
-                features.append(frame.extract(boxes))
-            labels.append(frame_labels)
+            frame = frame_features(self.backbone, image, args.feature_mode, 107, 16, reference, boxes,
+                                   differentiable=True)
+            inside = frame.contains(boxes)  # a shared map capped at 1024 pixels may leave far negatives out
+            features.append(frame.extract(boxes[inside]))
+            labels.append(frame_labels[inside])
         return torch.cat(features), torch.from_numpy(np.concatenate(labels)).long()
 
     def train_step(self) -> tuple[float, float]:

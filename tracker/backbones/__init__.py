@@ -13,14 +13,12 @@ BACKBONES: dict[str, type[Backbone]] = {cls.name: cls for cls in (MDNetBackbone,
 
 def backbone_from_settings(name: str, settings: dict) -> Backbone:
     """An empty backbone of the layout a weights file (or a config) describes."""
+    if name not in BACKBONES:
+        raise TrackerError(f"unknown backbone {name!r}; choose from {sorted(BACKBONES)}")
     try:
-        if name == "mdnet":
-            return MDNetBackbone(tuple(int(c) for c in settings["channels"]))
-        if name == "efficientnet_lite0":
-            return EfficientNetLite0(int(settings["blocks"]))
+        return BACKBONES[name].from_settings(settings)
     except (KeyError, TypeError, ValueError):
         raise TrackerError(f"backbone {name}: bad settings {settings!r}") from None
-    raise TrackerError(f"unknown backbone {name!r}; choose from {sorted(BACKBONES)}")
 
 
 def load_backbone(weights: WeightsFile) -> Backbone:

@@ -33,8 +33,10 @@ class Backbone(nn.Module):
         """What a weights file records, besides the tensors, to rebuild this backbone."""
         raise NotImplementedError
 
-    def features(self, images: np.ndarray) -> torch.Tensor:
-        return self(self.normalize(images))
+    @classmethod
+    def from_settings(cls, settings: dict) -> Backbone:
+        """An untrained backbone of the layout :meth:`settings` describes."""
+        raise NotImplementedError
 
 
 def uint8_to_tensor(images: np.ndarray) -> torch.Tensor:

@@ -112,6 +112,10 @@ class EfficientNetLite0(Backbone):
     def settings(self) -> dict:
         return {"blocks": self.blocks}
 
+    @classmethod
+    def from_settings(cls, settings: dict) -> EfficientNetLite0:
+        return cls(int(settings["blocks"]))
+
     def normalize(self, images: np.ndarray) -> torch.Tensor:
         return (uint8_to_tensor(images) - INPUT_MEAN) * (1 / INPUT_STD)
 

@@ -68,6 +68,10 @@ class MDNetBackbone(Backbone):
     def settings(self) -> dict:
         return {"channels": list(self.channels)}
 
+    @classmethod
+    def from_settings(cls, settings: dict) -> MDNetBackbone:
+        return cls(tuple(int(c) for c in settings["channels"]))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.max_pool2d(local_response_norm(F.relu(self.conv1(x))), 3, 2)
         x = F.max_pool2d(local_response_norm(F.relu(self.conv2(x))), 3, 2)
