@@ -24,6 +24,15 @@ def test_samples_respect_image_and_size_limits(kind):
     assert np.all(centres >= 0) and np.all(centres[:, 0] <= 320) and np.all(centres[:, 1] <= 240)
 
 
+def test_tiny_targets_still_get_overlapping_samples():
+    """py-MDNet's 10-px floor would make every sample of a 5 x 4 box overlap it by < 0.5."""
+    box = np.array([100.0, 100.0, 5.0, 4.0])
+    gen = SampleGenerator("uniform", (320, 240), trans=0.3, scale=1.6, aspect=1.1)
+    samples = gen.draw_in_overlap(box, 100, (0.6, 1.0), np.random.default_rng(0))
+    assert len(samples) == 100
+    assert np.all(samples[:, 2:] >= box[2:] / 2)
+
+
 def test_gaussian_translation_is_bounded_by_trans_times_size():
     box = np.array([100.0, 100.0, 40.0, 20.0])
     samples = SampleGenerator("gaussian", (400, 400), trans=0.6, scale=1.05).draw(box, 2000, np.random.default_rng(1))

@@ -52,6 +52,18 @@ def test_failed_frames_counts_the_frames_scored_as_lost(fast_config):
     assert tracker.failed_frames == 0  # a new sequence starts the count again
 
 
+@pytest.mark.parametrize("size", [(6.0, 6.0), (1.0, 20.0)])
+def test_tiny_targets_track_with_finite_boxes(fast_config, size):
+    """Targets under 10 px used to leave bounding-box regression without samples: NaN at frame 2."""
+    sequence = synthetic_sequence(n_frames=6)
+    with pytest.warns(UserWarning):
+        tracker = build_tracker(fast_config.replace(backbone_channels=(16, 32, 32)), "none")
+    start = np.r_[sequence.ground_truth[0][:2], size]
+    tracker.init(sequence.frames[0], start)
+    boxes = np.array([tracker.update(f) for f in sequence.frames[1:]])
+    assert np.all(np.isfinite(boxes)) and tracker.bbreg is not None and tracker.skipped_steps == []
+
+
 def test_building_pays_torchs_lazy_optimizer_imports_not_the_first_frame():
     """Made in a fresh interpreter: in this one another test has long since imported them."""
     code = ("import sys; from tracker.build import build_tracker; from tracker.config import TrackerConfig; "

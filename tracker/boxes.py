@@ -8,6 +8,8 @@ import numpy as np
 
 from tracker.errors import TrackerError
 
+MIN_SIDE = 10.0  # py-MDNet's smallest sample side, in pixels
+
 
 def iou(boxes: np.ndarray, ref: np.ndarray) -> np.ndarray:
     """IoU of each row of ``boxes`` (n, 4) with ``ref`` (4,) or with the matching row of ``ref`` (n, 4)."""
@@ -55,7 +57,11 @@ class SampleGenerator:
         self.aspect = aspect
 
     def draw(self, box: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-        """``n`` boxes (n, 4) drawn around ``box``: sizes kept in [10, image - 10], centres in the image."""
+        """``n`` boxes (n, 4) drawn around ``box``: sizes kept in [10, image - 10], centres in the image.
+
+        The 10-px floor is py-MDNet's; for a target under 20 px it drops to half the target's side, so
+        samples still overlap a tiny target (else bounding-box regression has nothing to fit).
+        """
         cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
         samples = np.tile(np.array([cx, cy, box[2], box[3]], dtype=np.float64), (n, 1))
         if self.aspect is not None:
@@ -74,7 +80,8 @@ class SampleGenerator:
             grid = grid[rng.permutation(len(grid))[:n]]
             samples[:, :2] = box[2:] / 2 + grid * (self.image_size - box[2:] / 2 - 1)
             samples[:, 2:] *= self.scale ** (rng.random((n, 1)) * 2 - 1)
-        samples[:, 2:] = np.clip(samples[:, 2:], 10, np.maximum(self.image_size - 10, 10))
+        floor = np.minimum(MIN_SIDE, box[2:] / 2)
+        samples[:, 2:] = np.clip(samples[:, 2:], floor, np.maximum(self.image_size - MIN_SIDE, floor))
         samples[:, :2] = np.clip(samples[:, :2], 0, self.image_size)
         samples[:, :2] -= samples[:, 2:] / 2
         return samples

@@ -171,6 +171,7 @@ def run(args: argparse.Namespace) -> dict:
                "updater": config.updater, "backbone": tracker.config.backbone, "weights": args.weights or "default",
                "batch_size": config.batch_size, "seed": config.seed,
                "feature_mode": config.feature_mode, "failed_frames": tracker.failed_frames,
+               "skipped_steps": tracker.skipped_steps,
                "phase_seconds": tracker.timer.as_dict(),
                "updater_diagnostics": tracker.updater.diagnostics()}
     if truth is not None and args.init is None:

@@ -48,6 +48,7 @@ class MDNetTracker:
         self.last_score = 0.0
         self.last_success = True
         self.failed_frames = 0  # frames scored as lost since init: each one costs a short-term update
+        self.skipped_steps: list[str] = []  # steps that could not run on this sequence, with the reason
         self.losses: list[float] = []
 
     # ---------------------------------------------------------------- first frame
@@ -64,6 +65,7 @@ class MDNetTracker:
         self.frame_index = 0
         self.trans = cfg.trans
         self.failed_frames = 0
+        self.skipped_steps = []
         self.losses = []
 
         whole = np.array([0.0, 0.0, *self.image_size])
@@ -87,8 +89,11 @@ class MDNetTracker:
                 samples = self._draw(features, SampleGenerator("uniform", self.image_size, cfg.trans_bbreg,
                                                                cfg.scale_bbreg, cfg.aspect_bbreg),
                                      cfg.n_bbreg, (cfg.overlap_bbreg, 1.0))
-                self.bbreg = BBoxRegressor(cfg.bbreg_lambda)
-                self.bbreg.fit(features.extract(samples), samples, box)
+                if len(samples):
+                    self.bbreg = BBoxRegressor(cfg.bbreg_lambda)
+                    self.bbreg.fit(features.extract(samples), samples, box)
+                else:
+                    self.skipped_steps.append(f"bbreg: no sample overlaps the initial box by {cfg.overlap_bbreg}")
         with self.timer("updates"):
             self._train(pos_feats, neg_feats, cfg.maxiter_init, cfg.lr_init)
         self.pos_memory: deque[torch.Tensor] = deque([pos_feats[:cfg.n_pos_update]], maxlen=cfg.n_frames_long)
