@@ -39,7 +39,7 @@ def write_report(out: Path, settings: dict) -> dict:
     per_tracker: dict[str, dict] = {}
     run_names = [f"{u}-b{b}-s{s}" for u in settings["updaters"] for b in settings["batch_sizes"]
                  for s in range(settings["seeds"])]
-    for tracker in run_names + [p for p in settings["peers"] if p in settings["peers_available"]]:
+    for tracker in run_names + settings["peers"]:
         per_tracker[tracker] = {n: score_sequence(*_result(results, tracker, n, truth[n]))
                                 for n in names if has_result(results, tracker, n)}
     missing_anchor: dict[str, list[str]] = {}
@@ -60,12 +60,12 @@ def write_report(out: Path, settings: dict) -> dict:
             if seeds:
                 groups[(u, b)] = seeds
     others = {t: score_tracker(per_tracker[t], [n for n in names if n in per_tracker[t]])
-              for t in settings["anchors"] + [p for p in settings["peers"] if p in settings["peers_available"]]}
+              for t in settings["anchors"] + settings["peers"]}
     others = {t: s for t, s in others.items() if s is not None}
 
     out.mkdir(parents=True, exist_ok=True)
     plot_curves(out, settings, groups, others)
-    plot_batch_sizes(out, settings, groups)
+    plot_batch_sizes(out, settings, groups, others)
     attributes = attribute_scores(settings, names, per_tracker)
     sequences = sequence_scores(settings, names, per_tracker, list(others))
     report = build_tables(settings, groups, others, attributes, missing_anchor, names, sequences)
@@ -122,7 +122,8 @@ def plot_curves(out: Path, settings: dict, groups: dict, others: dict) -> None:
             plt.close(fig)
 
 
-def plot_batch_sizes(out: Path, settings: dict, groups: dict) -> None:
+def plot_batch_sizes(out: Path, settings: dict, groups: dict, others: dict) -> None:
+    """Ours against online batch size; published trackers and peers (no online batch) as flat lines."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, key, title in zip(axes, ("success_auc", "precision_20"), ("success AUC", "precision@20")):
         for u in settings["updaters"]:
@@ -130,13 +131,33 @@ def plot_batch_sizes(out: Path, settings: dict, groups: dict) -> None:
             means = [np.mean([s[key] for s in groups[(u, b)]]) for b in sizes]
             stds = [np.std([s[key] for s in groups[(u, b)]]) for b in sizes]
             ax.errorbar(sizes, means, yerr=stds, marker="o", capsize=3, label=u)
+        for i, (t, score) in enumerate(others.items()):
+            ax.axhline(score[key], linestyle="--", linewidth=1, color=f"C{len(settings['updaters']) + i}", label=t)
         ax.set_xscale("log", base=2)
+        ax.set_xlim(min(settings["batch_sizes"]) / 1.5, max(settings["batch_sizes"]) * 1.5)
         ax.set(xlabel="online batch size", ylabel=title, title=f"{title} vs batch size (mean ± std over seeds)")
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "batch_size.png", dpi=110)
     plt.close(fig)
+
+
+def comparison_table(groups: dict, others: dict) -> str:
+    """One row per tracker: success AUC, precision@20, fps and, when NanoTrack ran, fps over NanoTrack's."""
+    rows = [(f"ours {u} b{b}", np.mean([s["success_auc"] for s in seeds]), np.mean([s["precision_20"] for s in seeds]),
+             np.mean([s["fps"] for s in seeds]) if all(s["fps"] for s in seeds) else None)
+            for (u, b), seeds in groups.items()]
+    rows += [(t, s["success_auc"], s["precision_20"], s["fps"]) for t, s in others.items()]
+    nano = others.get("NanoTrack", {}).get("fps")
+    header = ["tracker", "success AUC", "precision@20", "fps"] + (["fps / NanoTrack fps"] if nano else [])
+    table = []
+    for name, auc, p20, fps in sorted(rows, key=lambda row: -row[1]):
+        row = [name, auc, p20, f"{fps:.1f}" if fps else "-"]
+        if nano:
+            row.append(f"{fps / nano:.2f}" if fps else "-")
+        table.append(row)
+    return markdown_table(header, table)
 
 
 def tracker_rows(settings: dict) -> list[tuple[str, list[str]]]:
@@ -167,7 +188,7 @@ def attribute_scores(settings: dict, names: list[str], per_tracker: dict) -> dic
         for tag in tags.get(normalise_name(n), []):
             by_attribute.setdefault(tag, []).append(n)
     table = {}
-    rows = tracker_rows(settings) + [(t, [t]) for t in settings["anchors"]]
+    rows = tracker_rows(settings) + [(t, [t]) for t in settings["anchors"] + settings["peers"]]
     for label, trackers in rows:
         entry = {}
         for tag, seqs in sorted(by_attribute.items()):
@@ -197,19 +218,18 @@ def build_tables(settings: dict, groups: dict, others: dict, attributes: dict, m
              "## Ours: updater x online batch size (mean ± std over seeds)\n",
              markdown_table(["updater", "batch", "seeds", "success AUC", "precision@20", "fps"], rows), ""]
     if others:
-        parts += ["## Published trackers (raw results) and OpenCV peers, same sequences and frames\n",
-                  markdown_table(["tracker", "success AUC", "precision@20", "fps"],
-                                 [[t, s["success_auc"], s["precision_20"], f"{s['fps']:.1f}" if s["fps"] else "-"]
-                                  for t, s in others.items()]), ""]
+        parts += ["## Every tracker, same sequences and frames\n",
+                  "Ours: mean over seeds. Published trackers: their raw results (no fps: not run here). "
+                  "OpenCV peers: run in this sweep, timed per frame like ours.\n",
+                  comparison_table(groups, others), ""]
     notes = []
     if partial or missing:
         notes.append(f"- Unfinished sweep: fewer than {expected} seeds for {', '.join(partial) or 'none'}; "
                      f"no finished seed for {', '.join(missing) or 'none'} (a seed counts once all sequences ran).")
     for anchor, seqs in missing_anchor.items():
         notes.append(f"- {anchor} has no result file for {', '.join(seqs)}; it is scored on the rest.")
-    unavailable = [p for p in settings["peers"] if p not in settings["peers_available"]]
-    if unavailable:
-        notes.append(f"- {', '.join(unavailable)} not run: they need opencv-contrib-python, which is not installed.")
+    for label, reason in settings.get("peers_skipped", {}).items():
+        notes.append(f"- {label} not run: {reason}.")
     if notes:
         parts += ["## Notes\n", "\n".join(notes), ""]
     if sequences:

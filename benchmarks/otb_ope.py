@@ -24,7 +24,7 @@ from tracker.build import backbone_of
 from tracker.config import load_config
 from tracker.errors import TrackerError
 from tracker.evaluation.ope import has_result, write_result
-from tracker.evaluation.peers import PEERS, available_peers
+from tracker.evaluation.peers import DEFAULT_MODELS, PEERS
 from tracker.evaluation.run import otb_sequences, run_sequence
 from tracker.updaters import UPDATERS
 
@@ -42,7 +42,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", default="results/ope")
     parser.add_argument("--anchors", default="MDNet,SiamFC", help="published trackers to score and draw ('' for none)")
     parser.add_argument("--anchors-root", default=str(DEFAULT_ANCHORS_ROOT))
-    parser.add_argument("--peers", default=",".join(PEERS), help="OpenCV trackers ('' for none)")
+    parser.add_argument("--peers", default=",".join(PEERS),
+                        help=f"OpenCV trackers from {','.join(PEERS)} ('' for none); those that cannot run here "
+                             "are skipped, with the reason in the report")
+    parser.add_argument("--peer-models", default=str(DEFAULT_MODELS),
+                        help="folder of the NanoTrack and VitTrack ONNX files")
     parser.add_argument("--weights", help="backbone weights: a file, 'imagenet' or 'none' (random MDNet layout); "
                                           "default: pretrained/default.pt")
     parser.add_argument("--config", help="YAML overrides for every MDNet run")
@@ -79,7 +83,10 @@ def plan(args: argparse.Namespace) -> tuple[list[dict], dict]:
     peers = split(args.peers)
     bad_peers = [p for p in peers if p not in PEERS]
     if bad_peers:
-        raise TrackerError(f"unknown peer(s) {', '.join(bad_peers)}; choose from {sorted(PEERS)}")
+        raise TrackerError(f"unknown peer(s) {', '.join(bad_peers)}; choose from {', '.join(PEERS)}")
+    models = Path(args.peer_models)
+    skipped = {PEERS[p].label: reason for p in peers if (reason := PEERS[p].unavailable(models)) is not None}
+    peers = [p for p in peers if PEERS[p].label not in skipped]
     sequences = otb_sequences(args.otb, split(args.sequences) if args.sequences else None)
     out = Path(args.out)
     try:
@@ -94,12 +101,14 @@ def plan(args: argparse.Namespace) -> tuple[list[dict], dict]:
     # seed outermost: an interrupted sweep has whole updater x batch-size grids for its first seeds
     runs = [{"name": f"{u}-b{b}-s{s}", "updater": u, "batch_size": b, "seed": s}
             for s in range(args.seeds) for b in batch_sizes for u in updaters]
-    runs += [{"name": p, "peer": p} for p in peers if p in available_peers()]
+    runs += [{"name": PEERS[p].label, "peer": p} for p in peers]
     jobs = [{**run, "sequence": seq.name, "otb": args.otb, "results": str(out / "results"),
-             "weights": args.weights, "config": args.config, "backbone": config.backbone}
+             "weights": args.weights, "config": args.config, "backbone": config.backbone,
+             "peer_models": str(models)}
             for run in runs for seq in sequences]
     settings = {"updaters": updaters, "batch_sizes": batch_sizes, "seeds": args.seeds, "anchors": anchors,
-                "anchors_root": args.anchors_root, "peers": peers, "peers_available": available_peers(),
+                "anchors_root": args.anchors_root, "peers": [PEERS[p].label for p in peers],
+                "peers_skipped": skipped,
                 "sequences": [s.name for s in sequences], "otb": args.otb,
                 "config_file": args.config, "setup": run_setup(config, args.weights)}
     return jobs, settings
@@ -107,15 +116,19 @@ def plan(args: argparse.Namespace) -> tuple[list[dict], dict]:
 
 def run_job(job: dict) -> str:
     """One (tracker, sequence) run, written to disk; runs in a worker process."""
+    import cv2
     import torch
 
     from tracker.build import build_tracker
     from tracker.evaluation.peers import OpenCVTracker
 
-    torch.set_num_threads(int(os.environ.get("OPE_THREADS", "1")))
+    # ours and the OpenCV peers get the same cores, so the fps columns of one run compare
+    threads = int(os.environ.get("OPE_THREADS", "1"))
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
     sequence = otb_sequences(job["otb"], [job["sequence"]])[0]
     if "peer" in job:
-        tracker = OpenCVTracker(job["peer"])
+        tracker = OpenCVTracker(job["peer"], Path(job["peer_models"]))
     else:
         config = load_config(job["config"], updater=job["updater"], batch_size=job["batch_size"], seed=job["seed"],
                              backbone=job["backbone"])

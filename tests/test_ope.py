@@ -93,7 +93,8 @@ def tiny(tmp_path):
     config.write_text(yaml.safe_dump({**FAST, "backbone_channels": [16, 32, 32]}))
     args = ["--otb", str(otb), "--updaters", "bp,bdfa", "--batch-sizes", "16,8", "--seeds", "2",
             "--out", str(tmp_path / "out"), "--config", str(config), "--weights", "none",
-            "--anchors", "Pub", "--anchors-root", str(anchors)]
+            "--anchors", "Pub", "--anchors-root", str(anchors), "--peers", "mil,nano",
+            "--peer-models", str(tmp_path / "no-models")]
     return tmp_path, args
 
 
@@ -106,6 +107,10 @@ def test_tiny_end_to_end_run_writes_every_plot_table_and_json(tiny, capsys):
     report = (out / "report.md").read_text()
     assert "| bdfa | 8 | 2 |" in report and "Pub" in report and "OpenCV-MIL" in report
     assert "Pub has no result file for SynB" in report
+    assert "- NanoTrack not run: nanotrack_backbone_sim.onnx, nanotrack_head_sim.onnx not found in" in report
+    mil = next(line for line in report.splitlines() if line.startswith("| OpenCV-MIL |"))
+    assert float(mil.split("|")[4]) > 0  # fps measured in this run
+    assert set(json.loads((out / "results.json").read_text())["per_sequence"]["OpenCV-MIL"]) == {"SynA", "SynB"}
     data = json.loads((out / "results.json").read_text())
     assert set(data["groups"]) == {"bp-b16", "bp-b8", "bdfa-b16", "bdfa-b8"}
     assert len(data["groups"]["bp-b8"]["success_auc"]) == 2

@@ -22,6 +22,7 @@ from tracker.data.sequence import Sequence
 from tracker.data.synthetic import synthetic_sequence
 from tracker.errors import TrackerError
 from tracker.evaluation.metrics import scores
+from tracker.evaluation.peers import DEFAULT_MODELS, PEERS, OpenCVTracker
 from tracker.evaluation.run import track
 from tracker.updaters import UPDATERS
 
@@ -44,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="live demo: camera index (0, 1, ...), or a video file / stream URL played as live")
     parser.add_argument("--snapshots", default=".", help="folder for live-demo snapshots (key s)")
     parser.add_argument("--init", help="initial box x,y,w,h (default: first ground-truth box)")
+    parser.add_argument("--tracker", choices=["ours", *PEERS], default="ours",
+                        help="ours (default), or an OpenCV peer on the same frames: nano (NanoTrack), vit "
+                             "(VitTrack), mil, csrt / kcf (need opencv-contrib-python)")
+    parser.add_argument("--peer-models", default=str(DEFAULT_MODELS),
+                        help="folder of the NanoTrack and VitTrack ONNX files")
     parser.add_argument("--updater", choices=sorted(UPDATERS), help="online learning rule (default: bp)")
     parser.add_argument("--backbone", choices=sorted(BACKBONES),
                         help="efficientnet_lite0 (default: ImageNet EfficientNet-Lite0 trunk) or mdnet (conv1-3)")
@@ -67,6 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-frames", type=int, help="stop after this many frames")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
+
+
+# flags that set up our tracker; given with --tracker <peer> they would silently do nothing
+OURS_ONLY = ("updater", "backbone", "feedback_init", "diagnostics", "batch_size", "feature_mode", "config", "weights",
+             "seed")
+
+
+def make_peer(args: argparse.Namespace) -> OpenCVTracker:
+    given = [f"--{name.replace('_', '-')}" for name in OURS_ONLY if getattr(args, name) not in (None, False)]
+    if given:
+        raise TrackerError(f"{' '.join(given)}: only for our tracker, not for --tracker {args.tracker}")
+    return OpenCVTracker(args.tracker, Path(args.peer_models))
 
 
 def make_config(args: argparse.Namespace) -> TrackerConfig:
@@ -143,13 +161,17 @@ def draw_box(canvas: np.ndarray, box: np.ndarray, colour: tuple[int, int, int]) 
 
 
 def run(args: argparse.Namespace) -> dict:
-    config = make_config(args)
+    if args.tracker != "ours":
+        tracker = make_peer(args)
+    else:
+        config = make_config(args)
     sequence, init_box = open_sequence(args)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        tracker = build_tracker(config, args.weights)
-    for warning in caught:
-        print(f"warning: {warning.message}", file=sys.stderr)
+    if args.tracker == "ours":
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            tracker = build_tracker(config, args.weights)
+        for warning in caught:
+            print(f"warning: {warning.message}", file=sys.stderr)
     outputs = Outputs(args)
     n_total = len(sequence) if args.max_frames is None else min(len(sequence), args.max_frames)
     truth = sequence.ground_truth
@@ -167,13 +189,16 @@ def run(args: argparse.Namespace) -> dict:
     if not boxes:
         raise TrackerError(f"no frames could be read from {args.video}")
     elapsed = time.perf_counter() - start
-    summary = {"sequence": sequence.name, "frames": len(boxes), "seconds": elapsed, "fps": len(boxes) / elapsed,
-               "updater": config.updater, "backbone": tracker.config.backbone, "weights": args.weights or "default",
-               "batch_size": config.batch_size, "seed": config.seed,
-               "feature_mode": config.feature_mode, "failed_frames": tracker.failed_frames,
-               "skipped_steps": tracker.skipped_steps,
-               "phase_seconds": tracker.timer.as_dict(),
-               "updater_diagnostics": tracker.updater.diagnostics()}
+    summary = {"sequence": sequence.name, "frames": len(boxes), "seconds": elapsed, "fps": len(boxes) / elapsed}
+    if args.tracker == "ours":
+        summary.update({
+            "tracker": f"ours ({config.updater})", "updater": config.updater, "backbone": tracker.config.backbone,
+            "weights": args.weights or "default", "batch_size": config.batch_size, "seed": config.seed,
+            "feature_mode": config.feature_mode, "failed_frames": tracker.failed_frames,
+            "skipped_steps": tracker.skipped_steps, "phase_seconds": tracker.timer.as_dict(),
+            "updater_diagnostics": tracker.updater.diagnostics()})
+    else:
+        summary["tracker"] = tracker.name
     if truth is not None and args.init is None:
         summary.update(scores(np.array(boxes), truth[:len(boxes)]))
     if args.summary_json:
@@ -196,6 +221,8 @@ def write_json(path: str | Path, data: object) -> None:
 def run_webcam(args: argparse.Namespace) -> None:
     from tracker.live import LatestFrameReader, OpenCVWindow, open_capture, run_live
 
+    if args.tracker != "ours":
+        raise TrackerError(f"the live demo runs our tracker only; --tracker {args.tracker} works with --video")
     config = make_config(args)
     init_box = parse_box(args.init) if args.init else None
     capture, is_camera = open_capture(args.webcam)
@@ -223,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    line = f"{summary['sequence']}: {summary['frames']} frames at {summary['fps']:.1f} fps ({summary['updater']})"
+    line = f"{summary['sequence']}: {summary['frames']} frames at {summary['fps']:.1f} fps ({summary['tracker']})"
     if "success_auc" in summary:
         line += (f", mean IoU {summary['mean_iou']:.3f}, success AUC {summary['success_auc']:.3f},"
                  f" precision@20 {summary['precision_20']:.3f}")

@@ -1,33 +1,95 @@
-"""OpenCV's CPU trackers behind the same init / update interface, as peers in the OTB harness."""
+"""OpenCV's CPU trackers behind the same init / update shape as ours, as peers in every comparison.
+
+NanoTrack (``cv2.TrackerNano``) and VitTrack (``cv2.TrackerVit``) ship with ``opencv-python`` but need
+their ONNX files (``../shared/anchors/models``); MIL needs nothing; CSRT and KCF come only with
+``opencv-contrib-python`` (``cv2`` or ``cv2.legacy``), which cannot sit beside ``opencv-python``.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from tracker.errors import TrackerError
 
-# name in reports -> OpenCV factory; CSRT and KCF come only with opencv-contrib-python
-PEERS = {"OpenCV-MIL": "TrackerMIL_create", "OpenCV-CSRT": "TrackerCSRT_create", "OpenCV-KCF": "TrackerKCF_create"}
+DEFAULT_MODELS = Path(__file__).resolve().parents[3] / "shared" / "anchors" / "models"
+# OpenCV's DNN warns on every model load that its new graph engine ignores the target: noise for users
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
-def available_peers() -> list[str]:
-    return [name for name, factory in PEERS.items() if hasattr(cv2, factory)]
+def _contrib(name: str) -> Callable[[], object] | None:
+    """An opencv-contrib factory, from ``cv2`` (new API) or ``cv2.legacy``; None when absent."""
+    return getattr(cv2, name, None) or getattr(getattr(cv2, "legacy", None), name, None)
+
+
+def _nano(models: Path) -> object:
+    params = cv2.TrackerNano_Params()
+    params.backbone = str(models / "nanotrack_backbone_sim.onnx")
+    params.neckhead = str(models / "nanotrack_head_sim.onnx")
+    return cv2.TrackerNano_create(params)
+
+
+def _vit(models: Path) -> object:
+    params = cv2.TrackerVit_Params()
+    params.net = str(models / "object_tracking_vittrack_2023sep.onnx")
+    return cv2.TrackerVit_create(params)
+
+
+@dataclass(frozen=True)
+class Peer:
+    key: str  # what --peers and --tracker take
+    label: str  # its name in reports and result folders
+    create: Callable[[Path], object]  # the OpenCV tracker, given the models folder
+    model_files: tuple[str, ...] = ()
+    contrib: str | None = None  # the opencv-contrib factory it needs
+
+    def unavailable(self, models: Path) -> str | None:
+        """Why this peer cannot run here, in one line; None when it can."""
+        if self.contrib is not None and _contrib(self.contrib) is None:
+            return "needs opencv-contrib-python, which is not installed"
+        missing = [f for f in self.model_files if not (models / f).is_file()]
+        if missing:
+            return f"{', '.join(missing)} not found in {models}"
+        try:
+            self.create(models)
+        except cv2.error as exc:
+            return f"OpenCV cannot load its model from {models}: {str(exc).strip().splitlines()[-1]}"
+        return None
+
+
+PEERS = {peer.key: peer for peer in (
+    Peer("mil", "OpenCV-MIL", lambda _: cv2.TrackerMIL_create()),
+    Peer("nano", "NanoTrack", _nano, ("nanotrack_backbone_sim.onnx", "nanotrack_head_sim.onnx")),
+    Peer("vit", "VitTrack", _vit, ("object_tracking_vittrack_2023sep.onnx",)),
+    Peer("csrt", "OpenCV-CSRT", lambda _: _contrib("TrackerCSRT_create")(), contrib="TrackerCSRT_create"),
+    Peer("kcf", "OpenCV-KCF", lambda _: _contrib("TrackerKCF_create")(), contrib="TrackerKCF_create"),
+)}
+
+
+def peer(key: str) -> Peer:
+    if key not in PEERS:
+        raise TrackerError(f"unknown peer {key!r}; choose from {', '.join(PEERS)}")
+    return PEERS[key]
 
 
 class OpenCVTracker:
     """RGB frames and (x, y, w, h) boxes in and out, like :class:`tracker.mdnet.MDNetTracker`."""
 
-    def __init__(self, name: str) -> None:
-        if name not in PEERS:
-            raise TrackerError(f"unknown OpenCV peer {name!r}; choose from {sorted(PEERS)}")
-        if not hasattr(cv2, PEERS[name]):
-            raise TrackerError(f"{name} needs opencv-contrib-python")
-        self.name = name
+    def __init__(self, key: str, models: Path = DEFAULT_MODELS) -> None:
+        self.peer = peer(key)
+        self.models = Path(models)
+        reason = self.peer.unavailable(self.models)
+        if reason is not None:
+            raise TrackerError(f"{self.peer.label} cannot run: {reason}")
+        self.name = self.peer.label
         self.box = np.zeros(4)
 
     def init(self, image: np.ndarray, box: np.ndarray) -> None:
-        self.tracker = getattr(cv2, PEERS[self.name])()
+        self.tracker = self.peer.create(self.models)
         self.box = np.asarray(box, dtype=float)
         self.tracker.init(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), tuple(int(round(v)) for v in self.box))
 
