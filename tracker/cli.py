@@ -178,12 +178,12 @@ def run(args: argparse.Namespace) -> dict:
     boxes = []
     start = time.perf_counter()
     try:
-        progress = tqdm(total=n_total, desc=sequence.name, unit="frame", disable=args.quiet, leave=False)
-        for index, (image, box, _) in enumerate(track(tracker, sequence, init_box, n_total)):
-            boxes.append(box)
-            outputs.frame(image, box, truth[index] if truth is not None and index < len(truth) else None)
-            progress.update()
-        progress.close()
+        # closing the bar (also when a frame fails) clears its line, so an error prints on a line of its own
+        with tqdm(total=n_total, desc=sequence.name, unit="frame", disable=args.quiet, leave=False) as progress:
+            for index, (image, box, _) in enumerate(track(tracker, sequence, init_box, n_total)):
+                boxes.append(box)
+                outputs.frame(image, box, truth[index] if truth is not None and index < len(truth) else None)
+                progress.update()
     finally:
         outputs.close()
     if not boxes:

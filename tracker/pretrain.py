@@ -279,15 +279,14 @@ def run(args: argparse.Namespace) -> dict:
         if trainer.step > args.iterations:
             raise TrackerError(f"checkpoint {checkpoint} is at iteration {trainer.step}, past --iterations "
                                f"{args.iterations}; delete it or ask for at least {trainer.step}")
-    progress = tqdm(total=args.iterations, initial=trainer.step, desc="pretrain", disable=args.quiet)
-    while trainer.step < args.iterations:
-        loss, accuracy = trainer.train_step()
-        recent = np.array(trainer.history[-50:])
-        progress.set_postfix(loss=f"{recent[:, 0].mean():.3f}", acc=f"{recent[:, 1].mean():.3f}")
-        progress.update()
-        if trainer.step % args.checkpoint_every == 0 or trainer.step == args.iterations:
-            trainer.save_checkpoint(checkpoint)
-    progress.close()
+    with tqdm(total=args.iterations, initial=trainer.step, desc="pretrain", disable=args.quiet) as progress:
+        while trainer.step < args.iterations:
+            trainer.train_step()
+            recent = np.array(trainer.history[-50:])
+            progress.set_postfix(loss=f"{recent[:, 0].mean():.3f}", acc=f"{recent[:, 1].mean():.3f}")
+            progress.update()
+            if trainer.step % args.checkpoint_every == 0 or trainer.step == args.iterations:
+                trainer.save_checkpoint(checkpoint)
     recent = np.array(trainer.history[-100:]).reshape(-1, 2)
     trained = len(recent) > 0
     meta = {
