@@ -7,6 +7,7 @@ marked ``# deviation`` with the reason.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -15,10 +16,13 @@ from pathlib import Path
 import yaml
 
 from tracker.errors import TrackerError
+from tracker.text import read_text
 
 FEATURE_MODES = ("shared", "exact")
 FEEDBACK_INITS = ("random", "eq7")
 FEEDBACK_SCALINGS = ("fan_in", "norm", "none")
+# the largest count or size any setting may take: far above any real use, below what overflows a C size
+MAX_COUNT = 1_000_000
 
 
 @dataclass
@@ -115,6 +119,7 @@ class TrackerConfig:
         return from_dict({**dataclasses.asdict(self), **changes})
 
     def validate(self) -> None:
+        """Refuse, in one line, any value that would fail (or silently mislead) once tracking starts."""
         from tracker.backbones import BACKBONES
         from tracker.backbones.efficientnet_lite0 import N_BLOCKS
         from tracker.updaters import UPDATERS
@@ -123,6 +128,7 @@ class TrackerConfig:
             if not ok:
                 raise TrackerError(f"config: {message}")
 
+        check(0 <= self.seed < 2**32, f"seed must be in 0 .. 2**32 - 1, got {self.seed}")
         check(self.batch_size >= 4, f"batch_size must be at least 4, got {self.batch_size}")
         check(self.batch_neg_cand >= self.batch_neg,
               f"batch_neg_cand ({self.batch_neg_cand}) must be >= the negatives per batch ({self.batch_neg})")
@@ -132,16 +138,34 @@ class TrackerConfig:
         check(self.feedback_scaling in FEEDBACK_SCALINGS, f"feedback_scaling must be one of {FEEDBACK_SCALINGS}")
         check(self.backbone in BACKBONES, f"unknown backbone {self.backbone!r}; choose from {sorted(BACKBONES)}")
         check(1 <= self.trunk_blocks <= N_BLOCKS, f"trunk_blocks must be in 1-{N_BLOCKS}, got {self.trunk_blocks}")
-        check(all(c > 0 for c in self.backbone_channels), "backbone_channels must be positive")
-        check(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")
+        check(all(0 < c <= MAX_COUNT for c in self.backbone_channels), "backbone_channels must be positive")
+        check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
         check(set(self.lr_mult) <= {"fc4", "fc5", "fc6"}, "lr_mult keys must be fc4, fc5 or fc6")
+        check(all(math.isfinite(v) and v >= 0 for v in self.lr_mult.values()),
+              "lr_mult values must be finite and >= 0")
         for name in ("n_samples", "top_k", "n_pos_init", "n_neg_init", "maxiter_init", "n_pos_update",
                      "n_neg_update", "maxiter_update", "long_interval", "n_frames_long", "n_frames_short",
-                     "fc_width", "img_size", "n_bbreg", "max_map_side"):
-            check(getattr(self, name) > 0, f"{name} must be positive")
+                     "fc_width", "img_size", "n_bbreg", "max_map_side", "batch_size", "batch_neg_cand"):
+            value = getattr(self, name)
+            check(0 < value <= MAX_COUNT, f"{name} must be in 1 .. {MAX_COUNT}, got {value}")
+        min_img = BACKBONES[self.backbone].min_img_size
+        check(min_img <= self.img_size <= self.max_map_side,
+              f"img_size must be in {min_img} .. max_map_side ({self.max_map_side}) for the {self.backbone} "
+              f"backbone, got {self.img_size}")
         check(self.top_k <= self.n_samples, "top_k must not exceed n_samples")
-        for name in ("trans", "scale", "trans_limit", "lr_init", "lr_update", "grad_clip", "bbreg_lambda"):
-            check(getattr(self, name) > 0, f"{name} must be positive")
+        for name in ("trans", "scale", "trans_limit", "lr_init", "lr_update", "grad_clip", "bbreg_lambda",
+                     "trans_pos", "scale_pos", "trans_neg_init", "scale_neg_init", "trans_neg", "scale_neg",
+                     "trans_bbreg", "scale_bbreg", "aspect_bbreg"):
+            value = getattr(self, name)
+            check(math.isfinite(value) and value > 0, f"{name} must be finite and positive, got {value}")
+        for name in ("overlap_pos_init", "overlap_neg_init", "overlap_pos_update", "overlap_neg_update",
+                     "overlap_bbreg"):
+            value = getattr(self, name)
+            check(0.0 <= value <= 1.0, f"{name} is an IoU and must be in [0, 1], got {value}")
+        check(0.0 <= self.momentum < 1.0, f"momentum must be in [0, 1), got {self.momentum}")
+        check(math.isfinite(self.weight_decay) and self.weight_decay >= 0, "weight_decay must be finite and >= 0")
+        check(math.isfinite(self.success_threshold), "success_threshold must be finite")
+        check(self.padding >= 0, f"padding must be >= 0, got {self.padding}")
 
 
 def _check_type(name: str, value: object, annotation: object) -> object:
@@ -197,7 +221,7 @@ def load_config(path: str | Path | None = None, **overrides: object) -> TrackerC
         if not path.is_file():
             raise TrackerError(f"config file not found: {path}")
         try:
-            loaded = yaml.safe_load(path.read_text())
+            loaded = yaml.safe_load(read_text(path, 'config file'))
         except yaml.YAMLError as exc:
             raise TrackerError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
         if loaded is None:

@@ -41,7 +41,9 @@ class Capture(Protocol):
 
 def open_capture(source: str) -> tuple[cv2.VideoCapture, bool]:
     """(capture, is_camera) for a camera index, a video file or a stream URL."""
-    is_camera = source.isdigit()
+    is_camera = source.isascii() and source.isdigit()  # not str.isdigit alone: '²' is a digit to it
+    if is_camera and int(source) >= 2**31:
+        raise TrackerError(f"no camera at index {source}")
     if not is_camera and "://" not in source and not Path(source).is_file():
         raise TrackerError(f"no such video file: {source}")
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # our one line says it

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import re
 import sys
 from pathlib import Path
@@ -29,8 +30,9 @@ from tqdm import tqdm
 
 from tracker.allocator import keep_freed_memory
 from tracker.backbones import BACKBONES, Backbone, EfficientNetLite0, MDNetBackbone, save_weights
+from tracker.backbones.efficientnet_lite0 import N_BLOCKS
 from tracker.boxes import SampleGenerator
-from tracker.config import TrackerConfig
+from tracker.config import MAX_COUNT, TrackerConfig
 from tracker.data.otb import list_otb, open_otb
 from tracker.data.sequence import ImageSequence, read_image
 from tracker.errors import TrackerError
@@ -194,12 +196,17 @@ class Pretrainer:
         tmp.replace(path)
 
     def load_checkpoint(self, path: Path) -> None:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=False)
+            made_with = state["args"]
+        except Exception as exc:  # torch raises many types for a corrupt or foreign file
+            raise TrackerError(f"checkpoint {path} could not be read ({type(exc).__name__}); delete it to start "
+                               "again") from None
         for key in ("fc_updater", "backbone", "channels", "trunk_blocks", "train_blocks", "feature_mode", "seed",
                     "data"):
-            if state["args"].get(key) != vars(self.args)[key]:
+            if made_with.get(key) != vars(self.args)[key]:
                 raise TrackerError(f"checkpoint {path} was made with --{key.replace('_', '-')} "
-                                   f"{state['args'].get(key)}; delete it or use the same settings")
+                                   f"{made_with.get(key)}; delete it or use the same settings")
         self.step, self.history, self.order = state["step"], state["history"], state["order"]
         self.backbone.load_state_dict(state["backbone"])
         self.head.load_state_dict(state["head"])
@@ -241,18 +248,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--quiet", action="store_true")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Every bad flag refused in one line before any work starts; fills in the derived defaults."""
     args.augment = [] if args.augment == "none" else args.augment.split(",")
     bad = [a for a in args.augment if a not in AUGMENTATIONS]
     if bad:
-        parser.error(f"unknown augmentation {bad[0]!r}; choose from {AUGMENTATIONS}")
-    if args.iterations < 0:
-        parser.error(f"--iterations must be >= 0, got {args.iterations}")
+        raise TrackerError(f"unknown augmentation {bad[0]!r}; choose from {AUGMENTATIONS}")
+    for flag, value, lowest, highest in (
+            ("iterations", args.iterations, 0, MAX_COUNT), ("threads", args.threads, 1, 1024),
+            ("checkpoint-every", args.checkpoint_every, 1, MAX_COUNT), ("batch-frames", args.batch_frames, 1, 1024),
+            ("fc-width", args.fc_width, 1, MAX_COUNT), ("seed", args.seed, 0, 2**32 - 1)):
+        if not lowest <= value <= highest:
+            raise TrackerError(f"--{flag} must be in {lowest} .. {highest}, got {value}")
+    if not all(0 < c <= MAX_COUNT for c in args.channels):
+        raise TrackerError(f"--channels must be positive, got {args.channels}")
+    if not 1 <= args.trunk_blocks <= N_BLOCKS:
+        raise TrackerError(f"--trunk-blocks must be in 1-{N_BLOCKS}, got {args.trunk_blocks}")
+    if not 0 <= args.train_blocks <= args.trunk_blocks:
+        raise TrackerError(f"--train-blocks must be in 0-{args.trunk_blocks} (--trunk-blocks), got {args.train_blocks}")
     if args.trunk_lr_mult is None:
         args.trunk_lr_mult = 1.0 if args.backbone == "mdnet" else 0.1
-    if not 0 <= args.train_blocks <= args.trunk_blocks:
-        parser.error(f"--train-blocks must be in 0-{args.trunk_blocks} (--trunk-blocks), got {args.train_blocks}")
-    return args
+    for flag, value in (("lr", args.lr), ("trunk-lr-mult", args.trunk_lr_mult)):
+        if not (math.isfinite(value) and value >= 0):
+            raise TrackerError(f"--{flag} must be finite and >= 0, got {value}")
 
 
 def make_trainable_backbone(args: argparse.Namespace) -> Backbone:
@@ -271,7 +292,10 @@ def make_trainable_backbone(args: argparse.Namespace) -> Backbone:
 def run(args: argparse.Namespace) -> dict:
     domains = load_domains(args.data)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TrackerError(f"cannot create the folder of --out {out}: {exc.strerror}") from None
     checkpoint = out.with_name(out.name + ".ckpt")
     trainer = Pretrainer(args, domains)
     if checkpoint.is_file():
@@ -279,14 +303,21 @@ def run(args: argparse.Namespace) -> dict:
         if trainer.step > args.iterations:
             raise TrackerError(f"checkpoint {checkpoint} is at iteration {trainer.step}, past --iterations "
                                f"{args.iterations}; delete it or ask for at least {trainer.step}")
-    with tqdm(total=args.iterations, initial=trainer.step, desc="pretrain", disable=args.quiet) as progress:
-        while trainer.step < args.iterations:
-            trainer.train_step()
-            recent = np.array(trainer.history[-50:])
-            progress.set_postfix(loss=f"{recent[:, 0].mean():.3f}", acc=f"{recent[:, 1].mean():.3f}")
-            progress.update()
-            if trainer.step % args.checkpoint_every == 0 or trainer.step == args.iterations:
-                trainer.save_checkpoint(checkpoint)
+    saved = trainer.step if checkpoint.is_file() else None
+    try:
+        with tqdm(total=args.iterations, initial=trainer.step, desc="pretrain", disable=args.quiet) as progress:
+            while trainer.step < args.iterations:
+                trainer.train_step()
+                recent = np.array(trainer.history[-50:])
+                progress.set_postfix(loss=f"{recent[:, 0].mean():.3f}", acc=f"{recent[:, 1].mean():.3f}")
+                progress.update()
+                if trainer.step % args.checkpoint_every == 0 or trainer.step == args.iterations:
+                    trainer.save_checkpoint(checkpoint)
+                    saved = trainer.step
+    except KeyboardInterrupt:
+        where = f"checkpoint {checkpoint} holds iteration {saved}" if saved is not None else "no checkpoint yet"
+        print(f"interrupted: {where}; run the same command to resume", file=sys.stderr)
+        raise SystemExit(130) from None
     recent = np.array(trainer.history[-100:]).reshape(-1, 2)
     trained = len(recent) > 0
     meta = {
@@ -309,13 +340,17 @@ def run(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
-    keep_freed_memory()
     try:
+        check_args(args)
+        torch.set_num_threads(args.threads)
+        keep_freed_memory()
         meta = run(args)
     except TrackerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before the first iteration: nothing to keep
+        print("interrupted", file=sys.stderr)
+        return 130
     if meta["final_loss"] is None:
         print(f"no iterations: the starting {meta['architecture']['backbone']} backbone alone -> {args.out}")
     else:

@@ -20,6 +20,7 @@ class Backbone(nn.Module):
     receptive_field: int
     cell_offset: float
     out_channels: int
+    min_img_size: int  # the smallest crop (config img_size) the trunk maps to at least one cell
 
     def normalize(self, images: np.ndarray) -> torch.Tensor:
         """uint8 (n, h, w, 3) RGB -> float (n, 3, h, w) as the trunk was trained to see it."""

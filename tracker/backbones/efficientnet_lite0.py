@@ -78,6 +78,7 @@ class EfficientNetLite0(Backbone):
     """Stem + the first ``blocks`` MBConv blocks of EfficientNet-Lite0 (11 -> stride 16, 112 channels)."""
 
     name = "efficientnet_lite0"
+    min_img_size = 32  # one cell at the deepest cut's stride ('SAME' padding takes any size)
 
     def __init__(self, blocks: int) -> None:
         super().__init__()

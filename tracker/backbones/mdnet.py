@@ -51,10 +51,13 @@ class MDNetBackbone(Backbone):
     name = "mdnet"
     stride = 16
     receptive_field = 75
+    min_img_size = receptive_field  # a smaller crop leaves conv3 empty
     cell_offset = 37.5
 
     def __init__(self, channels: tuple[int, int, int]) -> None:
         super().__init__()
+        if len(channels) != 3 or not all(c > 0 for c in channels):
+            raise ValueError(f"MDNet layout needs 3 positive widths, got {channels}")
         self.channels = tuple(channels)
         self.out_channels = self.channels[2]
         self.conv1 = nn.Conv2d(3, channels[0], 7, stride=2)

@@ -27,6 +27,7 @@ PY_MDNET_KEYS = {
     "layers.fc5.1.weight": "fc5.weight", "layers.fc5.1.bias": "fc5.bias",
 }
 FC_KEYS = ("fc4.weight", "fc4.bias", "fc5.weight", "fc5.bias")
+KNOWN_BACKBONES = ("efficientnet_lite0", "mdnet")  # tracker.backbones.BACKBONES, which imports this module
 
 
 @dataclass
@@ -64,6 +65,12 @@ def read_weights(path: str | Path) -> WeightsFile:
         raise TrackerError(f"weights file {path} is neither our format nor py-MDNet's (no 'shared_layers')")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise TrackerError(f"weights file {path} holds no tensors")
+    if not isinstance(backbone, str) or backbone not in KNOWN_BACKBONES:
+        raise TrackerError(f"weights file {path} holds an unknown backbone {backbone!r}; this version knows "
+                           f"{', '.join(KNOWN_BACKBONES)}")
+    broken = next((k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+    if broken is not None:
+        raise TrackerError(f"weights file {path}: {broken} holds NaN or infinite values")
     if backbone == "mdnet" and settings is None:  # version 1 and py-MDNet: the width is in the tensors
         if not all(isinstance(state.get(f"conv{i}.weight"), torch.Tensor) for i in (1, 2, 3)):
             raise TrackerError(f"weights file {path} is missing conv weights (conv1-3)")

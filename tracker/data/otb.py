@@ -9,6 +9,7 @@ import numpy as np
 
 from tracker.data.sequence import ImageSequence, Sequence, VideoSequence
 from tracker.errors import TrackerError
+from tracker.text import read_text
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg"}
@@ -24,7 +25,7 @@ def parse_boxes(path: Path) -> np.ndarray:
     if not path.is_file():
         raise TrackerError(f"ground truth file not found: {path}")
     rows = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(read_text(path, 'ground truth file').splitlines(), 1):
         if not line.strip():
             continue
         fields = [f for f in re.split(r"[,\s]+", line.strip()) if f]

@@ -18,6 +18,7 @@ import numpy as np
 from tracker.data.otb import parse_boxes
 from tracker.errors import TrackerError
 from tracker.evaluation.metrics import precision_curve, success_curve
+from tracker.text import read_text
 
 
 def result_files(results: Path, tracker: str, sequence: str) -> tuple[Path, Path]:
@@ -67,7 +68,7 @@ def anchor_boxes(anchors: Path, tracker: str, sequence: str) -> np.ndarray | Non
 def load_attributes(path: Path) -> dict[str, list[str]]:
     """OTB attribute list: ``Name<TAB>IV, OCC, ...`` per line, by normalised name."""
     attributes = {}
-    for line in Path(path).read_text().splitlines():
+    for line in read_text(Path(path), 'attribute list').splitlines():
         if "\t" in line:
             name, tags = line.split("\t", 1)
             attributes[normalise_name(name.strip())] = [t.strip() for t in tags.split(",") if t.strip()]

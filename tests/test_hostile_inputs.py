@@ -1,0 +1,152 @@
+"""Hostile and unusual inputs: each class ends in one 'error:' line and exit 2, never a traceback."""
+
+import codecs
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from tests.conftest import write_otb
+from tests.test_cli import ROOT, assert_one_line_error, run_cli
+from tracker.backbones import BACKBONES, MDNetBackbone, save_weights
+from tracker.backbones.weights import KNOWN_BACKBONES
+from tracker.config import MAX_COUNT, TrackerConfig, load_config
+from tracker.errors import TrackerError
+
+
+@pytest.fixture
+def toy(tmp_path):
+    return write_otb(tmp_path / "Toy", boxes=[f"{10 + i},{10 + i},30,30" for i in range(8)])
+
+
+def test_utf16_ground_truth_with_a_bom_reads_like_utf8(toy, tmp_path):
+    """Windows tools write UTF-16 with a BOM: the same boxes, not an error."""
+    text = (toy / "groundtruth_rect.txt").read_text()
+    (toy / "groundtruth_rect.txt").write_bytes(codecs.BOM_UTF16_LE + text.encode("utf-16-le"))
+    code, out, err = run_cli("--video", str(toy), "--weights", "none", "--max-frames", "2",
+                             "--output", str(tmp_path / "b.txt"))
+    assert code == 0, err
+    assert (tmp_path / "b.txt").read_text().splitlines()[0] == "10.00,10.00,30.00,30.00"
+
+
+@pytest.mark.parametrize("where, payload, fragment", [
+    ("gt", b"10,10,30,30\n11,11,30,30\xe9\n", "ground truth file {path} is not UTF-8 text (byte 0xe9 at offset 23)"),
+    ("config", bytes(range(128, 256)), "config file {path} is not UTF-8 text (byte 0x80 at offset 0)"),
+])
+def test_text_that_is_not_utf8_is_refused_naming_the_byte(toy, tmp_path, where, payload, fragment):
+    path = toy / "groundtruth_rect.txt" if where == "gt" else tmp_path / "binary.yaml"
+    path.write_bytes(payload)
+    args = ["--video", str(toy), "--weights", "none"] + (["--config", str(path)] if where == "config" else [])
+    assert_one_line_error(*run_cli(*args)[::2], fragment.format(path=path))
+
+
+@pytest.mark.parametrize("yaml_text, fragment", [
+    ("seed: -1", "seed must be in 0 .. 2**32 - 1, got -1"),
+    (f"seed: {10**23}", "seed must be in 0 .. 2**32 - 1"),
+    ("img_size: 10", "img_size must be in 75 .. max_map_side (1024) for the mdnet backbone, got 10"),
+    (f"n_frames_long: {10**20}", f"n_frames_long must be in 1 .. {MAX_COUNT}"),
+    ("overlap_pos_init: 1.5", "overlap_pos_init is an IoU and must be in [0, 1], got 1.5"),
+    ("lr_update: .nan", "lr_update must be finite and positive, got nan"),
+    ("momentum: 1.0", "momentum must be in [0, 1), got 1.0"),
+])
+def test_config_values_that_would_crash_later_are_refused_at_load(tmp_path, yaml_text, fragment):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml_text + "\nbackbone: mdnet\n")
+    with pytest.raises(TrackerError) as caught:
+        load_config(path)
+    assert fragment in str(caught.value)
+
+
+@pytest.mark.parametrize("seed", ["-1", str(10**23)])
+def test_seed_flags_out_of_range(toy, seed):
+    assert_one_line_error(*run_cli("--video", str(toy), "--weights", "none", f"--seed={seed}")[::2],
+                          "seed must be in 0 .. 2**32 - 1")
+
+
+def test_each_backbone_refuses_crops_below_its_minimum():
+    assert TrackerConfig(backbone="efficientnet_lite0", img_size=32).img_size == 32
+    with pytest.raises(TrackerError, match="img_size must be in 32"):
+        TrackerConfig().replace(img_size=31)
+    assert set(KNOWN_BACKBONES) == set(BACKBONES)  # weights.py's copy of the registry's names
+
+
+def weights_with(tmp_path, name, edit):
+    backbone = MDNetBackbone((4, 4, 4))
+    backbone.init_random(torch.Generator().manual_seed(0))
+    save_weights(tmp_path / name, backbone)
+    blob = torch.load(tmp_path / name, weights_only=False)
+    edit(blob)
+    torch.save(blob, tmp_path / name)
+    return str(tmp_path / name)
+
+
+@pytest.mark.parametrize("edit, fragment", [
+    (lambda b: b["state_dict"]["conv1.weight"].view(-1).__setitem__(0, float("nan")),
+     "conv1.weight holds NaN or infinite values"),
+    (lambda b: b.__setitem__("backbone", "resnet"), "holds an unknown backbone 'resnet'"),
+    (lambda b: b["settings"].__setitem__("channels", [-3, 4, 4]), "backbone mdnet: bad settings"),
+    (lambda b: b["settings"].__setitem__("channels", [0, 4, 4]), "backbone mdnet: bad settings"),
+])
+def test_weights_that_load_but_would_crash_are_refused(toy, tmp_path, edit, fragment):
+    path = weights_with(tmp_path, "w.pt", edit)
+    assert_one_line_error(*run_cli("--video", str(toy), "--backbone", "mdnet", "--weights", path)[::2], fragment)
+
+
+@pytest.mark.parametrize("source, fragment", [
+    ("99999999999999999999", "no camera at index 99999999999999999999"),
+    ("²", "no such video file: ²"),  # a digit to str.isdigit, not a camera index
+])
+def test_webcam_sources_that_are_not_cameras(source, fragment):
+    assert_one_line_error(*run_cli("--webcam", source)[::2], fragment)
+
+
+@pytest.fixture
+def data(tmp_path):
+    write_otb(tmp_path / "data" / "synA", n_frames=10, size=(200, 160))
+    return tmp_path
+
+
+def pretrain_cli(data, *args):
+    proc = subprocess.run([sys.executable, "-m", "tracker.pretrain", "--data", str(data / "data"), "--quiet",
+                           "--backbone", "mdnet", "--channels", "8", "16", "16", "--fc-width", "32", *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    return proc.returncode, proc.stderr
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--threads", "0"], "--threads must be in 1 .. 1024, got 0"),
+    (["--checkpoint-every", "0"], "--checkpoint-every must be in 1 .. 1000000, got 0"),
+    (["--batch-frames", "0"], "--batch-frames must be in 1 .. 1024, got 0"),
+    (["--iterations", "-1"], "--iterations must be in 0 .. 1000000, got -1"),
+    (["--seed", "-1"], "--seed must be in 0 .. 4294967295, got -1"),
+    (["--lr", "inf"], "--lr must be finite and >= 0, got inf"),
+    (["--out", "{tmp}/a_file/w.pt"], "cannot create the folder of --out"),
+    (["--iterations", "2"], "checkpoint {tmp}/w.pt.ckpt could not be read (UnpicklingError); delete it"),
+])
+def test_pretraining_flags_and_files_that_would_crash(data, args, fragment):
+    (data / "a_file").write_text("")
+    (data / "w.pt.ckpt").write_bytes(b"garbage")
+    args = [a.format(tmp=data) for a in args]
+    out = [] if "--out" in args else ["--out", str(data / "w.pt")]
+    code, err = pretrain_cli(data, *out, *args)
+    assert_one_line_error(code, err, fragment.format(tmp=data))
+
+
+def test_ctrl_c_during_pretraining_says_where_the_checkpoint_is(data):
+    out = data / "w.pt"
+    proc = subprocess.Popen([sys.executable, "-m", "tracker.pretrain", "--data", str(data / "data"), "--quiet",
+                             "--backbone", "mdnet", "--channels", "8", "16", "16", "--fc-width", "32",
+                             "--out", str(out), "--iterations", "100000", "--checkpoint-every", "2"],
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    checkpoint = data / "w.pt.ckpt"
+    deadline = time.time() + 120
+    while not checkpoint.exists() and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130
+    assert err.strip().startswith(f"interrupted: checkpoint {checkpoint} holds iteration ") and "Traceback" not in err
+    assert "run the same command to resume" in err and err.strip().count("\n") == 0
