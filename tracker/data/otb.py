@@ -13,11 +13,37 @@ from tracker.text import read_text
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg"}
-# OTB-2015's evaluated frame ranges where they are not "all frames" (the benchmark's configSeqs).
+# OTB-2015's evaluated frames where they are not "every frame in img/", by the frame numbers in the
+# file names (the benchmark's configSeqs, as got10k's and pytracking's loaders apply them). BlurCar1/3/4
+# folders start at 0247/0003/0018.jpg; David's, Diving's, Football1's and Freeman3/4's hold frames
+# past the annotated ones; Tiger1's ground truth covers frames 1-354 but the benchmark starts at 6.
 OTB_FRAME_RANGES = {
     "BlurCar1": (247, 988), "BlurCar3": (3, 359), "BlurCar4": (18, 397), "David": (300, 770),
-    "Football1": (1, 74), "Freeman3": (1, 460), "Freeman4": (1, 283), "Tiger1": (6, 354),
+    "Diving": (1, 215), "Football1": (1, 74), "Freeman3": (1, 460), "Freeman4": (1, 283), "Tiger1": (6, 354),
 }
+
+
+def frames_in_range(folder: Path, frames: list[Path], first: int, last: int) -> list[Path]:
+    """The frames numbered ``first``-``last`` by the digits ending their file names (by position if unnumbered)."""
+    numbers = [re.search(r"(\d+)$", f.stem) for f in frames]
+    if not all(numbers):
+        return frames[first - 1:last]
+    by_number = {int(m.group(1)): f for m, f in zip(numbers, frames)}
+    missing = [n for n in range(first, last + 1) if n not in by_number]
+    if missing:
+        raise TrackerError(f"{folder}: frame {missing[0]} of OTB-2015's range {first}-{last} is missing "
+                           f"({len(missing)} missing in all)")
+    return [by_number[n] for n in range(first, last + 1)]
+
+
+def boxes_in_range(path: Path, boxes: np.ndarray, first: int, last: int) -> np.ndarray:
+    """Ground truth for frames ``first``-``last``: it lists either exactly those or frames 1-``last``."""
+    if len(boxes) == last - first + 1:
+        return boxes
+    if len(boxes) == last:
+        return boxes[first - 1:]
+    raise TrackerError(f"{path}: {len(boxes)} boxes fit neither OTB-2015's frames {first}-{last} "
+                       f"({last - first + 1} boxes) nor frames 1-{last}")
 
 
 def parse_boxes(path: Path) -> np.ndarray:
@@ -75,11 +101,10 @@ def open_otb(folder: Path, target: int | None = None, name: str | None = None) -
         return ImageSequence(name or folder.name, frames)  # no ground truth: needs --init
     boxes = parse_boxes(gt_path)
     label = name or (f"{folder.name}.{target}" if target is not None else folder.name)
-    first, last = OTB_FRAME_RANGES.get(folder.name, (1, len(frames)))
     if folder.name in OTB_FRAME_RANGES:
-        if len(boxes) == last:  # ground truth numbered from frame 1
-            boxes = boxes[first - 1:last]
-        frames = frames[first - 1:last]
+        first, last = OTB_FRAME_RANGES[folder.name]
+        frames = frames_in_range(folder, frames, first, last)
+        boxes = boxes_in_range(gt_path, boxes, first, last)
     if len(frames) < len(boxes):
         raise TrackerError(f"{folder}: fewer frames ({len(frames)}) than ground-truth boxes ({len(boxes)})")
     if len(frames) > len(boxes):
