@@ -65,10 +65,12 @@ def pretraining_record(weights: str) -> dict:
     return json.loads(meta.read_text()) if weights.lower() not in ("none", "imagenet") and meta.is_file() else {}
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace) -> int:
+    """One OPE sweep per backbone, then the table; 1 if any run failed (each sweep's report names it)."""
     backbones = parse_backbones(args.backbones)
     out = Path(args.out)
     summary: dict[str, dict] = {}
+    status = 0
     for label, weights in backbones.items():
         sweep = ["--otb", args.otb, "--updaters", args.updaters, "--batch-sizes", str(args.batch_size),
                  "--seeds", str(args.seeds), "--jobs", str(args.jobs), "--anchors", "", "--peers", "",
@@ -77,14 +79,15 @@ def run(args: argparse.Namespace) -> None:
         sweep += ["--config", args.config] if args.config else []
         sweep += ["--fresh"] if args.fresh else []
         print(f"backbone {label}: {weights}", file=sys.stderr)
-        otb_ope.run(otb_ope.parse_args(sweep))
+        status = max(status, otb_ope.run(otb_ope.parse_args(sweep)))
         groups = json.loads((out / label / "results.json").read_text())["groups"]
         record = pretraining_record(weights)
         summary[label] = {"weights": weights, "pretraining": {k: record.get(k) for k in (
             "fc_updater", "iterations", "final_loss", "final_accuracy", "architecture")} if record else None,
             "updaters": {u: {m: groups[f"{u}-b{args.batch_size}"][m] for m in ("success_auc", "precision_20", "fps")}
-                         for u in args.updaters.split(",")}}
+                         for u in args.updaters.split(",") if f"{u}-b{args.batch_size}" in groups}}
     report(summary, args, out)
+    return status
 
 
 def report(summary: dict, args: argparse.Namespace, out: Path) -> None:

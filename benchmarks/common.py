@@ -75,12 +75,11 @@ def warm_up() -> None:
     run_sequence(build_tracker(config, "none", warn=False), sequence)
 
 
-def cli_main(run: Callable[[], None]) -> int:
-    """Run a benchmark; bad input -> one line on stderr and exit 2."""
+def cli_main(run: Callable[[], int | None]) -> int:
+    """Run a benchmark; bad input -> one line on stderr and exit 2; else ``run``'s exit code (None = 0)."""
     torch.set_num_threads(2)
     try:
-        run()
+        return run() or 0
     except TrackerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return 0

@@ -232,6 +232,10 @@ def build_tables(settings: dict, groups: dict, others: dict, attributes: dict, m
         notes.append(f"- {label} not run: {reason}.")
     if notes:
         parts += ["## Notes\n", "\n".join(notes), ""]
+    failed = settings.get("failed_runs", {})
+    if failed:
+        parts += ["## Failed runs\n", "Not scored: the same command retries them (and the unfinished ones).\n",
+                  markdown_table(["run / sequence", "why"], [[run, why] for run, why in sorted(failed.items())]), ""]
     if sequences:
         labels = list(sequences)
         rows = [[n] + [sequences[label].get(n, "-") for label in labels] for n in names]

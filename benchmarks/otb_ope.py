@@ -13,12 +13,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
 from tqdm import tqdm
 
-from benchmarks.common import DEFAULT_OTB, cli_main, guard_resume, run_setup, warm_up
+from benchmarks.common import DEFAULT_OTB, cli_main, guard_resume, read_json, run_setup, warm_up, write_json
 from benchmarks.ope_report import write_report
 from tracker.build import backbone_of
 from tracker.config import load_config
@@ -29,6 +30,7 @@ from tracker.evaluation.run import otb_sequences, run_sequence
 from tracker.updaters import UPDATERS
 
 DEFAULT_ANCHORS_ROOT = Path(DEFAULT_OTB).parent.parent / "anchors" / "otb100"
+FAILED_RUNS = "failed_runs.json"  # {"<run>/<sequence>": why} for runs that failed, kept until retried
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -114,8 +116,21 @@ def plan(args: argparse.Namespace) -> tuple[list[dict], dict]:
     return jobs, settings
 
 
-def run_job(job: dict) -> str:
-    """One (tracker, sequence) run, written to disk; runs in a worker process."""
+def run_job(job: dict) -> str | None:
+    """One (tracker, sequence) run, written to disk; runs in a worker process. Returns why it failed, or None.
+
+    A broken sequence (an unreadable frame, a tracker error) fails that run alone: the sweep goes on.
+    """
+    try:
+        track_job(job)
+    except TrackerError as exc:
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 - any other failure is recorded too, by type, not lost in a worker
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def track_job(job: dict) -> None:
     import cv2
     import torch
 
@@ -136,38 +151,45 @@ def run_job(job: dict) -> str:
     warm_up()
     result = run_sequence(tracker, sequence)
     write_result(Path(job["results"]), job["name"], sequence.name, result.boxes, result.seconds)
-    return f"{job['name']}/{sequence.name}"
 
 
-def execute(jobs: list[dict], workers: int, executor: str, address: str | None) -> None:
+def execute(jobs: list[dict], workers: int, executor: str, address: str | None) -> dict[str, str]:
+    """Every job, whatever fails; returns ``{"<run>/<sequence>": why}`` for the runs that failed."""
+    failed: dict[str, str] = {}
+
+    def record(job: dict, reason: str | None) -> None:
+        if reason is not None:
+            failed[f"{job['name']}/{job['sequence']}"] = reason
+            progress.write(f"failed: {job['name']}/{job['sequence']}: {reason}")
+        progress.update()
+
     progress = tqdm(total=len(jobs), desc="runs", unit="run")
     try:
         if executor == "ray":
-            run_on_ray(jobs, address, progress)
+            run_on_ray(jobs, address, record)
         elif workers == 1:
             os.environ.setdefault("OPE_THREADS", str(os.cpu_count() or 1))
             for job in jobs:
-                run_job(job)
-                progress.update()
+                record(job, run_job(job))
         else:
             os.environ["OPE_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
             with ProcessPoolExecutor(max_workers=workers) as pool:
-                pending = {pool.submit(run_job, job) for job in jobs}
+                pending = {pool.submit(run_job, job): job for job in jobs}
                 try:
                     while pending:
-                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        done, _ = wait(pending, return_when=FIRST_COMPLETED)
                         for future in done:
-                            future.result()
-                            progress.update()
+                            record(pending.pop(future), future.result())
                 except BaseException:
                     for future in pending:
                         future.cancel()
                     raise
     finally:
         progress.close()
+    return failed
 
 
-def run_on_ray(jobs: list[dict], address: str | None, progress: tqdm) -> None:
+def run_on_ray(jobs: list[dict], address: str | None, record: Callable[[dict, str | None], None]) -> None:
     try:
         import ray
     except ImportError:
@@ -179,30 +201,45 @@ def run_on_ray(jobs: list[dict], address: str | None, progress: tqdm) -> None:
     else:
         ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
     remote = ray.remote(num_cpus=1)(run_job)
-    pending = [remote.remote(job) for job in jobs]
+    pending = {remote.remote(job): job for job in jobs}
     try:
         while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            ray.get(done)
-            progress.update(len(done))
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                record(pending.pop(ref), ray.get(ref))
     finally:
         ray.shutdown()
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace) -> int:
+    """The sweep, then the report; 1 if any run failed (the report names each), else 0."""
     jobs, settings = plan(args)
+    out = Path(args.out)
     if not args.report_only:
-        guard_resume(Path(args.out), settings["setup"], args.fresh)
-    results = Path(args.out) / "results"
+        guard_resume(out, settings["setup"], args.fresh)
+    results = out / "results"
     todo = [j for j in jobs if args.fresh or not has_result(results, j["name"], j["sequence"])]
     print(f"{len(jobs)} runs, {len(jobs) - len(todo)} already finished, {len(todo)} to do", file=sys.stderr)
+    # failures of earlier sweeps stand until their run is retried: a re-run retries exactly those and the unfinished
+    failed = read_json(out / FAILED_RUNS)
+    if not args.report_only:
+        retried = {f"{j['name']}/{j['sequence']}" for j in todo}
+        failed = {run: why for run, why in failed.items() if run not in retried}
     try:
         if not args.report_only:
-            execute(todo, args.jobs, args.executor, args.address)
+            failed.update(execute(todo, args.jobs, args.executor, args.address))
     except KeyboardInterrupt:
         print("interrupted: every finished run is kept; run the same command again to resume", file=sys.stderr)
         raise SystemExit(130) from None
-    write_report(Path(args.out), settings)
+    finally:
+        if not args.report_only:
+            write_json(out / FAILED_RUNS, failed)
+    write_report(out, {**settings, "failed_runs": failed})
+    if failed:
+        print(f"{len(failed)} run(s) failed (listed in {out / 'report.md'}); run the same command again to retry "
+              "them", file=sys.stderr)
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

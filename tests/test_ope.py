@@ -144,6 +144,28 @@ def test_resume_skips_finished_runs_and_fresh_does_not(tiny, capsys):
     assert "no finished seed for bp-b8" in (tmp_path / "out" / "report.md").read_text()
 
 
+def test_a_broken_sequence_fails_its_runs_alone_and_a_rerun_retries_only_those(tiny, capsys):
+    tmp_path, args = tiny
+    args = [a if a != "bp,bdfa" else "bp" for a in args] + ["--batch-sizes", "8", "--seeds", "1", "--peers", "mil"]
+    frame = tmp_path / "otb" / "SynB" / "img" / "0003.jpg"
+    intact = frame.read_bytes()
+    frame.write_bytes(b"not a jpeg")
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "2 run(s) failed" in err
+    out = tmp_path / "out"
+    report = (out / "report.md").read_text()
+    assert "## Failed runs" in report and "| bp-b8-s0/SynB | unreadable frame" in report
+    assert "| OpenCV-MIL/SynB | unreadable frame" in report
+    assert has_result(out / "results", "bp-b8-s0", "SynA") and has_result(out / "results", "OpenCV-MIL", "SynA")
+    assert json.loads((out / "failed_runs.json").read_text()).keys() == {"bp-b8-s0/SynB", "OpenCV-MIL/SynB"}
+    frame.write_bytes(intact)
+    assert main(args) == 0
+    assert "4 runs, 2 already finished, 2 to do" in capsys.readouterr().err
+    assert json.loads((out / "failed_runs.json").read_text()) == {}
+    assert "## Failed runs" not in (out / "report.md").read_text()
+
+
 def test_resume_refuses_runs_made_with_another_backbone(tiny, backbone, capsys):
     tmp_path, args = tiny
     args = [a if a != "bp,bdfa" else "bp" for a in args] + ["--batch-sizes", "8", "--seeds", "1", "--peers", ""]
