@@ -1,6 +1,7 @@
 """Hostile and unusual inputs: each class ends in one 'error:' line and exit 2, never a traceback."""
 
 import codecs
+import json
 import signal
 import subprocess
 import sys
@@ -150,3 +151,29 @@ def test_ctrl_c_during_pretraining_says_where_the_checkpoint_is(data):
     assert proc.returncode == 130
     assert err.strip().startswith(f"interrupted: checkpoint {checkpoint} holds iteration ") and "Traceback" not in err
     assert "run the same command to resume" in err and err.strip().count("\n") == 0
+
+
+def test_frames_without_ground_truth_are_not_scored_and_the_json_is_strict(toy, tmp_path):
+    """A NaN line (target absent, UAV123 style) used to write "mean_iou": NaN, which strict parsers refuse."""
+    lines = (toy / "groundtruth_rect.txt").read_text().splitlines()
+    lines[5] = "NaN,NaN,NaN,NaN"
+    (toy / "groundtruth_rect.txt").write_text("\n".join(lines) + "\n")
+    summary = tmp_path / "s.json"
+    code, out, err = run_cli("--video", str(toy), "--weights", "none", "--summary-json", str(summary))
+    assert code == 0, err
+    data = json.loads(summary.read_text(), parse_constant=lambda name: pytest.fail(f"{name} in the JSON"))
+    assert data["frames"] == 8 and data["scored_frames"] == 7 and 0 <= data["mean_iou"] <= 1
+    assert "(on the 7 frames with ground truth)" in out
+
+
+@pytest.mark.parametrize("line", ["10,10,inf,20", "10,NaN,30,30"])
+def test_ground_truth_that_is_half_missing_or_infinite_is_malformed(toy, line):
+    lines = (toy / "groundtruth_rect.txt").read_text().splitlines()
+    lines[3] = line
+    (toy / "groundtruth_rect.txt").write_text("\n".join(lines) + "\n")
+    assert_one_line_error(*run_cli("--video", str(toy), "--weights", "none")[::2], "malformed ground truth at")
+
+
+def test_absurd_initial_boxes_are_input_errors():
+    assert_one_line_error(*run_cli("--init", "10,10,1e300,20", "--weights", "none")[::2],
+                          "is more than 10 times the 320x240 image")

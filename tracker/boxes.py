@@ -9,6 +9,7 @@ import numpy as np
 from tracker.errors import TrackerError
 
 MIN_SIDE = 10.0  # py-MDNet's smallest sample side, in pixels
+MAX_BOX_SCALE = 10.0  # a box this many times the image is a typo (or 1e300), not a target
 
 
 def iou(boxes: np.ndarray, ref: np.ndarray) -> np.ndarray:
@@ -35,6 +36,8 @@ def check_box(box: np.ndarray, image_shape: tuple[int, ...], what: str = "initia
         raise TrackerError(f"{what} {box.tolist()} has zero area")
     if x >= width or y >= height or x + w <= 0 or y + h <= 0:
         raise TrackerError(f"{what} {box.tolist()} lies outside the {width}x{height} image")
+    if w > MAX_BOX_SCALE * width or h > MAX_BOX_SCALE * height:
+        raise TrackerError(f"{what} {box.tolist()} is more than {MAX_BOX_SCALE:g} times the {width}x{height} image")
     return box
 
 

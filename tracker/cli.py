@@ -212,10 +212,13 @@ def write_json(path: str | Path, data: object) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(target.suffix + ".tmp")
-        tmp.write_text(json.dumps(data, indent=2))
+        text = json.dumps(data, indent=2, allow_nan=False)  # strict JSON: a NaN is a bug to surface, not to write
+        tmp.write_text(text)
         tmp.replace(target)
     except OSError as exc:
         raise TrackerError(f"cannot write {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise TrackerError(f"cannot write {path}: {exc}") from None
 
 
 def run_webcam(args: argparse.Namespace) -> None:
@@ -251,8 +254,10 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     line = f"{summary['sequence']}: {summary['frames']} frames at {summary['fps']:.1f} fps ({summary['tracker']})"
-    if "success_auc" in summary:
+    if summary.get("success_auc") is not None:
         line += (f", mean IoU {summary['mean_iou']:.3f}, success AUC {summary['success_auc']:.3f},"
                  f" precision@20 {summary['precision_20']:.3f}")
+        if summary["scored_frames"] < summary["frames"]:
+            line += f" (on the {summary['scored_frames']} frames with ground truth)"
     print(line)
     return 0

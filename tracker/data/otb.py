@@ -59,7 +59,9 @@ def parse_boxes(path: Path) -> np.ndarray:
             values = [float(f) for f in fields]
         except ValueError:
             values = []
-        if len(values) != 4:
+        finite = np.isfinite(values)
+        # a line of NaN marks a frame without the target (UAV123 style): kept, and not scored
+        if len(values) != 4 or not (finite.all() or np.isnan(values).all()):
             raise TrackerError(f"malformed ground truth at {path}:{number}: {line.strip()!r} (expected x,y,w,h)")
         rows.append(values)
     if not rows:

@@ -1,7 +1,8 @@
 """OTB one-pass-evaluation scores, computed with the got10k toolkit's IoU and centre error.
 
 Success counts IoU strictly above each of 21 thresholds 0, 0.05, ..., 1 (got10k / OTB convention:
-ground truth against itself scores 20/21); precision counts centre errors within 0..50 px.
+ground truth against itself scores 20/21); precision counts centre errors within 0..50 px. Frames
+whose ground truth is NaN (target absent, as UAV123 marks it) are not scored.
 """
 
 from __future__ import annotations
@@ -13,21 +14,32 @@ SUCCESS_THRESHOLDS = np.linspace(0, 1, 21)
 PRECISION_THRESHOLDS = np.arange(0, 51)
 
 
+def annotated(boxes: np.ndarray, ground_truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The frames that have ground truth: (boxes, ground truth) without the rows where it is NaN."""
+    boxes, ground_truth = np.asarray(boxes, float), np.asarray(ground_truth, float)
+    keep = np.isfinite(ground_truth).all(axis=1)
+    return boxes[keep], ground_truth[keep]
+
+
 def success_curve(boxes: np.ndarray, ground_truth: np.ndarray) -> np.ndarray:
-    ious = rect_iou(np.asarray(boxes, float), np.asarray(ground_truth, float))
-    return (ious[:, None] > SUCCESS_THRESHOLDS[None, :]).mean(axis=0)
+    ious = rect_iou(*annotated(boxes, ground_truth))
+    return (ious[:, None] > SUCCESS_THRESHOLDS[None, :]).mean(axis=0) if len(ious) else np.zeros(21)
 
 
 def precision_curve(boxes: np.ndarray, ground_truth: np.ndarray) -> np.ndarray:
-    errors = center_error(np.asarray(boxes, float), np.asarray(ground_truth, float))
-    return (errors[:, None] <= PRECISION_THRESHOLDS[None, :]).mean(axis=0)
+    errors = center_error(*annotated(boxes, ground_truth))
+    return (errors[:, None] <= PRECISION_THRESHOLDS[None, :]).mean(axis=0) if len(errors) else np.zeros(51)
 
 
-def scores(boxes: np.ndarray, ground_truth: np.ndarray) -> dict[str, float]:
-    """Mean IoU, success AUC (mean of the 21-point success curve) and precision at 20 px."""
-    boxes, ground_truth = np.asarray(boxes, float), np.asarray(ground_truth, float)
+def scores(boxes: np.ndarray, ground_truth: np.ndarray) -> dict[str, float | int | None]:
+    """Mean IoU, success AUC (mean of the 21-point success curve) and precision at 20 px over the
+    ``scored_frames`` that have ground truth; None when none has."""
+    boxes, ground_truth = annotated(boxes, ground_truth)
+    if not len(boxes):
+        return {"mean_iou": None, "success_auc": None, "precision_20": None, "scored_frames": 0}
     return {
         "mean_iou": float(rect_iou(boxes, ground_truth).mean()),
         "success_auc": float(success_curve(boxes, ground_truth).mean()),
         "precision_20": float(precision_curve(boxes, ground_truth)[20]),
+        "scored_frames": len(boxes),
     }
