@@ -7,15 +7,25 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
+import yaml
 
-from tests.conftest import write_otb
+from tests.conftest import FAST, write_otb
 from tests.test_cli import ROOT, assert_one_line_error, run_cli
 from tracker.backbones import BACKBONES, MDNetBackbone, save_weights
 from tracker.backbones.weights import KNOWN_BACKBONES
+from tracker.cli import main
 from tracker.config import MAX_COUNT, TrackerConfig, load_config
 from tracker.errors import TrackerError
+
+
+@pytest.fixture
+def fast_config_file(tmp_path):
+    path = tmp_path / "fast.yaml"
+    path.write_text(yaml.safe_dump({**FAST, "backbone_channels": [16, 32, 32]}))
+    return str(path)
 
 
 @pytest.fixture
@@ -177,3 +187,67 @@ def test_ground_truth_that_is_half_missing_or_infinite_is_malformed(toy, line):
 def test_absurd_initial_boxes_are_input_errors():
     assert_one_line_error(*run_cli("--init", "10,10,1e300,20", "--weights", "none")[::2],
                           "is more than 10 times the 320x240 image")
+
+
+def mutate(folder, target, how):
+    """One hostile change to a copy of the synthetic OTB folder."""
+    path = folder / target
+    data = path.read_bytes()
+    if how == "empty":
+        path.write_bytes(b"")
+    elif how == "random":
+        path.write_bytes(bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)))
+    elif how == "truncated":
+        path.write_bytes(data[: len(data) // 3])
+    elif how == "utf16_no_bom":
+        path.write_bytes(data.decode().encode("utf-16-le"))
+    elif how == "latin1":
+        path.write_bytes(data.replace(b",30", b",3\xe9", 1))
+    elif how == "five_columns":
+        path.write_text(data.decode().replace("\n", ",1\n", 1))
+    elif how == "inf":
+        path.write_text(data.decode().replace(",30", ",inf", 1))
+    elif how == "drop_line":
+        path.write_text("\n".join(data.decode().splitlines()[:-1]) + "\n")
+
+
+FUZZ = [
+    ("img/0003.jpg", "empty", "unreadable frame"),
+    ("img/0003.jpg", "random", "unreadable frame"),
+    ("img/0001.jpg", "random", "unreadable frame"),
+    ("groundtruth_rect.txt", "utf16_no_bom", "malformed ground truth"),  # NUL-laced ASCII is valid UTF-8
+    ("groundtruth_rect.txt", "latin1", "is not UTF-8 text"),
+    ("groundtruth_rect.txt", "five_columns", "malformed ground truth"),
+    ("groundtruth_rect.txt", "inf", "malformed ground truth"),
+    ("groundtruth_rect.txt", "drop_line", "fewer ground-truth boxes"),
+    ("groundtruth_rect.txt", "empty", "ground truth file is empty"),
+]
+
+
+@pytest.mark.parametrize("target, how, fragment", FUZZ, ids=[f"{t}-{h}" for t, h, _ in FUZZ])
+def test_fuzzed_sequences_end_in_one_error_line(tmp_path, fast_config_file, capsys, target, how, fragment):
+    folder = write_otb(tmp_path / "Toy", boxes=[f"{10 + i},{10 + i},30,30" for i in range(8)])
+    mutate(folder, target, how)
+    code = main(["--video", str(folder), "--weights", "none", "--config", fast_config_file, "--quiet"])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if not line.startswith("warning:")]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error:") and fragment in lines[0], err
+
+
+@pytest.mark.parametrize("damage, libjpeg_says", [("zeroed", "Corrupt JPEG data"), ("truncated", "Premature end")])
+def test_a_jpeg_that_decodes_in_part_is_one_warning_line_naming_the_frame(tmp_path, fast_config_file, capsys,
+                                                                         damage, libjpeg_says):
+    """libjpeg warns and decodes what it can: we say which frame, once, and track on (an error would stop a
+    long video for one damaged frame; silence would hide grey blocks in the features)."""
+    folder = write_otb(tmp_path / "Toy", boxes=[f"{10 + i},{10 + i},30,30" for i in range(8)])
+    frame = folder / "img" / "0003.jpg"
+    data = bytearray(frame.read_bytes())
+    if damage == "zeroed":
+        data[len(data) // 2: len(data) // 2 + 64] = bytes(64)
+    else:
+        del data[len(data) // 3:]
+    frame.write_bytes(bytes(data))
+    assert main(["--video", str(folder), "--weights", "none", "--config", fast_config_file, "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: frame {frame} is corrupt ({libjpeg_says}" in err
+    assert not [line for line in err.splitlines() if line.startswith(libjpeg_says)]  # libjpeg's own line is hidden

@@ -167,11 +167,7 @@ def run(args: argparse.Namespace) -> dict:
         config = make_config(args)
     sequence, init_box = open_sequence(args)
     if args.tracker == "ours":
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            tracker = build_tracker(config, args.weights)
-        for warning in caught:
-            print(f"warning: {warning.message}", file=sys.stderr)
+        tracker = build_tracker(config, args.weights)
     outputs = Outputs(args)
     n_total = len(sequence) if args.max_frames is None else min(len(sequence), args.max_frames)
     truth = sequence.ground_truth
@@ -240,8 +236,19 @@ def run_webcam(args: argparse.Namespace) -> None:
     print(f"live: {stats.frames} frames tracked, {stats.skipped} skipped, {stats.fps:.1f} fps at the end")
 
 
+def print_warning(message: Warning | str, *_: object, **__: object) -> None:
+    """``warnings.showwarning`` for the command line: one ``warning:`` line, above the progress bar."""
+    tqdm.write(f"warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    with warnings.catch_warnings():  # restores the default display afterwards (main is also called in-process)
+        warnings.showwarning = print_warning
+        return run_main(args)
+
+
+def run_main(args: argparse.Namespace) -> int:
     try:
         if args.webcam is not None:
             run_webcam(args)

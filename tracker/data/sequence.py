@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -29,10 +34,36 @@ class Sequence(ABC):
         return next(iter(self))
 
 
+class CorruptFrameWarning(UserWarning):
+    """A frame decoded only in part (libjpeg's "Corrupt JPEG data"): tracking goes on with what decoded."""
+
+
+@contextmanager
+def decoder_messages() -> Iterator[list[str]]:
+    """Catch what C decoders print on file descriptor 2 (libjpeg warns there and decodes anyway)."""
+    messages: list[str] = []
+    with tempfile.TemporaryFile() as caught:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield messages
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            messages += [m for m in caught.read().decode(errors="replace").splitlines() if m.strip()]
+
+
 def read_image(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    """RGB uint8. Unreadable -> error; decoded in part -> a :class:`CorruptFrameWarning` naming the frame."""
+    with decoder_messages() as messages:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise TrackerError(f"unreadable frame: {path}")
+    if messages:
+        warnings.warn(f"frame {path} is corrupt ({messages[0]}); tracking it as decoded", CorruptFrameWarning,
+                      stacklevel=2)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
