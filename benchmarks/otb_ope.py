@@ -11,6 +11,7 @@ nothing finished. The report (plots, ``report.md``, ``results.json``) is drawn f
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import sys
 from collections.abc import Callable
@@ -173,7 +174,9 @@ def execute(jobs: list[dict], workers: int, executor: str, address: str | None) 
                 record(job, run_job(job))
         else:
             os.environ["OPE_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            # spawn, not fork: the parent has OpenCV's and torch's thread pools running (the peers were
+            # loaded to check them), and a forked child can inherit one of their locks held: it hangs
+            with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
                 pending = {pool.submit(run_job, job): job for job in jobs}
                 try:
                     while pending:

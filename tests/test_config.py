@@ -72,3 +72,18 @@ def test_missing_config_file():
 def test_shipped_configs_load(path):
     config = load_config(path)
     assert config != TrackerConfig()  # each one changes something
+
+
+def test_the_config_is_frozen_changes_go_through_replace_which_validates():
+    import dataclasses
+    import subprocess
+    import sys
+
+    config = TrackerConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.batch_size = 3
+    with pytest.raises(TrackerError, match="batch_size must be at least 4"):
+        config.replace(batch_size=3)
+    # the dependency runs one way: importing the updaters does not import the config
+    code = "import sys, tracker.updaters; assert 'tracker.config' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent)

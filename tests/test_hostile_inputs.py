@@ -251,3 +251,19 @@ def test_a_jpeg_that_decodes_in_part_is_one_warning_line_naming_the_frame(tmp_pa
     err = capsys.readouterr().err
     assert f"warning: frame {frame} is corrupt ({libjpeg_says}" in err
     assert not [line for line in err.splitlines() if line.startswith(libjpeg_says)]  # libjpeg's own line is hidden
+
+
+@pytest.mark.parametrize("flags", [["--output", "b.txt"], ["--summary-json", "s.json"], ["--max-frames", "5"]])
+def test_the_live_demo_refuses_flags_it_would_ignore(flags, capsys):
+    assert main(["--webcam", "0", *flags]) == 2
+    assert f"{flags[0]}: not for the live demo" in capsys.readouterr().err
+
+
+def test_a_failed_check_does_not_empty_an_existing_output_file(toy, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    keep = tmp_path / "boxes.txt"
+    keep.write_text("precious\n")
+    assert main(["--video", str(toy), "--weights", "none", "--output", str(keep), "--display", "--quiet"]) == 2
+    assert "--display needs a screen" in capsys.readouterr().err
+    assert keep.read_text() == "precious\n"

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -43,10 +44,7 @@ def test_failed_frames_counts_the_frames_scored_as_lost(fast_config):
     with pytest.warns(UserWarning):
         tracker = build_tracker(fast_config.replace(backbone_channels=(16, 32, 32)), "none")
     tracker.init(sequence.frames[0], sequence.ground_truth[0])
-    lost = 0
-    for frame in sequence.frames[1:]:
-        tracker.update(frame)
-        lost += not tracker.last_success
+    lost = sum(tracker.track_frame(frame).lost for frame in sequence.frames[1:])
     assert tracker.failed_frames == lost > 0  # seed 0: 3 of 29 frames
     tracker.init(sequence.frames[0], sequence.ground_truth[0])
     assert tracker.failed_frames == 0  # a new sequence starts the count again
@@ -62,6 +60,27 @@ def test_tiny_targets_track_with_finite_boxes(fast_config, size):
     tracker.init(sequence.frames[0], start)
     boxes = np.array([tracker.update(f) for f in sequence.frames[1:]])
     assert np.all(np.isfinite(boxes)) and tracker.bbreg is not None and tracker.skipped_steps == []
+
+
+def test_init_starts_every_per_sequence_measurement_again(fast_config):
+    """Over a dataset (the got10k adapter) or after 'r' in the live demo, init() is called again: the
+    second sequence's angles, step counts, timings and failures must be its own, not piled on the first's."""
+    sequence = synthetic_sequence(n_frames=6)
+    config = fast_config.replace(backbone_channels=(16, 32, 32), updater="dfa", alignment_diagnostics=True)
+    with pytest.warns(UserWarning):
+        tracker = build_tracker(config, "none")
+    runs = []
+    for _ in range(2):
+        start = time.perf_counter()
+        tracker.init(sequence.frames[0], sequence.ground_truth[0])
+        results = [tracker.track_frame(f) for f in sequence.frames[1:]]
+        runs.append((tracker.updater.diagnostics(), tracker.sequence_stats(), results, time.perf_counter() - start))
+    (first, first_stats, first_results, _), (second, second_stats, second_results, seconds) = runs
+    assert second["steps"] == first["steps"] > 0
+    assert second["angle_fc4_per_step_deg"] == pytest.approx(first["angle_fc4_per_step_deg"])
+    assert second_stats.failed_frames == first_stats.failed_frames == sum(r.lost for r in second_results)
+    assert sum(second_stats.phase_seconds.values()) <= seconds  # timed within the second sequence only
+    np.testing.assert_array_equal([r.box for r in first_results], [r.box for r in second_results])
 
 
 def test_building_pays_torchs_lazy_optimizer_imports_not_the_first_frame():

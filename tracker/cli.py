@@ -109,13 +109,14 @@ class Outputs:
     """Boxes file (written as it goes), annotated video and display window."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        self.boxes_file = self._open(args.output) if args.output else None
         self.save = args.save
         self.writer: cv2.VideoWriter | None = None
         self.display = args.display
         if self.display and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
                                  or sys.platform in ("win32", "darwin")):
             raise TrackerError("--display needs a screen, and none is available (no DISPLAY)")
+        # opened (and so emptied) last: a check that fails must not cost the user an existing file
+        self.boxes_file = self._open(args.output) if args.output else None
 
     @staticmethod
     def _open(path: str):
@@ -161,6 +162,8 @@ def draw_box(canvas: np.ndarray, box: np.ndarray, colour: tuple[int, int, int]) 
 
 
 def run(args: argparse.Namespace) -> dict:
+    if args.max_frames is not None and args.max_frames < 1:
+        raise TrackerError(f"--max-frames must be at least 1, got {args.max_frames}")
     if args.tracker != "ours":
         tracker = make_peer(args)
     else:
@@ -185,14 +188,15 @@ def run(args: argparse.Namespace) -> dict:
     if not boxes:
         raise TrackerError(f"no frames could be read from {args.video}")
     elapsed = time.perf_counter() - start
-    summary = {"sequence": sequence.name, "frames": len(boxes), "seconds": elapsed, "fps": len(boxes) / elapsed}
+    stats = tracker.sequence_stats()
+    summary = {"sequence": sequence.name, "frames": len(boxes), "seconds": elapsed, "fps": len(boxes) / elapsed,
+               "failed_frames": stats.failed_frames}
     if args.tracker == "ours":
         summary.update({
             "tracker": f"ours ({config.updater})", "updater": config.updater, "backbone": tracker.config.backbone,
             "weights": args.weights or "default", "batch_size": config.batch_size, "seed": config.seed,
-            "feature_mode": config.feature_mode, "failed_frames": tracker.failed_frames,
-            "skipped_steps": tracker.skipped_steps, "phase_seconds": tracker.timer.as_dict(),
-            "updater_diagnostics": tracker.updater.diagnostics()})
+            "feature_mode": config.feature_mode, "skipped_steps": tracker.skipped_steps,
+            "phase_seconds": stats.phase_seconds, "updater_diagnostics": tracker.updater.diagnostics()})
     else:
         summary["tracker"] = tracker.name
     if truth is not None and args.init is None:
@@ -222,6 +226,12 @@ def run_webcam(args: argparse.Namespace) -> None:
 
     if args.tracker != "ours":
         raise TrackerError(f"the live demo runs our tracker only; --tracker {args.tracker} works with --video")
+    given = {"--output": args.output, "--summary-json": args.summary_json, "--max-frames": args.max_frames,
+             "--video": args.video}
+    ignored = [flag for flag, value in given.items() if value is not None]
+    if ignored:
+        raise TrackerError(f"{', '.join(ignored)}: not for the live demo (--webcam); it records with --save "
+                           "and snapshots with the s key")
     config = make_config(args)
     init_box = parse_box(args.init) if args.init else None
     capture, is_camera = open_capture(args.webcam)

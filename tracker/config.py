@@ -15,8 +15,11 @@ from pathlib import Path
 
 import yaml
 
+from tracker.backbones import BACKBONES
+from tracker.backbones.efficientnet_lite0 import N_BLOCKS
 from tracker.errors import TrackerError
 from tracker.text import read_text
+from tracker.updaters import UPDATERS
 
 FEATURE_MODES = ("shared", "exact")
 FEEDBACK_INITS = ("random", "eq7")
@@ -25,7 +28,7 @@ FEEDBACK_SCALINGS = ("fan_in", "norm", "none")
 MAX_COUNT = 1_000_000
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrackerConfig:
     seed: int = 0
     # --- network ---
@@ -120,10 +123,6 @@ class TrackerConfig:
 
     def validate(self) -> None:
         """Refuse, in one line, any value that would fail (or silently mislead) once tracking starts."""
-        from tracker.backbones import BACKBONES
-        from tracker.backbones.efficientnet_lite0 import N_BLOCKS
-        from tracker.updaters import UPDATERS
-
         def check(ok: bool, message: str) -> None:
             if not ok:
                 raise TrackerError(f"config: {message}")

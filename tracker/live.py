@@ -230,11 +230,11 @@ def run_live(reader: LatestFrameReader, window: Window, config: TrackerConfig,
             stats.skipped += new_id - frame_id - 1
             frame_id, frame = new_id, new_frame
             start = time.perf_counter()
-            box = tracker.update(frame)
+            result = tracker.track_frame(frame)
             elapsed = time.perf_counter() - start
             stats.fps = 1 / elapsed if stats.fps == 0 else 0.9 * stats.fps + 0.1 / elapsed
             stats.frames += 1
-            score, lost = tracker.last_score, not tracker.last_success
+            box, score, lost = result.box, result.score, result.lost
             overlay = draw_overlay(frame, box, score, lost, updater, stats, paused)
             window.show(overlay)
             if save:

@@ -18,6 +18,7 @@ from tracker.config import TrackerConfig
 from tracker.features import FrameFeatures, feature_dim, frame_features
 from tracker.head import Head
 from tracker.timing import PhaseTimer
+from tracker.tracking import FrameResult, SequenceStats
 from tracker.updaters import Updater, make_updater
 
 
@@ -45,11 +46,8 @@ class MDNetTracker:
         self.head = Head(feature_dim(backbone), config.fc_width, config.dropout)
         self.updater = updater if updater is not None else make_updater(config)
         self.timer = PhaseTimer()
-        self.last_score = 0.0
-        self.last_success = True
         self.failed_frames = 0  # frames scored as lost since init: each one costs a short-term update
         self.skipped_steps: list[str] = []  # steps that could not run on this sequence, with the reason
-        self.losses: list[float] = []
 
     # ---------------------------------------------------------------- first frame
     def init(self, image: np.ndarray, box: np.ndarray) -> None:
@@ -64,9 +62,10 @@ class MDNetTracker:
         self.target = box.copy()
         self.frame_index = 0
         self.trans = cfg.trans
+        # everything measured per sequence starts again (the updater's diagnostics in start())
+        self.timer = PhaseTimer()
         self.failed_frames = 0
         self.skipped_steps = []
-        self.losses = []
 
         whole = np.array([0.0, 0.0, *self.image_size])
         with self.timer("features"):
@@ -98,10 +97,14 @@ class MDNetTracker:
             self._train(pos_feats, neg_feats, cfg.maxiter_init, cfg.lr_init)
         self.pos_memory: deque[torch.Tensor] = deque([pos_feats[:cfg.n_pos_update]], maxlen=cfg.n_frames_long)
         self.neg_memory: deque[torch.Tensor] = deque([neg_feats[:cfg.n_neg_update]], maxlen=cfg.n_frames_short)
-        self.last_score, self.last_success = float("inf"), True
 
     # ---------------------------------------------------------------- each frame
     def update(self, image: np.ndarray) -> np.ndarray:
+        """got10k's call: the box alone."""
+        return self.track_frame(image).box
+
+    def track_frame(self, image: np.ndarray) -> FrameResult:
+        """The next frame: box, target score (mean logit of the top candidates) and whether it is lost."""
         cfg = self.config
         image = as_rgb(image)
         self.frame_index += 1
@@ -131,8 +134,10 @@ class MDNetTracker:
                 self._collect(features)
                 if self.frame_index % cfg.long_interval == 0:
                     self._update(short_term=False)
-        self.last_score, self.last_success = score, success
-        return result
+        return FrameResult(result, score, not success)
+
+    def sequence_stats(self) -> SequenceStats:
+        return SequenceStats(self.failed_frames, self.timer.as_dict())
 
     # ---------------------------------------------------------------- learning
     def _draw(self, features: FrameFeatures, generator: SampleGenerator, n: int,
@@ -168,7 +173,7 @@ class MDNetTracker:
             if n_cand > cfg.batch_neg:  # hard negative mining: the negatives scored most target-like
                 hardest = torch.topk(self.head.positive_score(batch_neg), cfg.batch_neg).indices
                 batch_neg = batch_neg[hardest]
-            self.losses.append(self.updater.step(torch.cat([batch_pos, batch_neg]), labels, lr))
+            self.updater.step(torch.cat([batch_pos, batch_neg]), labels, lr)
 
     def _epoch_order(self, n: int, total: int) -> torch.Tensor:
         """Indices walking through shuffled copies of range(n) until ``total`` are drawn."""

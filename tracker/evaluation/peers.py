@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from tracker.errors import TrackerError
+from tracker.tracking import FrameResult, SequenceStats
 
 DEFAULT_MODELS = Path(__file__).resolve().parents[3] / "shared" / "anchors" / "models"
 # OpenCV's DNN warns on every model load that its new graph engine ignores the target: noise for users
@@ -87,14 +88,24 @@ class OpenCVTracker:
             raise TrackerError(f"{self.peer.label} cannot run: {reason}")
         self.name = self.peer.label
         self.box = np.zeros(4)
+        self.lost_frames = 0
 
     def init(self, image: np.ndarray, box: np.ndarray) -> None:
         self.tracker = self.peer.create(self.models)
         self.box = np.asarray(box, dtype=float)
+        self.lost_frames = 0
         self.tracker.init(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), tuple(int(round(v)) for v in self.box))
 
     def update(self, image: np.ndarray) -> np.ndarray:
+        return self.track_frame(image).box
+
+    def track_frame(self, image: np.ndarray) -> FrameResult:
+        """OpenCV reports found / not found only: the score is NaN, the box on a miss the last one."""
         ok, box = self.tracker.update(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         if ok:  # on a miss OpenCV returns garbage: keep the last box, as OTB results of such trackers do
             self.box = np.asarray(box, dtype=float)
-        return self.box.copy()
+        self.lost_frames += not ok
+        return FrameResult(self.box.copy(), float("nan"), not ok)
+
+    def sequence_stats(self) -> SequenceStats:
+        return SequenceStats(self.lost_frames)

@@ -5,21 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 
 from tracker.data.otb import list_otb, open_otb
 from tracker.data.sequence import Sequence
 from tracker.errors import TrackerError
-
-
-class Tracker(Protocol):
-    """The got10k shape every tracker here has (ours and the OpenCV peers)."""
-
-    def init(self, image: np.ndarray, box: np.ndarray) -> None: ...
-
-    def update(self, image: np.ndarray) -> np.ndarray: ...
+from tracker.tracking import Tracker
 
 
 def track(tracker: Tracker, sequence: Sequence, init_box: np.ndarray,
@@ -46,7 +38,7 @@ class SequenceResult:
     boxes: np.ndarray
     seconds: np.ndarray
     phase_seconds: dict[str, float] = field(default_factory=dict)
-    failed_frames: int | None = None  # frames the tracker scored as lost (None: it does not say)
+    failed_frames: int = 0  # frames the tracker judged the target lost
 
     @property
     def fps(self) -> float:
@@ -55,16 +47,13 @@ class SequenceResult:
 
 def run_sequence(tracker: Tracker, sequence: Sequence, max_frames: int | None = None) -> SequenceResult:
     """Track a sequence from its first ground-truth box (one-pass evaluation)."""
-    timer = getattr(tracker, "timer", None)
-    if timer is not None:
-        timer.seconds.clear()
     boxes, seconds = [], []
     for _, box, dt in track(tracker, sequence, sequence.ground_truth[0], max_frames):
         boxes.append(box)
         seconds.append(dt)
-    phases = timer.as_dict() if timer is not None else {}
-    return SequenceResult(sequence.name, np.array(boxes), np.array(seconds), phases,
-                          getattr(tracker, "failed_frames", None))
+    stats = tracker.sequence_stats()
+    return SequenceResult(sequence.name, np.array(boxes), np.array(seconds), stats.phase_seconds,
+                          stats.failed_frames)
 
 
 def otb_sequences(root: str, names: list[str] | None = None) -> list[Sequence]:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
-from tracker.config import TrackerConfig
 from tracker.head import LAYER_NAMES, Head
+
+if TYPE_CHECKING:  # the config imports the updaters' registry: this way round only for type hints
+    from tracker.config import TrackerConfig
 
 
 def binary_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

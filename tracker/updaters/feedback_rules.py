@@ -9,12 +9,15 @@ from __future__ import annotations
 import math
 import time
 from abc import abstractmethod
+from typing import TYPE_CHECKING
 
 import torch
 
-from tracker.config import TrackerConfig
 from tracker.head import ForwardCache, Head
 from tracker.updaters.base import Updater, binary_loss, output_error
+
+if TYPE_CHECKING:  # the config imports the updaters' registry: this way round only for type hints
+    from tracker.config import TrackerConfig
 
 
 def relu_derivative(pre: torch.Tensor) -> torch.Tensor:
@@ -68,6 +71,7 @@ class FeedbackUpdater(Updater):
 
     def start(self, head: Head, generator: torch.Generator) -> None:
         super().start(head, generator)
+        self.reset_diagnostics()  # a new sequence: angles and timings are per sequence
         # Eq. 7 products come from the weights as they are now, on the first frame, then stay fixed.
         self.build_feedback(head, generator)
 
