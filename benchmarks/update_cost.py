@@ -25,7 +25,6 @@ from tracker.config import load_config
 from tracker.data.otb import open_source
 from tracker.errors import TrackerError
 from tracker.evaluation.run import run_sequence
-from tracker.updaters import UPDATERS
 
 BATCH_SIZES = (8, 16, 32, 64, 128)
 
@@ -67,10 +66,13 @@ def time_steps(updaters: list[str], batch_size: int, repeats: int, weights: str 
 
 def run(args: argparse.Namespace) -> None:
     updaters = args.updaters.split(",")
-    unknown = [u for u in updaters if u not in UPDATERS]
-    if unknown:
-        raise TrackerError(f"unknown updater(s) {', '.join(unknown)}; choose from {sorted(UPDATERS)}")
-    batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    try:
+        batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    except ValueError:
+        raise TrackerError(f"--batch-sizes must be integers, got {args.batch_sizes!r}") from None
+    for updater in updaters:  # the config validates names and sizes, here as everywhere
+        for batch_size in batch_sizes:
+            load_config(updater=updater, batch_size=batch_size)
     sequence = open_source(args.sequence)
     rows, records = [], []
     for batch_size in batch_sizes:

