@@ -81,17 +81,17 @@ class Recorder:
     def __call__(self, config):
         self.configs.append(config.updater)
         tracker = MDNetTracker(config, self.backbone)
-        init, update = tracker.init, tracker.update
+        init, track_frame = tracker.init, tracker.track_frame
 
         def recorded_init(image, box):
             self.inits.append((config.updater, np.asarray(box, float).tolist()))
             init(image, box)
 
-        def counted_update(image):
+        def counted_track_frame(image):
             self.updates += 1
-            return update(image)
+            return track_frame(image)
 
-        tracker.init, tracker.update = recorded_init, counted_update
+        tracker.init, tracker.track_frame = recorded_init, counted_track_frame
         return tracker
 
 
@@ -112,10 +112,10 @@ def test_scripted_keys_pause_reselect_cycle_snapshot_quit(tmp_path):
     # pause (4th key) to resume (7th): no update runs while paused, and updates run around it
     assert updates_at[5] == updates_at[6] == updates_at[7]
     assert updates_at[4] > updates_at[1] and updates_at[8] > updates_at[7]
-    # r re-initialised bp on the given box; u switched to dfa and re-initialised on the current box
+    # r re-initialised bp on the given box; u switched to the next registered rule (fa) on the current box
     assert recorder.inits[0] == ("bp", GT0.tolist())
     assert recorder.inits[1] == ("bp", [60.0, 50.0, 30.0, 30.0])
-    assert recorder.configs == ["bp", "dfa"] and recorder.inits[2][0] == "dfa"
+    assert recorder.configs == ["bp", "fa"] and recorder.inits[2][0] == "fa"
     snapshot = tmp_path / "snapshot_001.png"
     assert cv2.imread(str(snapshot)).shape == (240, 320, 3)
     assert (tmp_path / "snapshot_002.png").is_file()

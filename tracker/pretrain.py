@@ -256,7 +256,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--quiet", action="store_true")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    check_args(args)
+    return args
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -348,9 +350,8 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
     try:
-        check_args(args)
+        args = parse_args(argv)
         torch.set_num_threads(args.threads)
         keep_freed_memory()
         meta = run(args)
