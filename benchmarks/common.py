@@ -17,6 +17,7 @@ from tracker.config import TrackerConfig
 from tracker.data.synthetic import synthetic_sequence
 from tracker.errors import TrackerError
 from tracker.evaluation.run import run_sequence
+from tracker.tracking import Tracker
 
 DEFAULT_OTB = str(Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "otb")
 
@@ -60,19 +61,14 @@ def guard_resume(out: Path, setup: dict, fresh: bool) -> None:
     write_json(path, setup)
 
 
-_warm = False
-
-
-def warm_up() -> None:
-    """Pay one-time costs (oneDNN kernel selection, first allocations; build_tracker pays torch's lazy imports)
-    before anything is timed: a few frames of the synthetic sequence with a small config. Once per process."""
-    global _warm
-    if _warm:
-        return
-    _warm = True
-    sequence = synthetic_sequence(n_frames=3)
-    config = TrackerConfig(n_pos_init=50, n_neg_init=200, maxiter_init=2, n_bbreg=100)
-    run_sequence(build_tracker(config, "none", warn=False), sequence)
+def warm_up(tracker: Tracker | None = None) -> None:
+    """Pay one-time costs before anything is timed: a few frames of the synthetic sequence with
+    ``tracker`` (an OpenCV peer: its network loads and first inference), or with a small tracker of ours
+    (oneDNN kernel selection, first allocations; build_tracker pays torch's lazy imports)."""
+    if tracker is None:
+        tracker = build_tracker(TrackerConfig(n_pos_init=50, n_neg_init=200, maxiter_init=2, n_bbreg=100), "none",
+                                warn=False)
+    run_sequence(tracker, synthetic_sequence(n_frames=3))
 
 
 def cli_main(run: Callable[[], int | None]) -> int:

@@ -113,6 +113,17 @@ def plan(args: argparse.Namespace) -> tuple[list[dict], dict]:
     return jobs, settings
 
 
+_warm = False
+
+
+def warm_up_once() -> None:
+    """Our tracker's one-time costs, once per worker process (it runs many sequences)."""
+    global _warm
+    if not _warm:
+        warm_up()
+        _warm = True
+
+
 def run_job(job: dict) -> str | None:
     """One (tracker, sequence) run, written to disk; runs in a worker process. Returns why it failed, or None.
 
@@ -141,11 +152,12 @@ def track_job(job: dict) -> None:
     sequence = otb_sequences(job["otb"], [job["sequence"]])[0]
     if "peer" in job:
         tracker = OpenCVTracker(job["peer"], Path(job["peer_models"]))
+        warm_up(OpenCVTracker(job["peer"], Path(job["peer_models"])))
     else:
         config = load_config(job["config"], updater=job["updater"], batch_size=job["batch_size"], seed=job["seed"],
                              backbone=job["backbone"])
         tracker = build_tracker(config, job["weights"], warn=False)
-    warm_up()
+        warm_up_once()
     result = run_sequence(tracker, sequence)
     write_result(Path(job["results"]), job["name"], sequence.name, result.boxes, result.seconds)
 
@@ -161,31 +173,42 @@ def execute(jobs: list[dict], workers: int, executor: str, address: str | None) 
         progress.update()
 
     progress = tqdm(total=len(jobs), desc="runs", unit="run")
+    ours = [job for job in jobs if "peer" not in job]
+    # OpenCV's MIL keeps process-wide random state (cv2.setRNGSeed does not reach it): its boxes would
+    # depend on the sequences run before in the same process, so every peer run gets a fresh process
+    peers = [job for job in jobs if "peer" in job]
     try:
         if executor == "ray":
             run_on_ray(jobs, address, record)
-        elif workers == 1:
-            os.environ.setdefault("OPE_THREADS", str(os.cpu_count() or 1))
-            for job in jobs:
+            return failed
+        os.environ["OPE_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
+        if workers == 1:
+            for job in ours:
                 record(job, run_job(job))
         else:
-            os.environ["OPE_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
-            # spawn, not fork: the parent has OpenCV's and torch's thread pools running (the peers were
-            # loaded to check them), and a forked child can inherit one of their locks held: it hangs
-            with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-                pending = {pool.submit(run_job, job): job for job in jobs}
-                try:
-                    while pending:
-                        done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                        for future in done:
-                            record(pending.pop(future), future.result())
-                except BaseException:
-                    for future in pending:
-                        future.cancel()
-                    raise
+            run_in_pool(ours, workers, record)
+        run_in_pool(peers, workers, record, fresh_process_per_run=True)
     finally:
         progress.close()
     return failed
+
+
+def run_in_pool(jobs: list[dict], workers: int, record: Callable[[dict, str | None], None],
+                fresh_process_per_run: bool = False) -> None:
+    # spawn, not fork: the parent has OpenCV's and torch's thread pools running (the peers were loaded
+    # to check them), and a forked child can inherit one of their locks held: it hangs
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                             max_tasks_per_child=1 if fresh_process_per_run else None) as pool:
+        pending = {pool.submit(run_job, job): job for job in jobs}
+        try:
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    record(pending.pop(future), future.result())
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
 
 
 def run_on_ray(jobs: list[dict], address: str | None, record: Callable[[dict, str | None], None]) -> None:

@@ -166,6 +166,18 @@ def test_a_broken_sequence_fails_its_runs_alone_and_a_rerun_retries_only_those(t
     assert "## Failed runs" not in (out / "report.md").read_text()
 
 
+def test_peer_boxes_do_not_depend_on_the_sequences_run_before(tiny, capsys):
+    """OpenCV's MIL keeps process-wide random state: each peer run gets a fresh process."""
+    tmp_path, args = tiny
+    base = [a if a != "bp,bdfa" else "bp" for a in args] + ["--batch-sizes", "8", "--seeds", "1", "--peers", "mil"]
+    for order, out in (("SynA,SynB", "ab"), ("SynB,SynA", "ba")):
+        run = [a if a != str(tmp_path / "out") else str(tmp_path / out) for a in base]
+        assert main(run + ["--sequences", order, "--updaters", "bp"]) == 0
+    for name in ("SynA", "SynB"):
+        first = read_result(tmp_path / "ab" / "results", "OpenCV-MIL", name)[0]
+        np.testing.assert_array_equal(first, read_result(tmp_path / "ba" / "results", "OpenCV-MIL", name)[0])
+
+
 def test_resume_refuses_runs_made_with_another_backbone(tiny, backbone, capsys):
     tmp_path, args = tiny
     args = [a if a != "bp,bdfa" else "bp" for a in args] + ["--batch-sizes", "8", "--seeds", "1", "--peers", ""]

@@ -91,6 +91,8 @@ class OpenCVTracker:
         self.lost_frames = 0
 
     def init(self, image: np.ndarray, box: np.ndarray) -> None:
+        # MIL samples with OpenCV's process-wide RNG: without a reset its boxes depend on what ran before
+        cv2.setRNGSeed(0)
         self.tracker = self.peer.create(self.models)
         self.box = np.asarray(box, dtype=float)
         self.lost_frames = 0
