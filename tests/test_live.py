@@ -149,6 +149,21 @@ def test_user_giving_up_selection_quits_cleanly(backbone):
     assert stats.frames == 0
 
 
+def test_an_opencv_peer_runs_live_under_its_name_and_u_does_nothing():
+    from tracker.evaluation.peers import OpenCVTracker
+
+    peer = OpenCVTracker("mil")
+    inits = []
+    init = peer.init
+    peer.init = lambda image, box: inits.append(np.asarray(box).tolist()) or init(image, box)
+    window = ScriptedWindow([-1, -1, "u", -1, -1, "q"])
+    reader = LatestFrameReader(FakeCapture(delay=0.01, loop=True), is_camera=True).start()
+    stats = run_live(reader, window, TrackerConfig(**FAST), lambda config: peer, init_box=GT0,
+                     fixed_name=peer.name)
+    assert stats.frames > 0 and len(inits) == 1  # u would re-initialise with another rule of ours
+    assert window.shown and all(frame.shape == (240, 320, 3) for frame in window.shown)
+
+
 def test_lost_target_is_drawn_as_lost():
     image = synthetic_sequence(n_frames=1).frames[0]
     lost = draw_overlay(image, GT0, -3.0, True, "bdfa", LiveStats(), False)

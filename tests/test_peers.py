@@ -49,7 +49,7 @@ def test_tracker_nano_writes_one_box_per_frame(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["--tracker", "mil", "--updater", "bdfa"], "error: --updater: only for our tracker, not for --tracker mil"),
     (["--tracker", "nano", "--peer-models", "/nonexistent"], "error: NanoTrack cannot run: nanotrack_backbone"),
-    (["--tracker", "vit", "--webcam", "0"], "error: the live demo runs our tracker only"),
+    (["--tracker", "vit", "--webcam", "0", "--updater", "bdfa"], "error: --updater: only for our tracker"),
 ])
 def test_peer_misuse_is_one_error_line(argv, message, capsys):
     assert main(argv + ["--quiet"]) == 2

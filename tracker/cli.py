@@ -25,6 +25,7 @@ from tracker.errors import TrackerError
 from tracker.evaluation.metrics import scores
 from tracker.evaluation.peers import DEFAULT_MODELS, PEERS, OpenCVTracker
 from tracker.evaluation.run import track
+from tracker.tracking import Tracker
 from tracker.updaters import UPDATERS
 
 
@@ -241,14 +242,13 @@ def write_json(path: str | Path, data: object) -> None:
 def run_webcam(args: argparse.Namespace) -> None:
     from tracker.live import LatestFrameReader, OpenCVWindow, open_capture, run_live
 
-    if args.tracker != "ours":
-        raise TrackerError(f"the live demo runs our tracker only; --tracker {args.tracker} works with --video")
     given = {"--output": args.output, "--summary-json": args.summary_json, "--max-frames": args.max_frames,
              "--video": args.video}
     ignored = [flag for flag, value in given.items() if value is not None]
     if ignored:
         raise TrackerError(f"{', '.join(ignored)}: not for the live demo (--webcam); it records with --save "
                            "and snapshots with the s key")
+    peer = make_peer(args) if args.tracker != "ours" else None
     config = make_config(args)
     init_box = parse_box(args.init) if args.init else None
     capture, is_camera = open_capture(args.webcam)
@@ -256,10 +256,11 @@ def run_webcam(args: argparse.Namespace) -> None:
     pace = None if is_camera else (capture.get(cv2.CAP_PROP_FPS) or 25.0)
     reader = LatestFrameReader(capture, is_camera, pace).start()
 
-    def make_tracker(cfg: TrackerConfig):
-        return build_tracker(cfg, args.weights, warn=False)
+    def make_tracker(cfg: TrackerConfig) -> Tracker:
+        return peer if peer is not None else build_tracker(cfg, args.weights, warn=False)
 
-    stats = run_live(reader, window, config, make_tracker, init_box, args.save, args.snapshots)
+    stats = run_live(reader, window, config, make_tracker, init_box, args.save, args.snapshots,
+                     fixed_name=peer.name if peer is not None else None)
     print(f"live: {stats.frames} frames tracked, {stats.skipped} skipped, {stats.fps:.1f} fps at the end")
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from tracker.boxes import check_box
 from tracker.config import TrackerConfig
 from tracker.errors import TrackerError
-from tracker.mdnet import MDNetTracker
+from tracker.tracking import Tracker
 from tracker.updaters import UPDATERS
 
 UPDATER_CYCLE = tuple(UPDATERS)  # the u key walks every registered rule
@@ -172,7 +172,7 @@ def draw_overlay(image_rgb: np.ndarray, box: np.ndarray, score: float, lost: boo
     x, y, w, h = (int(round(v)) for v in box)
     colour = (0, 0, 255) if lost else (0, 255, 0)
     cv2.rectangle(canvas, (x, y), (x + w, y + h), colour, 2)
-    label = "lost" if lost else f"score {score:+.2f}"
+    label = "lost" if lost else ("found" if np.isnan(score) else f"score {score:+.2f}")
     lines = [f"{updater}  {stats.fps:.1f} fps", label, f"skipped {stats.skipped}"] + (["PAUSED"] if paused else [])
     for i, text in enumerate(lines):
         cv2.putText(canvas, text, (8, 20 + 20 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 3, cv2.LINE_AA)
@@ -181,9 +181,13 @@ def draw_overlay(image_rgb: np.ndarray, box: np.ndarray, score: float, lost: boo
 
 
 def run_live(reader: LatestFrameReader, window: Window, config: TrackerConfig,
-             make_tracker: Callable[[TrackerConfig], MDNetTracker], init_box: np.ndarray | None = None,
-             save: str | None = None, snapshot_dir: str = ".") -> LiveStats:
-    """The live loop. Returns when the user quits or a file ends; raises TrackerError on failure."""
+             make_tracker: Callable[[TrackerConfig], Tracker], init_box: np.ndarray | None = None,
+             save: str | None = None, snapshot_dir: str = ".", fixed_name: str | None = None) -> LiveStats:
+    """The live loop. Returns when the user quits or a file ends; raises TrackerError on failure.
+
+    ``fixed_name``: the tracker is not ours (an OpenCV peer): the overlay shows that name and ``u``
+    (which cycles our learning rules) does nothing.
+    """
     frame_id, frame = reader.latest(-1)
     if frame is None:
         raise TrackerError("the video source delivered no frame")
@@ -191,7 +195,7 @@ def run_live(reader: LatestFrameReader, window: Window, config: TrackerConfig,
     if box is None:
         return LiveStats()
     box = check_box(box, frame.shape)
-    updater = config.updater
+    updater = fixed_name or config.updater  # what the overlay names
     tracker = make_tracker(config)
     tracker.init(frame, box)
     stats, paused, writer = LiveStats(), False, None
@@ -208,7 +212,7 @@ def run_live(reader: LatestFrameReader, window: Window, config: TrackerConfig,
                 stats.snapshots += 1
                 path = Path(snapshot_dir) / f"snapshot_{stats.snapshots:03d}.png"
                 cv2.imwrite(str(path), overlay)
-            elif key in (ord("r"), ord("u")):
+            elif key == ord("r") or (key == ord("u") and fixed_name is None):
                 if key == ord("r"):
                     chosen = window.select(frame)
                     box = check_box(chosen, frame.shape) if chosen is not None else box
