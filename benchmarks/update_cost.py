@@ -2,7 +2,7 @@
 
     python -m benchmarks.update_cost --sequence ../shared/datasets/otb/Deer
 
-For every updater and batch size 8..128, in one run: the time of one ``Updater.step`` (median of
+For every updater and batch size 8..128, in one run: the time of one ``Trainer.step`` (median of
 ``--repeats`` interleaved repeats, and its ratio to BP's), multiply-accumulates of error
 propagation, feedback memory in bytes, and the mean angle between the rule's fc4 / fc5 weight
 updates and the true BP gradient while tracking a real sequence.

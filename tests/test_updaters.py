@@ -11,7 +11,7 @@ from tracker.config import TrackerConfig
 from tracker.data.synthetic import synthetic_sequence
 from tracker.head import Head
 from tracker.updaters import UPDATERS, make_updater
-from tracker.updaters.feedback import BinaryFeedback
+from tracker.updaters.feedback_storage import BinaryFeedback
 
 
 def make_head(seed=0, in_dim=20, width=16, dropout=0.0, positive=False):
@@ -91,7 +91,7 @@ def test_every_updater_lowers_the_loss_on_a_separable_problem(name, init):
     head = make_head(dropout=0.5)
     updater = make_updater(TrackerConfig(updater=name, feedback_init=init))
     updater.start(head, torch.Generator().manual_seed(4))
-    losses = [updater.step(x, y, lr=0.05) for _ in range(200)]
+    losses = [updater.step(x, y, lr=0.05).loss for _ in range(200)]
     assert np.mean(losses[-20:]) < 0.6 * np.mean(losses[:5])
     with torch.no_grad():
         accuracy = ((head(x)[:, 1] > head(x)[:, 0]).long() == y).float().mean()
@@ -103,7 +103,7 @@ def test_same_seed_same_feedback(name):
     def feedback(seed):
         updater = make_updater(TrackerConfig(updater=name))
         updater.start(make_head(), torch.Generator().manual_seed(seed))
-        return [f.bits if isinstance(f, BinaryFeedback) else f.matrix for f in updater.feedback]
+        return [f.bits if isinstance(f, BinaryFeedback) else f.matrix for f in updater.rule.feedback]
 
     assert all(torch.equal(a, b) for a, b in zip(feedback(5), feedback(5)))
     assert not all(torch.equal(a, b) for a, b in zip(feedback(5), feedback(6)))

@@ -51,7 +51,7 @@ def backbone_of(weights: str | None, default: str) -> str:
 @functools.cache
 def load_optimizer_machinery() -> None:
     """torch imports its compiler stack (about 1 s) when the first optimizer is made; pay that once
-    while building, so it is not charged to a sequence's first frame (in init, via Updater.start)."""
+    while building, so it is not charged to a sequence's first frame (in init, via Trainer.start)."""
     torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.0, fused=True)
 
 

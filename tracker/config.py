@@ -95,7 +95,7 @@ class TrackerConfig:
     updater: str = "bp"
     # random, or eq7: feedback from the forward weights on the first frame (Eq. 7; Eq. 9 for bdfa)
     feedback_init: str = "random"
-    # size of fixed feedback (tracker/updaters/feedback_rules.py): fan_in = RMS entry 1/sqrt(n_in);
+    # size of fixed feedback (tracker/updaters/feedback_rule.py): fan_in = RMS entry 1/sqrt(n_in);
     # norm = the Eq. 7 product's norm on the first frame; none = raw N(0, 1) or +-1 entries
     feedback_scaling: str = "fan_in"
     # record, per learning step, the angle between a feedback rule's update and the BP gradient

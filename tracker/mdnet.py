@@ -1,6 +1,6 @@
 """The MDNet tracker: first-frame training, candidate scoring, failure handling, online updates.
 
-How fc4-fc6 learn is delegated to an :class:`~tracker.updaters.Updater`; this module decides what
+How fc4-fc6 learn is delegated to a :class:`~tracker.updaters.Trainer` and its rule; this module decides what
 they learn from (sample memories, hard negatives, when to update).
 """
 
@@ -19,7 +19,7 @@ from tracker.features import FrameFeatures, feature_dim, frame_features
 from tracker.head import Head
 from tracker.timing import PhaseTimer
 from tracker.tracking import FrameResult, SequenceStats
-from tracker.updaters import Updater, make_updater
+from tracker.updaters import Trainer, make_updater
 
 
 def as_rgb(image: np.ndarray) -> np.ndarray:
@@ -39,7 +39,7 @@ class MDNetTracker:
     """
 
     def __init__(self, config: TrackerConfig, backbone: Backbone,
-                 fc_state: dict[str, torch.Tensor] | None = None, updater: Updater | None = None) -> None:
+                 fc_state: dict[str, torch.Tensor] | None = None, updater: Trainer | None = None) -> None:
         self.config = config
         self.backbone = backbone.eval()
         self.fc_state = fc_state

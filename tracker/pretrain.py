@@ -7,7 +7,7 @@ positives (IoU >= 0.7) and negatives (IoU <= 0.5) from a few of its frames. The 
 ImageNet EfficientNet-Lite0 trunk (``--backbone efficientnet_lite0``, its last ``--train-blocks``
 blocks fine-tuned at ``--trunk-lr-mult`` times the rate) or MDNet's conv1-3 from scratch
 (``--backbone mdnet``). The conv layers learn by back-propagation; fc4-fc6 learn through the
-same :class:`~tracker.updaters.Updater` classes the tracker uses (``--fc-updater``: any registered rule);
+same :class:`~tracker.updaters.Trainer` and rules the tracker uses (``--fc-updater``: any registered rule);
 with dfa/bdfa this is the paper's CDFA / CBDFA, the FC error entering the conv stack at fc4's input.
 A checkpoint (``<out>.ckpt``) is written every ``--checkpoint-every`` iterations and a re-run resumes
 from it, on the same loss curve.
@@ -94,9 +94,8 @@ class Pretrainer:
         self.head = Head(feature_dim(self.backbone), args.fc_width, 0.5)
         self.head.reset(self.generator)
         config = args.tracker_config.replace(updater=args.fc_updater, feedback_init="random", lr_init=args.lr)
-        self.updater = make_updater(config)
-        self.updater.start(self.head, self.generator)
-        self.updater.want_input_error = True
+        self.trainer = make_updater(config)
+        self.trainer.start(self.head, self.generator)
         self.trainable = [p for p in self.backbone.parameters() if p.requires_grad]
         self.conv_optimizer = torch.optim.SGD(self.trainable or [torch.nn.Parameter(torch.zeros(1))],
                                               lr=args.lr * args.trunk_lr_mult,
@@ -148,18 +147,18 @@ class Pretrainer:
         k = int(self.order.pop())
         features, labels = self.minibatch(self.domains[k])
         self._load_branch(k)
-        loss = self.updater.step(features.detach(), labels, self.args.lr)
+        step = self.trainer.step(features.detach(), labels, self.args.lr, want_input_error=True)
         self._store_branch(k)
         if self.trainable:
             self.conv_optimizer.zero_grad(set_to_none=True)
-            features.backward(self.updater.input_error)  # BP below fc4 from the rule's error at fc4's input
+            features.backward(step.input_error)  # BP below fc4 from the rule's error at fc4's input
             torch.nn.utils.clip_grad_norm_(self.trainable, self.args.tracker_config.grad_clip)
             self.conv_optimizer.step()
         with torch.no_grad():
             accuracy = float(((self.head(features.detach())[:, 1] > 0) == (labels == 1)).float().mean())
         self.step += 1
-        self.history.append((loss, accuracy))
-        return loss, accuracy
+        self.history.append((step.loss, accuracy))
+        return step.loss, accuracy
 
     def _fc6_params(self) -> list[torch.nn.Parameter]:
         return [self.head.fc6.weight, self.head.fc6.bias]
@@ -169,18 +168,13 @@ class Pretrainer:
         with torch.no_grad():
             self.head.fc6.weight.copy_(branch["weight"])
             self.head.fc6.bias.copy_(branch["bias"])
-        state = self.updater.optimizer.state
         for param, buffer in zip(self._fc6_params(), branch["momentum"]):
-            if buffer is None:
-                state.pop(param, None)
-            else:
-                state[param] = {"momentum_buffer": buffer.clone()}
+            self.trainer.set_momentum(param, buffer)
 
     def _store_branch(self, k: int) -> None:
-        state = self.updater.optimizer.state
         self.branches[k] = {
             "weight": self.head.fc6.weight.detach().clone(), "bias": self.head.fc6.bias.detach().clone(),
-            "momentum": [state[p]["momentum_buffer"].clone() if p in state else None for p in self._fc6_params()],
+            "momentum": [self.trainer.momentum(p) for p in self._fc6_params()],
         }
 
     # ------------------------------------------------------------ checkpoints
@@ -188,10 +182,8 @@ class Pretrainer:
         return {"step": self.step, "history": self.history, "order": self.order,
                 "backbone": self.backbone.state_dict(), "head": self.head.state_dict(),
                 "branches": self.branches, "conv_optimizer": self.conv_optimizer.state_dict(),
-                "fc_optimizer": self.updater.optimizer.state_dict(),
-                "rng": self.rng.bit_generator.state, "generator": self.generator.get_state(),
-                "feedback": getattr(self.updater, "feedback", None) and
-                [vars(f) for f in self.updater.feedback], "args": vars(self.args)}
+                "trainer": self.trainer.state_dict(),
+                "rng": self.rng.bit_generator.state, "generator": self.generator.get_state(), "args": vars(self.args)}
 
     def save_checkpoint(self, path: Path) -> None:
         tmp = path.with_name(path.name + ".tmp")
@@ -202,6 +194,7 @@ class Pretrainer:
         try:
             state = torch.load(path, map_location="cpu", weights_only=False)
             made_with = state["args"]
+            state["trainer"]  # noqa: B018 - checkpoints before the Trainer kept the optimizer apart
         except Exception as exc:  # torch raises many types for a corrupt or foreign file
             raise TrackerError(f"checkpoint {path} could not be read ({type(exc).__name__}); delete it to start "
                                "again") from None
@@ -217,12 +210,9 @@ class Pretrainer:
         self.head.load_state_dict(state["head"])
         self.branches = state["branches"]
         self.conv_optimizer.load_state_dict(state["conv_optimizer"])
-        self.updater.optimizer.load_state_dict(state["fc_optimizer"])
+        self.trainer.load_state_dict(state["trainer"])
         self.rng.bit_generator.state = state["rng"]
         self.generator.set_state(state["generator"])
-        if state["feedback"]:
-            for feedback, saved in zip(self.updater.feedback, state["feedback"]):
-                vars(feedback).update(saved)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -1,15 +1,21 @@
-"""Online learning rules, by the name used in configs and on the command line."""
+"""Online learning rules, by the name used in configs and on the command line, and the trainer they plug into.
 
-from tracker.updaters.base import Updater
-from tracker.updaters.bp import BPUpdater
-from tracker.updaters.dfa import BDFAUpdater, DFAUpdater
-from tracker.updaters.fa import FAUpdater
+A new rule is one :class:`LearningRule` subclass and one line here; the command line, the live demo's
+``u`` key and ``tracker.pretrain --fc-updater`` then offer it.
+"""
 
-UPDATERS: dict[str, type[Updater]] = {cls.name: cls for cls in (BPUpdater, FAUpdater, DFAUpdater, BDFAUpdater)}
+from tracker.updaters.bp import BPRule
+from tracker.updaters.dfa import BDFARule, DFARule
+from tracker.updaters.fa import FARule
+from tracker.updaters.rule import LearningRule
+from tracker.updaters.trainer import StepResult, Trainer
+
+UPDATERS: dict[str, type[LearningRule]] = {cls.name: cls for cls in (BPRule, FARule, DFARule, BDFARule)}
 
 
-def make_updater(config) -> Updater:
-    return UPDATERS[config.updater](config)
+def make_updater(config) -> Trainer:
+    """The trainer for ``config``, with the learning rule it names."""
+    return Trainer(config, UPDATERS[config.updater](config))
 
 
-__all__ = ["UPDATERS", "Updater", "make_updater"]
+__all__ = ["UPDATERS", "LearningRule", "StepResult", "Trainer", "make_updater"]

@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import torch
 
-from tracker.updaters.base import Updater, binary_loss
+from tracker.head import ForwardCache, Head
+from tracker.updaters.rule import LearningRule
 
 
-class BPUpdater(Updater):
+class BPRule(LearningRule):
     name = "bp"
+    needs_graph = True
 
-    def compute_gradients(self, features: torch.Tensor, labels: torch.Tensor) -> float:
-        with torch.enable_grad():
-            features = features.detach().requires_grad_(self.want_input_error)
-            cache = self.head.forward_train(features, self.generator)
-            loss = binary_loss(cache.logits, labels)
-            loss.backward()
-        self.input_error = features.grad
-        return float(loss.detach())
+    def backward(self, head: Head, features: torch.Tensor, cache: ForwardCache, loss: torch.Tensor,
+                 labels: torch.Tensor, want_input_error: bool, probe: object) -> torch.Tensor | None:
+        loss.backward()
+        return features.grad if want_input_error else None
 
-    def feedback_bytes(self) -> int:
-        return sum(layer.weight.numel() * layer.weight.element_size() for layer in (self.head.fc5, self.head.fc6))
+    def feedback_bytes(self, head: Head) -> int:
+        return sum(layer.weight.numel() * layer.weight.element_size() for layer in (head.fc5, head.fc6))
 
-    def propagation_macs(self, batch: int) -> int:
-        return batch * (self.head.fc6.weight.numel() + self.head.fc5.weight.numel())  # W6^T e6, then W5^T e5
+    def propagation_macs(self, head: Head, batch: int) -> int:
+        return batch * (head.fc6.weight.numel() + head.fc5.weight.numel())  # W6^T e6, then W5^T e5

@@ -9,11 +9,11 @@ from __future__ import annotations
 import torch
 
 from tracker.head import ForwardCache, Head
-from tracker.updaters.feedback import BinaryFeedback, DenseFeedback
-from tracker.updaters.feedback_rules import FeedbackUpdater, feedback_scale, initial_feedback, relu_derivative
+from tracker.updaters.feedback_rule import FeedbackRule, feedback_scale, initial_feedback, relu_derivative
+from tracker.updaters.feedback_storage import BinaryFeedback, DenseFeedback
 
 
-class DFAUpdater(FeedbackUpdater):
+class DFARule(FeedbackRule):
     name = "dfa"
 
     def eq7_products(self, head: Head) -> list[torch.Tensor]:
@@ -37,7 +37,7 @@ class DFAUpdater(FeedbackUpdater):
         return errors[0], errors[1]
 
 
-class BDFAUpdater(DFAUpdater):
+class BDFARule(DFARule):
     """B_i = sign(D_i) (Eq. 9 when D_i is the Eq. 7 product), 1 bit per element.
 
     A +-1 matrix is far larger than BP's transposed weights; one scalar per layer

@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 
 from tracker.head import ForwardCache, Head
-from tracker.updaters.feedback import DenseFeedback
-from tracker.updaters.feedback_rules import FeedbackUpdater, initial_feedback, relu_derivative
+from tracker.updaters.feedback_rule import FeedbackRule, initial_feedback, relu_derivative
+from tracker.updaters.feedback_storage import DenseFeedback
 
 
-class FAUpdater(FeedbackUpdater):
+class FARule(FeedbackRule):
     """R has W's shape. ``feedback_init: eq7`` takes R = W as it is on the first frame, then fixed;
     ``random`` draws R with W's Frobenius norm (``feedback_scaling: norm``) or N(0, 1) entries."""
 

@@ -1,7 +1,7 @@
-"""Learning rules that replace back-propagated errors with fixed feedback (FA, DFA, BDFA).
+"""The base of the rules that replace back-propagated errors with fixed feedback (FA, DFA, BDFA).
 
-All share the forward pass, the output error e_L, the weight gradient G_i = e_{i+1} o_i^T averaged
-over the batch, and the optimizer step; a rule only says how the hidden layers' errors are formed.
+All share the output error e_L and the weight gradient G_i = e_{i+1} o_i^T averaged over the batch;
+a rule only says how the hidden layers' errors are formed from e_L.
 """
 
 from __future__ import annotations
@@ -14,19 +14,16 @@ from typing import TYPE_CHECKING
 import torch
 
 from tracker.head import ForwardCache, Head
-from tracker.updaters.base import Updater, binary_loss, output_error
+from tracker.updaters.feedback_storage import BinaryFeedback, DenseFeedback
+from tracker.updaters.rule import LearningRule, output_error
 
-if TYPE_CHECKING:  # the config imports the updaters' registry: this way round only for type hints
+if TYPE_CHECKING:  # the config imports the rules' registry: this way round only for type hints
     from tracker.config import TrackerConfig
+    from tracker.updaters.probe import AlignmentProbe
 
 
 def relu_derivative(pre: torch.Tensor) -> torch.Tensor:
     return (pre > 0).to(pre.dtype)
-
-
-def angle_degrees(a: torch.Tensor, b: torch.Tensor) -> float:
-    cos = torch.dot(a.flatten(), b.flatten()) / (a.norm() * b.norm() + 1e-30)
-    return math.degrees(math.acos(float(cos.clamp(-1, 1))))
 
 
 def initial_feedback(reference: torch.Tensor, init: str, scaling: str, generator: torch.Generator) -> torch.Tensor:
@@ -56,22 +53,15 @@ def feedback_scale(matrix: torch.Tensor, reference: torch.Tensor, scaling: str) 
     return 1.0
 
 
-class FeedbackUpdater(Updater):
+class FeedbackRule(LearningRule):
     """Base of FA / DFA / BDFA; subclasses build ``self.feedback`` in :meth:`build_feedback` and use
     it in :meth:`hidden_errors`."""
 
     def __init__(self, config: TrackerConfig) -> None:
         super().__init__(config)
-        self.reset_diagnostics()
-
-    def reset_diagnostics(self) -> None:
-        self.angles: dict[str, list[float]] = {"fc4": [], "fc5": []}
-        self.seconds = {"error_propagation": 0.0, "weight_gradients": 0.0}
-        self.steps = 0
+        self.feedback: list[DenseFeedback | BinaryFeedback] = []
 
     def start(self, head: Head, generator: torch.Generator) -> None:
-        super().start(head, generator)
-        self.reset_diagnostics()  # a new sequence: angles and timings are per sequence
         # Eq. 7 products come from the weights as they are now, on the first frame, then stay fixed.
         self.build_feedback(head, generator)
 
@@ -82,42 +72,30 @@ class FeedbackUpdater(Updater):
     def hidden_errors(self, cache: ForwardCache, e_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Errors at fc4's and fc5's pre-activations, (B, width) each."""
 
-    def feedback_bytes(self) -> int:
+    def feedback_bytes(self, head: Head) -> int:
         return sum(f.nbytes for f in self.feedback)
 
-    def propagation_macs(self, batch: int) -> int:
+    def propagation_macs(self, head: Head, batch: int) -> int:
         return sum(f.macs(batch) for f in self.feedback)
 
-    def compute_gradients(self, features: torch.Tensor, labels: torch.Tensor) -> float:
-        diagnose = self.config.alignment_diagnostics
-        with torch.set_grad_enabled(diagnose):
-            cache = self.head.forward_train(features, self.generator)
-            loss = binary_loss(cache.logits, labels)
-            if diagnose:  # the true BP gradient of the same forward pass, for the alignment angle
-                bp_grads = torch.autograd.grad(loss, [self.head.fc4.weight, self.head.fc5.weight])
+    def backward(self, head: Head, features: torch.Tensor, cache: ForwardCache, loss: torch.Tensor,
+                 labels: torch.Tensor, want_input_error: bool, probe: AlignmentProbe | None) -> torch.Tensor | None:
         cache = ForwardCache([x.detach() for x in cache.inputs], [a.detach() for a in cache.pre], cache.masks)
         start = time.perf_counter()
         e_out = output_error(cache.logits, labels)
         e4, e5 = self.hidden_errors(cache, e_out)
-        if self.want_input_error:
-            self.input_error = e4 @ self.head.fc4.weight.detach()
+        input_error = e4 @ head.fc4.weight.detach() if want_input_error else None
         middle = time.perf_counter()
-        for layer, error, inputs in zip(self.head.layers, (e4, e5, e_out), cache.inputs):
+        for layer, error, inputs in zip(head.layers, (e4, e5, e_out), cache.inputs):
             layer.weight.grad = error.t() @ inputs  # G_i = e_{i+1} o_i^T, batch mean already in e_L
             layer.bias.grad = error.sum(0)
-        end = time.perf_counter()
-        self.seconds["error_propagation"] += middle - start
-        self.seconds["weight_gradients"] += end - middle
-        self.steps += 1
-        if diagnose:
-            self.angles["fc4"].append(angle_degrees(self.head.fc4.weight.grad, bp_grads[0]))
-            self.angles["fc5"].append(angle_degrees(self.head.fc5.weight.grad, bp_grads[1]))
-        return float(loss.detach())
+        if probe is not None:
+            probe.add_seconds(middle - start, time.perf_counter() - middle)
+        return input_error
 
-    def diagnostics(self) -> dict:
-        out = {"steps": self.steps, "feedback_bytes": self.feedback_bytes(), **self.seconds}
-        for name, values in self.angles.items():
-            if values:
-                out[f"angle_{name}_mean_deg"] = sum(values) / len(values)
-                out[f"angle_{name}_per_step_deg"] = values
-        return out
+    def state(self) -> dict:
+        return {"feedback": [vars(f) for f in self.feedback]}
+
+    def load_state(self, state: dict) -> None:
+        for feedback, saved in zip(self.feedback, state["feedback"]):
+            vars(feedback).update(saved)
