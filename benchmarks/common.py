@@ -12,11 +12,11 @@ from pathlib import Path
 import torch
 
 from tracker.build import build_tracker, resolve_weights
-from tracker.cli import write_json  # noqa: F401 - one atomic writer for the project
 from tracker.config import TrackerConfig
 from tracker.data.synthetic import synthetic_sequence
 from tracker.errors import TrackerError
 from tracker.evaluation.run import run_sequence
+from tracker.files import write_json  # noqa: F401 - one atomic writer for the project
 from tracker.tracking import Tracker
 
 DEFAULT_OTB = str(Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "otb")

@@ -18,6 +18,7 @@ from tracker.evaluation.ope import (  # noqa: E402
     load_attributes,
     normalise_name,
     read_result,
+    run_name,
     score_sequence,
     summarise,
 )
@@ -37,7 +38,7 @@ def write_report(out: Path, settings: dict) -> dict:
     names = list(truth)
     results = out / "results"
     per_tracker: dict[str, dict] = {}
-    run_names = [f"{u}-b{b}-s{s}" for u in settings["updaters"] for b in settings["batch_sizes"]
+    run_names = [run_name(u, b, s) for u in settings["updaters"] for b in settings["batch_sizes"]
                  for s in range(settings["seeds"])]
     for tracker in run_names + settings["peers"]:
         per_tracker[tracker] = {n: score_sequence(*_result(results, tracker, n, truth[n]))
@@ -55,7 +56,7 @@ def write_report(out: Path, settings: dict) -> dict:
     groups = {}
     for u in settings["updaters"]:
         for b in settings["batch_sizes"]:
-            seeds = [score_tracker(per_tracker[f"{u}-b{b}-s{s}"], names) for s in range(settings["seeds"])]
+            seeds = [score_tracker(per_tracker[run_name(u, b, s)], names) for s in range(settings["seeds"])]
             seeds = [s for s in seeds if s is not None]
             if seeds:
                 groups[(u, b)] = seeds
@@ -162,7 +163,7 @@ def comparison_table(groups: dict, others: dict) -> str:
 
 def tracker_rows(settings: dict) -> list[tuple[str, list[str]]]:
     """(label, the result folders it averages): one per (updater, batch size), over its seeds."""
-    return [(f"{u}-b{b}", [f"{u}-b{b}-s{s}" for s in range(settings["seeds"])])
+    return [(f"{u}-b{b}", [run_name(u, b, s) for s in range(settings["seeds"])])
             for u in settings["updaters"] for b in settings["batch_sizes"]]
 
 

@@ -25,7 +25,7 @@ from benchmarks.ope_report import write_report
 from tracker.build import backbone_of
 from tracker.config import load_config
 from tracker.errors import TrackerError
-from tracker.evaluation.ope import has_result, write_result
+from tracker.evaluation.ope import has_result, run_name, write_result
 from tracker.evaluation.peers import DEFAULT_MODELS, PEERS
 from tracker.evaluation.run import otb_sequences, run_sequence
 
@@ -98,7 +98,7 @@ def plan(args: argparse.Namespace) -> tuple[list[dict], dict]:
             config.replace(updater=u, batch_size=b)
     config = config.replace(backbone=backbone_of(args.weights, config.backbone))  # the weights say which
     # seed outermost: an interrupted sweep has whole updater x batch-size grids for its first seeds
-    runs = [{"name": f"{u}-b{b}-s{s}", "updater": u, "batch_size": b, "seed": s}
+    runs = [{"name": run_name(u, b, s), "updater": u, "batch_size": b, "seed": s}
             for s in range(args.seeds) for b in batch_sizes for u in updaters]
     runs += [{"name": PEERS[p].label, "peer": p} for p in peers]
     jobs = [{**run, "sequence": seq.name, "otb": args.otb, "results": str(out / "results"),

@@ -113,3 +113,19 @@ def test_trunk_cost_times_every_lever_against_the_first(tmp_path, capsys):
     assert {r["channels_last"] for r in rows} == {True, False} and {r["onednn"] for r in rows} == {True, False}
     assert "x first" in capsys.readouterr().out
     assert torch.get_num_threads() in (1, 2) and torch.backends.mkldnn.enabled  # oneDNN switched back on
+
+
+def test_update_cost_times_every_rule_and_reports_ratios_bytes_and_angles(tmp_path, capsys):
+    from benchmarks.update_cost import main as update_cost
+
+    write_otb(tmp_path / "Toy", n_frames=6)
+    out = tmp_path / "uc"
+    assert update_cost(["--sequence", str(tmp_path / "Toy"), "--batch-sizes", "8", "--repeats", "3",
+                        "--weights", "none", "--out", str(out)]) == 0
+    data = json.loads((out / "update_cost.json").read_text())
+    rows = {r["updater"]: r for r in data["records"]}
+    assert set(rows) == {"bp", "fa", "dfa", "bdfa"} and rows["bp"]["ratio_to_bp"] == 1.0
+    assert rows["bdfa"]["feedback_bytes"] * 32 == rows["dfa"]["feedback_bytes"]  # 1 bit against fp32
+    assert rows["dfa"]["propagation_macs"] < rows["bp"]["propagation_macs"]
+    assert rows["bp"]["angle_fc4_deg"] < 0.1 < rows["dfa"]["angle_fc4_deg"]  # BP's own gradient: angle 0
+    assert "| bdfa | 8 |" in (out / "update_cost.md").read_text()

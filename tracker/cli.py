@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -25,6 +24,7 @@ from tracker.errors import TrackerError
 from tracker.evaluation.metrics import scores
 from tracker.evaluation.peers import DEFAULT_MODELS, PEERS, OpenCVTracker
 from tracker.evaluation.run import track
+from tracker.files import write_json
 from tracker.tracking import Tracker
 from tracker.updaters import UPDATERS
 
@@ -222,21 +222,6 @@ def run(args: argparse.Namespace) -> dict:
     if args.summary_json:
         write_json(args.summary_json, summary)
     return summary
-
-
-def write_json(path: str | Path, data: object) -> None:
-    """Atomically: a reader never sees half a file."""
-    target = Path(path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(target.suffix + ".tmp")
-        text = json.dumps(data, indent=2, allow_nan=False)  # strict JSON: a NaN is a bug to surface, not to write
-        tmp.write_text(text)
-        tmp.replace(target)
-    except OSError as exc:
-        raise TrackerError(f"cannot write {path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise TrackerError(f"cannot write {path}: {exc}") from None
 
 
 def run_webcam(args: argparse.Namespace) -> None:

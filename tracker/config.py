@@ -18,7 +18,7 @@ import yaml
 from tracker.backbones import BACKBONES
 from tracker.backbones.efficientnet_lite0 import N_BLOCKS
 from tracker.errors import TrackerError
-from tracker.text import read_text
+from tracker.files import read_text
 from tracker.updaters import UPDATERS
 
 FEATURE_MODES = ("shared", "exact")

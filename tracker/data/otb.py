@@ -9,7 +9,7 @@ import numpy as np
 
 from tracker.data.sequence import ImageSequence, Sequence, VideoSequence
 from tracker.errors import TrackerError
-from tracker.text import read_text
+from tracker.files import read_text
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg"}

@@ -7,13 +7,14 @@ from got10k.trackers import Tracker
 
 from tracker.build import build_tracker
 from tracker.config import TrackerConfig
+from tracker.evaluation.ope import run_name
 
 
 class GOT10kTracker(Tracker):
     """got10k passes PIL images and (x, y, w, h) boxes; this forwards them to an MDNet tracker."""
 
     def __init__(self, config: TrackerConfig, weights: str | None = None, name: str | None = None) -> None:
-        super().__init__(name=name or f"MDNet-{config.updater}-b{config.batch_size}-s{config.seed}",
+        super().__init__(name=name or f"MDNet-{run_name(config.updater, config.batch_size, config.seed)}",
                          is_deterministic=True)
         self.tracker = build_tracker(config, weights)
 

@@ -18,7 +18,12 @@ import numpy as np
 from tracker.data.otb import parse_boxes
 from tracker.errors import TrackerError
 from tracker.evaluation.metrics import precision_curve, success_curve
-from tracker.text import read_text
+from tracker.files import read_text
+
+
+def run_name(updater: str, batch_size: int, seed: int) -> str:
+    """The result folder of one of our runs: ``bdfa-b16-s2``."""
+    return f"{updater}-b{batch_size}-s{seed}"
 
 
 def result_files(results: Path, tracker: str, sequence: str) -> tuple[Path, Path]:

@@ -1,8 +1,10 @@
-"""Reading the small text files users hand us (ground truth, configs, attribute lists) with one clear error."""
+"""Small text files: reading what users hand us (ground truth, configs, attribute lists) with one clear
+error, and writing JSON atomically and strictly."""
 
 from __future__ import annotations
 
 import codecs
+import json
 from pathlib import Path
 
 from tracker.errors import TrackerError
@@ -21,3 +23,18 @@ def read_text(path: Path, what: str) -> str:
     except UnicodeDecodeError as exc:
         raise TrackerError(f"{what} {path} is not {encoding.upper().removesuffix('-SIG')} text "
                            f"(byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
+
+
+def write_json(path: str | Path, data: object) -> None:
+    """Atomically (a reader never sees half a file) and strictly: a NaN is a bug to surface, not to write."""
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(target.suffix + ".tmp")
+        text = json.dumps(data, indent=2, allow_nan=False)
+        tmp.write_text(text)
+        tmp.replace(target)
+    except OSError as exc:
+        raise TrackerError(f"cannot write {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise TrackerError(f"cannot write {path}: {exc}") from None
