@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import yaml
@@ -50,7 +51,9 @@ def test_outputs_and_summary(tmp_path, otb_folder, fast_yaml):
     assert {"mean_iou", "success_auc", "precision_20"} <= set(data)
     assert set(data["phase_seconds"]) == {"features", "scoring", "updates", "bbreg"}
     assert 0 <= data["failed_frames"] <= 7  # frames after the first scored as lost
-    assert (tmp_path / "out.mp4").stat().st_size > 0
+    video = cv2.VideoCapture(str(tmp_path / "out.mp4"))
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 8 and video.get(cv2.CAP_PROP_FPS) == 30  # display.VIDEO_FPS
+    video.release()
 
 
 def test_same_seed_same_boxes_other_seed_other_boxes(tmp_path, otb_folder, fast_yaml):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 import warnings
@@ -20,6 +19,7 @@ from tracker.config import TrackerConfig, load_config
 from tracker.data.otb import open_source
 from tracker.data.sequence import Sequence
 from tracker.data.synthetic import synthetic_sequence
+from tracker.display import VideoRecorder, check_display, draw_box
 from tracker.errors import TrackerError
 from tracker.evaluation.metrics import scores
 from tracker.evaluation.peers import DEFAULT_MODELS, PEERS, OpenCVTracker
@@ -127,12 +127,10 @@ class Outputs:
     """Boxes file (written as it goes), annotated video and display window."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        self.save = args.save
-        self.writer: cv2.VideoWriter | None = None
+        self.recorder = VideoRecorder(args.save) if args.save else None
         self.display = args.display
-        if self.display and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-                                 or sys.platform in ("win32", "darwin")):
-            raise TrackerError("--display needs a screen, and none is available (no DISPLAY)")
+        if self.display:
+            check_display("--display")
         # opened (and so emptied) last: a check that fails must not cost the user an existing file
         self.boxes_file = self._open(args.output) if args.output else None
 
@@ -148,19 +146,14 @@ class Outputs:
         if self.boxes_file:
             self.boxes_file.write(",".join(f"{v:.2f}" for v in box) + "\n")
             self.boxes_file.flush()
-        if not (self.save or self.display):
+        if not (self.recorder or self.display):
             return
         canvas = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
         if truth is not None:
             draw_box(canvas, truth, (0, 255, 0))
         draw_box(canvas, box, (0, 0, 255))
-        if self.save:
-            if self.writer is None:
-                self.writer = cv2.VideoWriter(self.save, cv2.VideoWriter_fourcc(*"mp4v"), 30,
-                                              (canvas.shape[1], canvas.shape[0]))
-                if not self.writer.isOpened():
-                    raise TrackerError(f"cannot write video {self.save}")
-            self.writer.write(canvas)
+        if self.recorder:
+            self.recorder.write(canvas)
         if self.display:
             cv2.imshow("tracker", canvas)
             cv2.waitKey(1)
@@ -168,15 +161,10 @@ class Outputs:
     def close(self) -> None:
         if self.boxes_file:
             self.boxes_file.close()
-        if self.writer is not None:
-            self.writer.release()
+        if self.recorder:
+            self.recorder.close()
         if self.display:
             cv2.destroyAllWindows()
-
-
-def draw_box(canvas: np.ndarray, box: np.ndarray, colour: tuple[int, int, int]) -> None:
-    x, y, w, h = (int(round(v)) for v in box)
-    cv2.rectangle(canvas, (x, y), (x + w, y + h), colour, 2)
 
 
 def run(args: argparse.Namespace) -> dict:

@@ -8,8 +8,6 @@ s snapshot PNG, q / Esc quit.
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +20,7 @@ import numpy as np
 
 from tracker.boxes import check_box
 from tracker.config import TrackerConfig
+from tracker.display import VideoRecorder, check_display, draw_box
 from tracker.errors import TrackerError
 from tracker.tracking import Tracker
 from tracker.updaters import UPDATERS
@@ -125,22 +124,11 @@ class Window(Protocol):
     def close(self) -> None: ...
 
 
-def check_display() -> None:
-    """Fail with one line where a window cannot open (Qt would abort the process instead)."""
-    if not sys.platform.startswith("linux") or os.environ.get("WAYLAND_DISPLAY"):
-        return
-    display = os.environ.get("DISPLAY", "")
-    if not display:
-        raise TrackerError("no display available: the live demo needs a screen (DISPLAY is not set)")
-    if display.startswith(":") and not Path(f"/tmp/.X11-unix/X{display[1:].split('.')[0]}").exists():
-        raise TrackerError(f"no display available: no X server is running on DISPLAY={display}")
-
-
 class OpenCVWindow:
     """An OpenCV HighGUI window with mouse-drag box selection."""
 
     def __init__(self, title: str = "bdfa-tracker live") -> None:
-        check_display()
+        check_display("the live demo")
         self.title = title
         cv2.namedWindow(title, cv2.WINDOW_AUTOSIZE)
 
@@ -169,9 +157,7 @@ class LiveStats:
 def draw_overlay(image_rgb: np.ndarray, box: np.ndarray, score: float, lost: bool, updater: str,
                  stats: LiveStats, paused: bool) -> np.ndarray:
     canvas = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
-    x, y, w, h = (int(round(v)) for v in box)
-    colour = (0, 0, 255) if lost else (0, 255, 0)
-    cv2.rectangle(canvas, (x, y), (x + w, y + h), colour, 2)
+    draw_box(canvas, box, (0, 0, 255) if lost else (0, 255, 0))
     label = "lost" if lost else ("found" if np.isnan(score) else f"score {score:+.2f}")
     lines = [f"{updater}  {stats.fps:.1f} fps", label, f"skipped {stats.skipped}"] + (["PAUSED"] if paused else [])
     for i, text in enumerate(lines):
@@ -198,7 +184,8 @@ def run_live(reader: LatestFrameReader, window: Window, config: TrackerConfig,
     updater = fixed_name or config.updater  # what the overlay names
     tracker = make_tracker(config)
     tracker.init(frame, box)
-    stats, paused, writer = LiveStats(), False, None
+    stats, paused = LiveStats(), False
+    recorder = VideoRecorder(save) if save else None
     score, lost = float("inf"), False
     overlay = draw_overlay(frame, box, 0.0, False, updater, stats, paused)
     try:
@@ -242,14 +229,11 @@ def run_live(reader: LatestFrameReader, window: Window, config: TrackerConfig,
             box, score, lost = result.box, result.score, result.lost
             overlay = draw_overlay(frame, box, score, lost, updater, stats, paused)
             window.show(overlay)
-            if save:
-                if writer is None:
-                    writer = cv2.VideoWriter(save, cv2.VideoWriter_fourcc(*"mp4v"), 20,
-                                             (overlay.shape[1], overlay.shape[0]))
-                writer.write(overlay)
+            if recorder:
+                recorder.write(overlay)
     finally:
-        if writer is not None:
-            writer.release()
+        if recorder:
+            recorder.close()
         reader.stop()
         window.close()
     return stats
