@@ -33,7 +33,9 @@ def test_speed_benchmark_puts_backbones_and_variants_side_by_side(tmp_path, caps
     assert configs["narrow"]["backbone_channels"] == [8, 8, 8] and configs["narrow"]["n_pos_init"] == FAST["n_pos_init"]
     modes = [r for r in report["records"] if r["part"] == "modes"]
     assert {r["run"] for r in modes} == {"shared", "exact"} and all(r["frames"] == 3 for r in modes)
-    assert report["shared_exact_ratio"] > 0
+    mode_fps = {m: sum(r["frames"] for r in modes if r["run"] == m) / sum(r["seconds"] for r in modes if r["run"] == m)
+                for m in ("shared", "exact")}
+    assert report["shared_exact_ratio"] == pytest.approx(mode_fps["shared"] / mode_fps["exact"])
     printed = capsys.readouterr().out
     assert "shared / exact speed ratio" in printed and "first frame ms" in printed
     weights = tmp_path / "mdnet.pt"

@@ -117,7 +117,7 @@ def test_alignment_diagnostics_report_angles_and_timings():
         updater.step(x, y, lr=0.01)
     report = updater.diagnostics()
     assert report["steps"] == 3 and len(report["angle_fc4_per_step_deg"]) == 3
-    assert 0 <= report["angle_fc5_mean_deg"] <= 180
+    assert all(angle > 1 for angle in report["angle_fc4_per_step_deg"])  # BDFA's update is not BP's gradient
     assert report["error_propagation"] > 0 and report["weight_gradients"] > 0
 
 

@@ -82,9 +82,9 @@ class TrackerConfig:
     n_frames_short: int = 30
     # --- optimisation (shared by every updater) ---
     batch_size: int = 128  # positives + negatives at 1:3 (MDNet: 32 + 96)
-    # deviation: MDNet mines the 96 hardest of 1024 candidate negatives per step; 256 doubles the
-    # tracking speed on a 2-core CPU at no loss of accuracy here (README "Speed": 16.3 -> 34.0 fps,
-    # success AUC 0.432 -> 0.491 with bp over 3 seeds). configs/mdnet_mining.yaml restores 1024.
+    # deviation: MDNet mines the 96 hardest of 1024 candidate negatives per step; 256 was measured
+    # about twice as fast on a 2-core CPU with no loss of accuracy (README "Speed", hard negative
+    # mining). configs/mdnet_mining.yaml restores 1024.
     batch_neg_cand: int = 256
     hard_negative_mining: bool = True
     momentum: float = 0.9
