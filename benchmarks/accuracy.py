@@ -1,9 +1,10 @@
-"""Per-sequence OTB accuracy of one or more updaters (success AUC, precision@20, fps).
+"""Per-sequence accuracy and speed of an OPE sweep: success AUC, precision@20 and fps per (updater,
+online batch size) and sequence, the mean over the seeds that finished it.
 
-    python -m benchmarks.accuracy --otb ../shared/datasets/otb --updaters bp,dfa,bdfa
+    python -m benchmarks.accuracy --ope results/ope
 
-Each finished (updater, sequence) is saved at once to ``--out``/accuracy.json and skipped on a
-re-run (``--fresh`` starts over), so an interrupted run loses nothing finished.
+A report only, a pure function of the results on disk: the runs are ``benchmarks.otb_ope``'s (resume,
+settings guard, failures and all). Writes ``accuracy.md`` and ``accuracy.json`` into the OPE folder.
 """
 
 from __future__ import annotations
@@ -13,68 +14,50 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from benchmarks.common import (
-    DEFAULT_OTB,
-    cli_main,
-    guard_resume,
-    markdown_table,
-    read_json,
-    run_setup,
-    warm_up,
-    write_json,
-)
-from tracker.build import backbone_of, build_tracker
-from tracker.config import load_config
-from tracker.evaluation.metrics import scores
-from tracker.evaluation.run import otb_sequences, run_sequence
+from benchmarks.common import cli_main, markdown_table, read_json, write_json
+from benchmarks.ope_report import tracker_rows
+from tracker.errors import TrackerError
+from tracker.evaluation.ope import has_result, read_result, score_sequence
+from tracker.evaluation.run import otb_sequences
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--otb", default=DEFAULT_OTB)
-    parser.add_argument("--sequences", help="comma-separated names (default: all found)")
-    parser.add_argument("--updaters", default="bp")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--weights")
-    parser.add_argument("--config")
-    parser.add_argument("--out", default="results/accuracy")
-    parser.add_argument("--fresh", action="store_true")
+    parser.add_argument("--ope", default="results/ope", help="an OPE results folder (benchmarks.otb_ope --out)")
     return parser.parse_args(argv)
 
 
+def per_sequence(ope: Path) -> dict[str, dict[str, dict[str, float]]]:
+    """``{"bdfa-b16": {"Deer": {"success_auc", "precision_20", "fps", "seeds"}}}`` from the result files."""
+    settings = read_json(ope / "results.json").get("settings")
+    if not settings:
+        raise TrackerError(f"{ope} holds no OPE report (results.json): run benchmarks.otb_ope first")
+    sequences = otb_sequences(settings["otb"], settings["sequences"])
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    for label, runs in tracker_rows(settings):
+        for sequence in sequences:
+            scored = [score_sequence(boxes, sequence.ground_truth, times)
+                      for boxes, times in (read_result(ope / "results", run, sequence.name) for run in runs
+                                           if has_result(ope / "results", run, sequence.name))]
+            if scored:
+                table.setdefault(label, {})[sequence.name] = {
+                    "success_auc": float(np.mean([s.success.mean() for s in scored])),
+                    "precision_20": float(np.mean([s.precision[20] for s in scored])),
+                    "fps": sum(s.frames for s in scored) / sum(s.seconds for s in scored),
+                    "seeds": len(scored)}
+    return table
+
+
 def run(args: argparse.Namespace) -> None:
-    updaters = args.updaters.split(",")
-    base = load_config(args.config, batch_size=args.batch_size, seed=args.seed)
-    for updater in updaters:  # validated by the config, as everywhere
-        base.replace(updater=updater)
-    sequences = otb_sequences(args.otb, args.sequences.split(",") if args.sequences else None)
-    path = Path(args.out) / "accuracy.json"
-    base = base.replace(backbone=backbone_of(args.weights, base.backbone))
-    guard_resume(Path(args.out), run_setup(base, args.weights), args.fresh)
-    results = {} if args.fresh else read_json(path)
-    warm_up()
-    todo = [(u, s) for u in updaters for s in sequences if s.name not in results.get(u, {})]
-    for updater, sequence in tqdm(todo, desc="runs", unit="seq"):
-        tracker = build_tracker(base.replace(updater=updater), args.weights, warn=False)
-        result = run_sequence(tracker, sequence)
-        entry = scores(result.boxes, sequence.ground_truth) | {"fps": result.fps, "frames": len(result.boxes)}
-        results.setdefault(updater, {})[sequence.name] = entry
-        write_json(path, results)
-    report(results, updaters, [s.name for s in sequences], Path(args.out))
-
-
-def report(results: dict, updaters: list[str], names: list[str], out: Path) -> None:
-    header = ["sequence"] + [f"{u} {m}" for u in updaters for m in ("AUC", "P@20", "fps")]
-    rows = [[n] + [results[u][n][m] for u in updaters for m in ("success_auc", "precision_20", "fps")]
-            for n in names]
-    rows.append(["**mean**"] + [float(np.mean([results[u][n][m] for n in names]))
-                                for u in updaters for m in ("success_auc", "precision_20", "fps")])
-    table = markdown_table(header, rows)
-    (out / "accuracy.md").write_text(table + "\n")
-    print(table)
+    ope = Path(args.ope)
+    table = per_sequence(ope)
+    rows = [[label, name, entry["seeds"], entry["success_auc"], entry["precision_20"], entry["fps"]]
+            for label, entries in table.items() for name, entry in entries.items()]
+    report = markdown_table(["run", "sequence", "seeds", "success AUC", "precision@20", "fps"], rows)
+    print(report)
+    write_json(ope / "accuracy.json", table)
+    (ope / "accuracy.md").write_text(report + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

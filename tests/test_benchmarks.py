@@ -45,24 +45,27 @@ def test_speed_benchmark_puts_backbones_and_variants_side_by_side(tmp_path, caps
     assert "changes backbone_channels, which a weights file fixes" in capsys.readouterr().err
 
 
-def test_accuracy_benchmark_resumes_per_sequence(tmp_path, capsys):
+def test_accuracy_is_a_report_of_the_ope_results_on_disk(tmp_path, capsys):
+    from benchmarks import otb_ope
+
     otb = tmp_path / "otb"
     write_otb(otb / "Toy", n_frames=5)
+    write_otb(otb / "Toy2", n_frames=4)
     config = tmp_path / "fast.yaml"
-    config.write_text(yaml.safe_dump(FAST))
-    args = ["--otb", str(otb), "--weights", "none", "--config", str(config), "--out", str(tmp_path / "acc")]
-    assert accuracy.main(args + ["--updaters", "bp"]) == 0
-    first = json.loads((tmp_path / "acc" / "accuracy.json").read_text())
-    assert accuracy.main(args + ["--updaters", "bp,bdfa"]) == 0
-    second = json.loads((tmp_path / "acc" / "accuracy.json").read_text())
-    assert second["bp"] == first["bp"]  # finished run kept, not redone
-    assert set(second) == {"bp", "bdfa"} and 0 <= second["bdfa"]["Toy"]["success_auc"] <= 1
-    config.write_text(yaml.safe_dump({**FAST, "maxiter_update": 2}))  # other settings: no silent mixing
+    config.write_text(yaml.safe_dump({**FAST, "backbone_channels": [16, 32, 32]}))
+    ope = tmp_path / "ope"
+    assert otb_ope.main(["--otb", str(otb), "--updaters", "bp", "--batch-sizes", "8", "--seeds", "2", "--weights",
+                         "none", "--config", str(config), "--anchors", "", "--peers", "", "--out", str(ope)]) == 0
+    assert accuracy.main(["--ope", str(ope)]) == 0
+    table = json.loads((ope / "accuracy.json").read_text())
+    mean = json.loads((ope / "results.json").read_text())["per_sequence_mean"]["bp-b8"]
+    assert set(table["bp-b8"]) == {"Toy", "Toy2"}
+    for name, entry in table["bp-b8"].items():
+        assert entry["seeds"] == 2 and entry["success_auc"] == pytest.approx(mean[name]) and entry["fps"] > 0
+    assert "| bp-b8 | Toy2 | 2 |" in (ope / "accuracy.md").read_text()
     capsys.readouterr()
-    assert accuracy.main(args + ["--updaters", "bp"]) == 2
-    assert "other settings (maxiter_update differ); pass --fresh" in capsys.readouterr().err
-    assert accuracy.main(args + ["--updaters", "bp", "--fresh"]) == 0
-    assert set(json.loads((tmp_path / "acc" / "accuracy.json").read_text())) == {"bp"}
+    assert accuracy.main(["--ope", str(tmp_path / "nothing")]) == 2
+    assert "holds no OPE report" in capsys.readouterr().err
 
 
 def test_backbones_benchmark_puts_each_weights_file_beside_the_random_backbone(tmp_path, backbone, capsys):
