@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmark scripts: atomic JSON, markdown tables, resume guard, CLI error handling."""
+"""Helpers shared by the benchmark scripts: atomic JSON, markdown tables, resume guard, CLI error handling,
+warm-up and the one timed loop (``measure``) that speed and width both use."""
 
 from __future__ import annotations
 
@@ -7,14 +8,17 @@ import hashlib
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from tracker.build import build_tracker, resolve_weights
 from tracker.config import TrackerConfig
 from tracker.data.synthetic import synthetic_sequence
 from tracker.errors import TrackerError
+from tracker.evaluation.metrics import scores
 from tracker.evaluation.run import run_sequence
 from tracker.files import write_json  # noqa: F401 - one atomic writer for the project
 from tracker.tracking import Tracker
@@ -79,3 +83,25 @@ def cli_main(run: Callable[[], int | None]) -> int:
     except TrackerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+@dataclass
+class Run:
+    """One tracker setting to time: a label, its config and its weights choice."""
+
+    label: str
+    config: TrackerConfig
+    weights: str | None
+
+
+def measure(runs: list[Run], sequences: list, max_frames: int | None, tag: str, records: list[dict]) -> None:
+    """Each sequence tracked by each run in turn; one record per (run, sequence)."""
+    for sequence in tqdm(sequences, desc=tag, unit="seq", leave=False):
+        for run in runs:
+            result = run_sequence(build_tracker(run.config, run.weights, warn=False), sequence, max_frames)
+            n = len(result.boxes)
+            records.append({"run": run.label, "part": tag, "mode": run.config.feature_mode,
+                            "sequence": sequence.name, "frames": n, "seconds": float(result.seconds.sum()),
+                            "first_frame_seconds": float(result.seconds[0]), "fps": result.fps,
+                            "failed_frames": result.failed_frames, "phase_seconds": result.phase_seconds,
+                            **scores(result.boxes, sequence.ground_truth[:n])})

@@ -19,22 +19,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from benchmarks.common import DEFAULT_OTB, cli_main, markdown_table, warm_up, write_json
-from tracker.build import backbone_of, build_tracker
+from benchmarks.common import DEFAULT_OTB, Run, cli_main, markdown_table, measure, warm_up, write_json
+from tracker.build import backbone_of
 from tracker.config import TrackerConfig, load_config
 from tracker.errors import TrackerError
-from tracker.evaluation.metrics import scores
-from tracker.evaluation.run import otb_sequences, run_sequence
+from tracker.evaluation.run import otb_sequences
 from tracker.timing import PHASES
-
-
-@dataclasses.dataclass
-class Run:
-    label: str
-    config: TrackerConfig
-    weights: str | None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -82,19 +73,6 @@ def make_runs(args: argparse.Namespace) -> list[Run]:
                                "make the first --backbones entry 'imagenet' or 'none'")
         runs.append(Run(label, first.config.replace(**changed), first.weights))
     return runs
-
-
-def measure(runs: list[Run], sequences: list, max_frames: int | None, tag: str, records: list[dict]) -> None:
-    """Each sequence tracked by each run in turn; one record per (run, sequence)."""
-    for sequence in tqdm(sequences, desc=tag, unit="seq"):
-        for run in runs:
-            result = run_sequence(build_tracker(run.config, run.weights, warn=False), sequence, max_frames)
-            n = len(result.boxes)
-            records.append({"run": run.label, "part": tag, "mode": run.config.feature_mode,
-                            "sequence": sequence.name, "frames": n, "seconds": float(result.seconds.sum()),
-                            "first_frame_seconds": float(result.seconds[0]), "fps": result.fps,
-                            "failed_frames": result.failed_frames, "phase_seconds": result.phase_seconds,
-                            **scores(result.boxes, sequence.ground_truth[:n])})
 
 
 def table(records: list[dict], labels: list[str]) -> str:

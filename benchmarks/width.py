@@ -18,12 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import DEFAULT_OTB, cli_main, markdown_table, warm_up, write_json
+from benchmarks.common import DEFAULT_OTB, Run, cli_main, markdown_table, measure, warm_up, write_json
 from tracker import pretrain
-from tracker.build import build_tracker
 from tracker.config import load_config
 from tracker.errors import TrackerError
-from tracker.evaluation.run import otb_sequences, run_sequence
+from tracker.evaluation.run import otb_sequences
 
 DEFAULT_PRETRAIN = str(Path(DEFAULT_OTB).parent / "pretrain")
 
@@ -62,13 +61,10 @@ def pretrain_seconds(width: tuple[int, int, int], domains: list, iterations: int
 
 
 def tracking_fps(width: tuple[int, int, int], sequences: list, max_frames: int) -> float:
-    config = load_config(backbone_channels=width)
-    frames = seconds = 0.0
-    for sequence in sequences:
-        result = run_sequence(build_tracker(config, "none", warn=False), sequence, max_frames)
-        frames += len(result.boxes)
-        seconds += float(result.seconds.sum())
-    return frames / seconds
+    records: list[dict] = []
+    measure([Run(str(width), load_config(backbone_channels=width), "none")], sequences, max_frames, "tracking",
+            records)
+    return sum(r["frames"] for r in records) / sum(r["seconds"] for r in records)
 
 
 def run(args: argparse.Namespace) -> None:
