@@ -49,6 +49,15 @@ def run_setup(config: TrackerConfig, weights: str | None) -> dict:
     return json.loads(json.dumps({"backbone": backbone, "config": dataclasses.asdict(config)}))  # as stored
 
 
+def record_setup(out: Path, args: object, runs: list[Run] | None = None) -> None:
+    """``out``/setup.json for a timed benchmark: its flags, the machine's torch threads and, per run,
+    its settings and backbone file (so every results folder says what made it)."""
+    write_json(out / "setup.json", {
+        "command": " ".join(sys.argv), "flags": {k: str(v) for k, v in vars(args).items()},
+        "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "runs": {run.label: run_setup(run.config, run.weights) for run in runs or []}})
+
+
 def guard_resume(out: Path, setup: dict, fresh: bool) -> None:
     """Finished runs are reused only if they were made with the same ``setup`` (``out``/setup.json).
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import DEFAULT_OTB, Run, cli_main, markdown_table, measure, warm_up, write_json
+from benchmarks.common import DEFAULT_OTB, Run, cli_main, markdown_table, measure, record_setup, warm_up, write_json
 from tracker.build import backbone_of
 from tracker.config import TrackerConfig, load_config
 from tracker.errors import TrackerError
@@ -112,6 +112,7 @@ def run(args: argparse.Namespace) -> None:
         records += exact_records
     print(report)
     out = Path(args.out)
+    record_setup(out, args, runs)
     write_json(out / "speed.json", {"records": records, "shared_exact_ratio": ratio, "updater": args.updater,
                                     "runs": [{"label": r.label, "weights": r.weights or "default",
                                               "config": dataclasses.asdict(r.config)} for r in runs],

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.common import cli_main, markdown_table, write_json
+from benchmarks.common import cli_main, markdown_table, record_setup, write_json
 from tracker.backbones import Backbone, EfficientNetLite0, MDNetBackbone
 
 
@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> None:
     table += f"\n\nmedian of {args.repeats} interleaved repeats per row; one map per call, inference mode"
     print(table)
     out = Path(args.out)
+    record_setup(out, args)
     write_json(out / "trunk_cost.json", {"repeats": args.repeats, "rows": [
         {**asdict(v), "label": v.label, "seconds": t} for v, t in times.items()]})
     (out / "trunk_cost.md").write_text(table + "\n")

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.common import DEFAULT_OTB, cli_main, markdown_table, write_json
+from benchmarks.common import DEFAULT_OTB, cli_main, markdown_table, record_setup, write_json
 from tracker.build import build_tracker
 from tracker.config import load_config
 from tracker.data.otb import open_source
@@ -101,6 +101,7 @@ def run(args: argparse.Namespace) -> None:
               "rounding).")
     print(table)
     out = Path(args.out)
+    record_setup(out, args)
     write_json(out / "update_cost.json", {"records": records, "repeats": args.repeats, "sequence": sequence.name,
                                           "threads": torch.get_num_threads(),
                                           "mean_angles": {u: float(np.mean([r["angle_fc4_deg"] for r in records

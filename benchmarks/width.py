@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import DEFAULT_OTB, Run, cli_main, markdown_table, measure, warm_up, write_json
+from benchmarks.common import DEFAULT_OTB, Run, cli_main, markdown_table, measure, record_setup, warm_up, write_json
 from tracker import pretrain
 from tracker.config import load_config
 from tracker.errors import TrackerError
@@ -90,6 +90,7 @@ def run(args: argparse.Namespace) -> None:
               f"tracking: first {args.max_frames} frames of {args.sequences}, random backbone, bp")
     print(table)
     out = Path(args.out)
+    record_setup(out, args)
     write_json(out / "width.json", {"samples": {str(w): v for w, v in samples.items()}, "settings": vars(args)})
     (out / "width.md").write_text(table + "\n")
 

@@ -24,6 +24,8 @@ def test_speed_benchmark_puts_backbones_and_variants_side_by_side(tmp_path, caps
                        f"narrow={variant}", "--exact", "Toy", "--max-frames", "3", "--config", str(config),
                        "--out", str(out)]) == 0
     report = json.loads((out / "speed.json").read_text())
+    setup = json.loads((out / "setup.json").read_text())
+    assert set(setup["runs"]) == {"random", "trunk", "narrow"} and setup["runs"]["random"]["backbone"] == "random"
     whole = [r for r in report["records"] if r["part"] == "whole"]
     assert [(r["run"], r["sequence"]) for r in whole] == [  # runs take turns sequence by sequence
         (run, seq) for seq in ("Other", "Toy") for run in ("random", "trunk", "narrow")]
@@ -134,3 +136,4 @@ def test_update_cost_times_every_rule_and_reports_ratios_bytes_and_angles(tmp_pa
     assert rows["dfa"]["propagation_macs"] < rows["bp"]["propagation_macs"]
     assert rows["bp"]["angle_fc4_deg"] < 0.1 < rows["dfa"]["angle_fc4_deg"]  # BP's own gradient: angle 0
     assert "| bdfa | 8 |" in (out / "update_cost.md").read_text()
+    assert json.loads((out / "setup.json").read_text())["flags"]["repeats"] == "3"
