@@ -39,7 +39,7 @@ class TrackerConfig:
     backbone: str = "efficientnet_lite0"
     trunk_blocks: int = 8
     # deviation (mdnet layout): MDNet's widths are (96, 256, 512); the default is narrower so that the tracker
-    # runs in real time on a 2-core CPU (README "Speed"). A weights file fixes the width it holds.
+    # runs in real time on a 2-core CPU (pretrained/README.md, "Width"). A weights file fixes the width it holds.
     backbone_channels: tuple[int, int, int] = (48, 96, 128)
     fc_width: int = 512
     dropout: float = 0.5
@@ -83,7 +83,7 @@ class TrackerConfig:
     # --- optimisation (shared by every updater) ---
     batch_size: int = 128  # positives + negatives at 1:3 (MDNet: 32 + 96)
     # deviation: MDNet mines the 96 hardest of 1024 candidate negatives per step; 256 was measured
-    # about twice as fast on a 2-core CPU with no loss of accuracy (README "Speed", hard negative
+    # about twice as fast on a 2-core CPU with no loss of accuracy (results/speed/README.md, hard negative
     # mining). configs/mdnet_mining.yaml restores 1024.
     batch_neg_cand: int = 256
     hard_negative_mining: bool = True
