@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from tests.conftest import static_box_iou
 from tracker.boxes import iou
 from tracker.cli import main
 from tracker.data.synthetic import synthetic_sequence
@@ -18,12 +19,12 @@ def skip_unless_runs(key: str) -> None:
 
 @pytest.mark.parametrize("key", list(PEERS))
 def test_each_peer_tracks_the_synthetic_sequence(key):
-    """The never-moving box scores 0.08 mean IoU here; measured: MIL 0.68, NanoTrack 0.84, VitTrack 0.87."""
+    """A tracker that never moves from the first box stays far below 0.5 mean IoU here."""
     skip_unless_runs(key)
     sequence = synthetic_sequence()
     result = run_sequence(OpenCVTracker(key), sequence)
     assert result.boxes.shape == (len(sequence), 4) and len(result.seconds) == len(sequence)
-    assert iou(result.boxes, sequence.ground_truth).mean() > 0.5
+    assert static_box_iou(sequence.ground_truth) < 0.25 < 0.5 < iou(result.boxes, sequence.ground_truth).mean()
 
 
 def test_a_missing_or_broken_model_file_is_a_one_line_reason(tmp_path):
