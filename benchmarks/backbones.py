@@ -23,7 +23,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks import otb_ope  # noqa: E402
-from benchmarks.common import DEFAULT_OTB, cli_main, markdown_table, write_json  # noqa: E402
+from benchmarks.common import DEFAULT_OTB, Run, cli_main, markdown_table, record_setup, write_json  # noqa: E402
+from tracker.build import backbone_of  # noqa: E402
+from tracker.config import load_config  # noqa: E402
 from tracker.errors import TrackerError  # noqa: E402
 
 
@@ -87,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
             "updaters": {u: {m: groups[f"{u}-b{args.batch_size}"][m] for m in ("success_auc", "precision_20", "fps")}
                          for u in args.updaters.split(",") if f"{u}-b{args.batch_size}" in groups}}
     report(summary, args, out)
+    base = load_config(args.config)
+    record_setup(out, args, [Run(label, base.replace(backbone=backbone_of(weights, base.backbone)), weights)
+                             for label, weights in backbones.items()])
     return status
 
 
