@@ -133,3 +133,19 @@ def test_synthetic_sequence_tracks_with_every_updater(name):
     tracker.init(frames[0], sequence.ground_truth[0])
     boxes = np.array([sequence.ground_truth[0]] + [tracker.update(f) for f in frames[1:]])
     assert iou(boxes, sequence.ground_truth[:30]).mean() > 0.5
+
+
+@pytest.mark.parametrize("n_in", [512, 7, 1])
+def test_two_class_binary_projection_is_a_lookup_equal_to_the_dense_product(n_in):
+    """BDFA with 2 output classes: B^T e per unit is one of +-e0 +- e1, picked by the unit's sign code;
+    it must equal the dense product with the +-1 matrix, and the old signed-sum loop to the bit."""
+    g = torch.Generator().manual_seed(n_in)
+    matrix = torch.randn(2, n_in, generator=g)
+    fb = BinaryFeedback(matrix, scale=0.37)
+    error = torch.randn(16, 2, generator=g)
+    torch.testing.assert_close(fb.project(error), 0.37 * error @ fb.signs())
+    mask = fb._mask()
+    loop = torch.zeros(16, n_in)
+    for k in range(2):
+        loop += torch.where(mask[k], error[:, k:k + 1], -error[:, k:k + 1])
+    assert torch.equal(fb.project(error), loop * 0.37)

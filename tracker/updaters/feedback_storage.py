@@ -51,12 +51,26 @@ class BinaryFeedback:
         return torch.from_numpy(unpacked).view(self.shape)
 
     def project(self, error: torch.Tensor) -> torch.Tensor:
+        if self.shape[0] == 2:
+            return self._project_two_classes(error)
         mask = self._mask()
         out = torch.zeros(error.shape[0], self.shape[1])
-        for k in range(self.shape[0]):  # n_out is small (2 for fc6): one signed add per output class
+        for k in range(self.shape[0]):  # n_out is small: one signed add per output class
             column = error[:, k:k + 1]
             out += torch.where(mask[k], column, -column)
         return out * self.scale
+
+    def _project_two_classes(self, error: torch.Tensor) -> torch.Tensor:
+        """The tracker's case (fc6 has 2 outputs): unit j's error is one of ``+-e0 +- e1``, so each sample
+        needs 4 sums, and each unit picks one by its 2-bit sign code; no float or +-1 matrix is built."""
+        e0, e1 = error[:, 0:1], error[:, 1:2]
+        table = torch.cat([-e0 - e1, -e0 + e1, e0 - e1, e0 + e1], dim=1)  # by code 2 * (s0 > 0) + (s1 > 0)
+        return table[:, self._codes()] * self.scale
+
+    def _codes(self) -> torch.Tensor:
+        """Each unit's 2-bit sign code, read from the packed bits (row 0's bit, then row 1's)."""
+        bits = np.unpackbits(self.bits.numpy(), count=2 * self.shape[1]).reshape(2, -1)
+        return torch.from_numpy((2 * bits[0] + bits[1]).astype(np.int64))
 
     def macs(self, batch: int) -> int:
         """Additions, not multiplies: counted as accumulates."""
