@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -137,3 +138,36 @@ def test_update_cost_times_every_rule_and_reports_ratios_bytes_and_angles(tmp_pa
     assert rows["bp"]["angle_fc4_deg"] < 0.1 < rows["dfa"]["angle_fc4_deg"]  # BP's own gradient: angle 0
     assert "| bdfa | 8 |" in (out / "update_cost.md").read_text()
     assert json.loads((out / "setup.json").read_text())["flags"]["repeats"] == "3"
+
+
+def test_paired_report_gives_rule_minus_bp_with_a_bootstrap_interval(tmp_path, capsys):
+    import shutil
+
+    from benchmarks import otb_ope, paired
+
+    otb = tmp_path / "otb"
+    write_otb(otb / "Toy", n_frames=5)
+    write_otb(otb / "Toy2", n_frames=4)
+    config = tmp_path / "fast.yaml"
+    config.write_text(yaml.safe_dump({**FAST, "backbone_channels": [16, 32, 32]}))
+    ope = tmp_path / "ope"
+    assert otb_ope.main(["--otb", str(otb), "--updaters", "bp,bdfa", "--batch-sizes", "8", "--seeds", "2",
+                         "--weights", "none", "--config", str(config), "--anchors", "", "--peers", "",
+                         "--out", str(ope)]) == 0
+    assert paired.main(["--ope", str(ope), "--resamples", "500"]) == 0
+    entry = json.loads((ope / "paired.json").read_text())["differences"]["bdfa"]["8"]
+    runs = json.loads((ope / "results.json").read_text())["per_sequence"]
+    by_pair = [runs[f"bdfa-b8-s{s}"][n]["success_auc"] - runs[f"bp-b8-s{s}"][n]["success_auc"]
+               for s in (0, 1) for n in ("Toy", "Toy2")]
+    assert entry["pairs"] == 4 and entry["mean"] == pytest.approx(np.mean(by_pair))
+    assert entry["low"] <= entry["mean"] <= entry["high"]
+    assert (ope / "paired.png").stat().st_size > 1000 and "| bdfa - bp | 8 | 2 | 4 |" in (ope / "paired.md").read_text()
+    for seed in (0, 1):  # the same boxes for both rules: the difference is exactly 0, with no spread
+        shutil.rmtree(ope / "results" / f"bdfa-b8-s{seed}")
+        shutil.copytree(ope / "results" / f"bp-b8-s{seed}", ope / "results" / f"bdfa-b8-s{seed}")
+    assert paired.main(["--ope", str(ope), "--resamples", "500"]) == 0
+    entry = json.loads((ope / "paired.json").read_text())["differences"]["bdfa"]["8"]
+    assert entry["mean"] == entry["low"] == entry["high"] == 0
+    capsys.readouterr()
+    assert paired.main(["--ope", str(ope), "--reference", "fa"]) == 2
+    assert "--reference fa is not in this sweep" in capsys.readouterr().err

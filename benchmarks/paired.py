@@ -1,0 +1,117 @@
+"""Paired differences between learning rules in an OPE sweep: rule - BP per online batch size, with
+95% bootstrap confidence intervals.
+
+    python -m benchmarks.paired --ope results/ope --reference bp
+
+Every (rule, batch size) of the sweep ran on the same sequences with the same seeds, so each
+(sequence, seed) pair gives one difference of success AUC. The interval resamples sequences (the
+unit that varies most), keeping each sequence's seeds together. A report only, over the results on
+disk: writes ``paired.md``, ``paired.json`` and ``paired.png`` into the OPE folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from benchmarks.common import cli_main, markdown_table, read_json, write_json  # noqa: E402
+from tracker.errors import TrackerError  # noqa: E402
+from tracker.evaluation.ope import has_result, read_result, run_name, score_sequence  # noqa: E402
+from tracker.evaluation.run import otb_sequences  # noqa: E402
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ope", default="results/ope", help="an OPE results folder (benchmarks.otb_ope --out)")
+    parser.add_argument("--reference", default="bp", help="the rule the others are compared with")
+    parser.add_argument("--resamples", type=int, default=10000, help="bootstrap resamples")
+    parser.add_argument("--seed", type=int, default=0, help="the bootstrap's random seed")
+    return parser.parse_args(argv)
+
+
+def auc_grid(ope: Path, settings: dict, rule: str, batch: int) -> np.ndarray:
+    """Success AUC per (sequence, seed); NaN where that run has not finished."""
+    sequences = otb_sequences(settings["otb"], settings["sequences"])
+    grid = np.full((len(sequences), settings["seeds"]), np.nan)
+    for i, sequence in enumerate(sequences):
+        for seed in range(settings["seeds"]):
+            name = run_name(rule, batch, seed)
+            if has_result(ope / "results", name, sequence.name):
+                boxes, times = read_result(ope / "results", name, sequence.name)
+                grid[i, seed] = score_sequence(boxes, sequence.ground_truth, times).success.mean()
+    return grid
+
+
+def bootstrap_interval(differences: np.ndarray, resamples: int, rng: np.random.Generator) -> tuple[float, float]:
+    """95% percentile interval of the mean difference, resampling rows (sequences) with replacement."""
+    rows = rng.integers(0, len(differences), size=(resamples, len(differences)))
+    means = np.nanmean(differences[rows].reshape(resamples, -1), axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def paired_differences(ope: Path, reference: str, resamples: int, seed: int) -> dict:
+    """``{rule: {batch: {"mean", "low", "high", "pairs"}}}`` for every rule of the sweep but ``reference``."""
+    settings = read_json(ope / "results.json").get("settings")
+    if not settings:
+        raise TrackerError(f"{ope} holds no OPE report (results.json): run benchmarks.otb_ope first")
+    if reference not in settings["updaters"]:
+        raise TrackerError(f"--reference {reference} is not in this sweep ({', '.join(settings['updaters'])})")
+    rng = np.random.default_rng(seed)
+    out: dict = {}
+    for rule in (u for u in settings["updaters"] if u != reference):
+        for batch in settings["batch_sizes"]:
+            differences = auc_grid(ope, settings, rule, batch) - auc_grid(ope, settings, reference, batch)
+            pairs = int(np.isfinite(differences).sum())
+            if pairs == 0:
+                continue
+            kept = differences[np.isfinite(differences).any(axis=1)]
+            low, high = bootstrap_interval(kept, resamples, rng)
+            out.setdefault(rule, {})[batch] = {"mean": float(np.nanmean(kept)), "low": low, "high": high,
+                                               "pairs": pairs, "sequences": len(kept)}
+    return out
+
+
+def run(args: argparse.Namespace) -> None:
+    ope = Path(args.ope)
+    table = paired_differences(ope, args.reference, args.resamples, args.seed)
+    rows = [[f"{rule} - {args.reference}", batch, entry["sequences"], entry["pairs"], entry["mean"],
+             f"[{entry['low']:+.3f}, {entry['high']:+.3f}]"]
+            for rule, batches in table.items() for batch, entry in sorted(batches.items(), reverse=True)]
+    report = markdown_table(["difference", "batch", "sequences", "(sequence, seed) pairs", "mean success AUC",
+                             "95% bootstrap interval"], rows)
+    report += (f"\n\ninterval: {args.resamples} resamples of the sequences (each with its seeds), "
+               f"bootstrap seed {args.seed}")
+    print(report)
+    write_json(ope / "paired.json", {"reference": args.reference, "resamples": args.resamples,
+                                     "differences": {r: {str(b): e for b, e in bs.items()} for r, bs in table.items()}})
+    (ope / "paired.md").write_text(report + "\n")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for rule, batches in table.items():
+        sizes = sorted(batches)
+        ax.plot(sizes, [batches[b]["mean"] for b in sizes], marker="o", label=f"{rule} - {args.reference}")
+        ax.fill_between(sizes, [batches[b]["low"] for b in sizes], [batches[b]["high"] for b in sizes], alpha=0.2)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xscale("log", base=2)
+    ax.set(xlabel="online batch size", ylabel="success AUC difference",
+           title="paired difference to BP (95% bootstrap interval)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(ope / "paired.png", dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli_main(lambda: run(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
