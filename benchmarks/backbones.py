@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks import otb_ope  # noqa: E402
-from benchmarks.common import DEFAULT_OTB, Run, cli_main, markdown_table, record_setup, write_json  # noqa: E402
+from benchmarks.common import DEFAULT_OTB, Run, cli_main, markdown_table, record_setup, save_figure, write_json  # noqa: E402
 from tracker.build import backbone_of  # noqa: E402
 from tracker.config import load_config  # noqa: E402
 from tracker.errors import TrackerError  # noqa: E402
@@ -126,9 +126,7 @@ def report(summary: dict, args: argparse.Namespace, out: Path) -> None:
         ax.set_title(f"{title} (batch {args.batch_size})")
         ax.set_ylim(0, 1)
     axes[0].legend()
-    fig.tight_layout()
-    fig.savefig(out / "backbones.png", dpi=100)
-    plt.close(fig)
+    save_figure(fig, out / "backbones.png", dpi=100)
 
 
 def main(argv: list[str] | None = None) -> int:

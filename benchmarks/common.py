@@ -26,6 +26,15 @@ from tracker.tracking import Tracker
 DEFAULT_OTB = str(Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "otb")
 
 
+def save_figure(fig: object, path: Path, dpi: int = 110) -> None:
+    """Lay out, write and free a matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
+
 def read_json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 

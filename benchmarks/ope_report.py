@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.common import markdown_table, write_json  # noqa: E402
+from benchmarks.common import markdown_table, save_figure, write_json  # noqa: E402
 from tracker.evaluation.metrics import PRECISION_THRESHOLDS, SUCCESS_THRESHOLDS  # noqa: E402
 from tracker.evaluation.ope import (  # noqa: E402
     anchor_boxes,
@@ -118,9 +118,7 @@ def plot_curves(out: Path, settings: dict, groups: dict, others: dict) -> None:
                    title=f"OPE {kind} plot, online batch {b}", ylim=(0, 1.02))
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8, loc="lower left" if kind == "success" else "lower right")
-            fig.tight_layout()
-            fig.savefig(out / f"{kind}_b{b}.png", dpi=110)
-            plt.close(fig)
+            save_figure(fig, out / f"{kind}_b{b}.png")
 
 
 def plot_batch_sizes(out: Path, settings: dict, groups: dict, others: dict) -> None:
@@ -139,9 +137,7 @@ def plot_batch_sizes(out: Path, settings: dict, groups: dict, others: dict) -> N
         ax.set(xlabel="online batch size", ylabel=title, title=f"{title} vs batch size (mean ± std over seeds)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "batch_size.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / "batch_size.png")
 
 
 def comparison_table(groups: dict, others: dict) -> str:

@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.common import cli_main, markdown_table, read_json, write_json  # noqa: E402
+from benchmarks.common import cli_main, markdown_table, read_json, save_figure, write_json  # noqa: E402
 from tracker.errors import TrackerError  # noqa: E402
 from tracker.evaluation.ope import has_result, read_result, run_name, score_sequence  # noqa: E402
 from tracker.evaluation.run import otb_sequences  # noqa: E402
@@ -104,9 +104,7 @@ def run(args: argparse.Namespace) -> None:
            title="paired difference to BP (95% bootstrap interval)")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(ope / "paired.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, ope / "paired.png")
 
 
 def main(argv: list[str] | None = None) -> int:
