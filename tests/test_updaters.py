@@ -11,7 +11,9 @@ from tracker.config import TrackerConfig
 from tracker.data.synthetic import synthetic_sequence
 from tracker.head import Head
 from tracker.updaters import UPDATERS, make_updater
+from tracker.updaters.feedback_rule import chained_errors, rms
 from tracker.updaters.feedback_storage import BinaryFeedback
+from tracker.updaters.rule import output_error
 
 
 def make_head(seed=0, in_dim=20, width=16, dropout=0.0, positive=False):
@@ -59,6 +61,42 @@ def test_fa_with_transposed_forward_weights_equals_bp_even_with_relu_and_dropout
     fa = gradients("fa", make_head(dropout=0.5), x, y, feedback_init="eq7", feedback_scaling="norm")
     for a, b in zip(bp, fa):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)  # fp32 rounding
+
+
+@pytest.mark.parametrize("name, head_options", [("fa", {"dropout": 0.5}), ("dfa", {"positive": True})])
+def test_bp_error_rms_scaling_of_the_eq7_feedback_recovers_bp_exactly(name, head_options):
+    """Eq. 7 feedback has BP's direction; matching BP's error RMS must then also give BP's size."""
+    x, y = batch()
+    bp = gradients("bp", make_head(**head_options), x, y)
+    rule = gradients(name, make_head(**head_options), x, y, feedback_init="eq7", feedback_scaling="bp_error_rms")
+    for a, b in zip(bp, rule):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["fa", "dfa", "bdfa"])
+def test_bp_error_rms_scaling_matches_bp_hidden_error_rms_on_the_first_step_then_stays_fixed(name):
+    x, y = batch(n=32)
+    head = make_head(dropout=0.5)
+    updater = make_updater(TrackerConfig(updater=name, feedback_scaling="bp_error_rms"))
+    updater.start(head, torch.Generator().manual_seed(1))
+    before = [vars(f).copy() for f in updater.rule.feedback]
+    generator_state = updater.generator.get_state()
+    updater.compute_gradients(x, y)
+    after = [vars(f).copy() for f in updater.rule.feedback]
+    assert all(not torch.equal(torch.as_tensor(b.get("matrix", b.get("scale"))),
+                               torch.as_tensor(a.get("matrix", a.get("scale")))) for a, b in zip(after, before))
+    updater.generator.set_state(generator_state)  # the same dropout masks as the matched step
+    cache = head.forward_train(x, updater.generator)
+    e_out = output_error(cache.logits.detach(), y)
+    w5, w6 = head.fc5.weight.detach(), head.fc6.weight.detach()
+    target = chained_errors(cache, e_out, lambda e: e @ w5, lambda e: e @ w6)
+    ours = updater.rule.hidden_errors(cache, e_out)
+    for layer in (0, 1):
+        assert rms(ours[layer]) == pytest.approx(rms(target[layer]), rel=1e-4)
+    updater.compute_gradients(x, y)  # a second step leaves the feedback as the first one set it
+    for a, b in zip(after, (vars(f) for f in updater.rule.feedback)):
+        for key in a:
+            assert torch.equal(torch.as_tensor(a[key]), torch.as_tensor(b[key]))
 
 
 @pytest.mark.parametrize("shape", [(2, 512), (2, 7), (3, 5)])

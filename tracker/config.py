@@ -23,7 +23,7 @@ from tracker.updaters import UPDATERS
 
 FEATURE_MODES = ("shared", "exact")
 FEEDBACK_INITS = ("random", "eq7")
-FEEDBACK_SCALINGS = ("fan_in", "norm", "none")
+FEEDBACK_SCALINGS = ("fan_in", "norm", "none", "bp_error_rms")
 # the largest count or size any setting may take: far above any real use, below what overflows a C size
 MAX_COUNT = 1_000_000
 
@@ -96,7 +96,8 @@ class TrackerConfig:
     # random, or eq7: feedback from the forward weights on the first frame (Eq. 7; Eq. 9 for bdfa)
     feedback_init: str = "random"
     # size of fixed feedback (tracker/updaters/feedback_rule.py): fan_in = RMS entry 1/sqrt(n_in);
-    # norm = the Eq. 7 product's norm on the first frame; none = raw N(0, 1) or +-1 entries
+    # norm = the Eq. 7 product's norm on the first frame; none = raw N(0, 1) or +-1 entries;
+    # bp_error_rms = per layer, hidden errors of BP's RMS on the first learning step
     feedback_scaling: str = "fan_in"
     # record, per learning step, the angle between a feedback rule's update and the BP gradient
     alignment_diagnostics: bool = False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from tracker.head import ForwardCache, Head
-from tracker.updaters.feedback_rule import FeedbackRule, initial_feedback, relu_derivative
+from tracker.updaters.feedback_rule import FeedbackRule, chained_errors, initial_feedback
 from tracker.updaters.feedback_storage import DenseFeedback
 
 
@@ -22,11 +22,4 @@ class FARule(FeedbackRule):
 
     def hidden_errors(self, cache: ForwardCache, e_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         r5, r6 = self.feedback
-        e5 = r6.project(e_out)  # R6^T e6 (Eq. 5)
-        if cache.masks[2] is not None:
-            e5 = e5 * cache.masks[2]
-        e5 = e5 * relu_derivative(cache.pre[1])
-        e4 = r5.project(e5)
-        if cache.masks[1] is not None:
-            e4 = e4 * cache.masks[1]
-        return e4 * relu_derivative(cache.pre[0]), e5
+        return chained_errors(cache, e_out, r5.project, r6.project)  # R^T e layer by layer (Eq. 5)

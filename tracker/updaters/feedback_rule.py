@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from abc import abstractmethod
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
@@ -24,6 +25,24 @@ if TYPE_CHECKING:  # the config imports the rules' registry: this way round only
 
 def relu_derivative(pre: torch.Tensor) -> torch.Tensor:
     return (pre > 0).to(pre.dtype)
+
+
+def chained_errors(cache: ForwardCache, e_out: torch.Tensor, project5: Callable[[torch.Tensor], torch.Tensor],
+                   project6: Callable[[torch.Tensor], torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Errors at fc4's and fc5's pre-activations when e_L travels back layer by layer: through
+    ``project6`` (fc6 -> fc5) and then ``project5`` (fc5 -> fc4). BP uses W^T, FA fixed R (Eq. 5)."""
+    e5 = project6(e_out)
+    if cache.masks[2] is not None:  # the dropout applied where fc5's output fed fc6
+        e5 = e5 * cache.masks[2]
+    e5 = e5 * relu_derivative(cache.pre[1])
+    e4 = project5(e5)
+    if cache.masks[1] is not None:
+        e4 = e4 * cache.masks[1]
+    return e4 * relu_derivative(cache.pre[0]), e5
+
+
+def rms(x: torch.Tensor) -> float:
+    return float(x.pow(2).mean().sqrt())
 
 
 def initial_feedback(reference: torch.Tensor, init: str, scaling: str, generator: torch.Generator) -> torch.Tensor:
@@ -43,11 +62,12 @@ def feedback_scale(matrix: torch.Tensor, reference: torch.Tensor, scaling: str) 
     ``fan_in``: RMS entry 1 / sqrt(n_in), the size a freshly initialised n_in -> n_out forward layer
     has (LeCun), so hidden errors are of BP's order once the forward weights are trained;
     ``norm``: the reference's Frobenius norm (BP's size on the first frame; tiny next to a newly
-    drawn fc6); ``none``: as drawn.
+    drawn fc6); ``none``: as drawn; ``bp_error_rms``: ``fan_in`` until the first learning step, where
+    :meth:`FeedbackRule.match_bp_error_rms` rescales it.
     """
-    rms = float(matrix.norm()) / math.sqrt(matrix.numel())
-    if scaling == "fan_in":
-        return 1.0 / (math.sqrt(matrix.shape[1]) * max(rms, 1e-30))
+    entry_rms = float(matrix.norm()) / math.sqrt(matrix.numel())
+    if scaling in ("fan_in", "bp_error_rms"):
+        return 1.0 / (math.sqrt(matrix.shape[1]) * max(entry_rms, 1e-30))
     if scaling == "norm":
         return float(reference.norm()) / max(float(matrix.norm()), 1e-30)
     return 1.0
@@ -60,17 +80,31 @@ class FeedbackRule(LearningRule):
     def __init__(self, config: TrackerConfig) -> None:
         super().__init__(config)
         self.feedback: list[DenseFeedback | BinaryFeedback] = []
+        self.pending_rms_match = False
 
     def start(self, head: Head, generator: torch.Generator) -> None:
         # Eq. 7 products come from the weights as they are now, on the first frame, then stay fixed.
         self.build_feedback(head, generator)
+        self.pending_rms_match = self.config.feedback_scaling == "bp_error_rms"
 
     @abstractmethod
     def build_feedback(self, head: Head, generator: torch.Generator) -> None: ...
 
     @abstractmethod
     def hidden_errors(self, cache: ForwardCache, e_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Errors at fc4's and fc5's pre-activations, (B, width) each."""
+        """Errors at fc4's and fc5's pre-activations, (B, width) each; ``self.feedback[i]`` forms
+        layer i's (0: fc4, 1: fc5)."""
+
+    def match_bp_error_rms(self, head: Head, cache: ForwardCache, e_out: torch.Tensor) -> None:
+        """``feedback_scaling: bp_error_rms``: one factor per layer, fixed from then on, that gives the
+        rule's hidden errors BP's RMS on this batch. fc5 first: FA's fc4 error passes through fc5's."""
+        w5, w6 = head.fc5.weight.detach(), head.fc6.weight.detach()
+        target = chained_errors(cache, e_out, lambda e: e @ w5, lambda e: e @ w6)
+        for layer in (1, 0):
+            ours = rms(self.hidden_errors(cache, e_out)[layer])
+            if ours > 0 and rms(target[layer]) > 0:  # all units silent: nothing to match, keep fan_in
+                self.feedback[layer].rescale(rms(target[layer]) / ours)
+        self.pending_rms_match = False
 
     def feedback_bytes(self, head: Head) -> int:
         return sum(f.nbytes for f in self.feedback)
@@ -83,6 +117,8 @@ class FeedbackRule(LearningRule):
         cache = ForwardCache([x.detach() for x in cache.inputs], [a.detach() for a in cache.pre], cache.masks)
         start = time.perf_counter()
         e_out = output_error(cache.logits, labels)
+        if self.pending_rms_match:
+            self.match_bp_error_rms(head, cache, e_out)
         e4, e5 = self.hidden_errors(cache, e_out)
         input_error = e4 @ head.fc4.weight.detach() if want_input_error else None
         middle = time.perf_counter()
@@ -94,8 +130,9 @@ class FeedbackRule(LearningRule):
         return input_error
 
     def state(self) -> dict:
-        return {"feedback": [vars(f) for f in self.feedback]}
+        return {"feedback": [vars(f) for f in self.feedback], "pending_rms_match": self.pending_rms_match}
 
     def load_state(self, state: dict) -> None:
         for feedback, saved in zip(self.feedback, state["feedback"]):
             vars(feedback).update(saved)
+        self.pending_rms_match = state.get("pending_rms_match", False)
