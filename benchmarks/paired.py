@@ -2,6 +2,10 @@
 95% bootstrap confidence intervals.
 
     python -m benchmarks.paired --ope results/ope --reference bp
+    python -m benchmarks.paired --ope results/tuning/norm --reference-ope results/ope
+
+The second form compares a variant sweep (the same sequences and seeds under other settings,
+``benchmarks.otb_ope --config``) with the reference rule of another sweep.
 
 Every (rule, batch size) of the sweep ran on the same sequences with the same seeds, so each
 (sequence, seed) pair gives one difference of success AUC. The interval resamples sequences (the
@@ -31,6 +35,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ope", default="results/ope", help="an OPE results folder (benchmarks.otb_ope --out)")
     parser.add_argument("--reference", default="bp", help="the rule the others are compared with")
+    parser.add_argument("--reference-ope", help="the OPE folder holding the reference rule's runs (default: --ope)")
     parser.add_argument("--resamples", type=int, default=10000, help="bootstrap resamples")
     parser.add_argument("--seed", type=int, default=0, help="the bootstrap's random seed")
     return parser.parse_args(argv)
@@ -57,18 +62,29 @@ def bootstrap_interval(differences: np.ndarray, resamples: int, rng: np.random.G
     return float(low), float(high)
 
 
-def paired_differences(ope: Path, reference: str, resamples: int, seed: int) -> dict:
-    """``{rule: {batch: {"mean", "low", "high", "pairs"}}}`` for every rule of the sweep but ``reference``."""
+def sweep_settings(ope: Path) -> dict:
     settings = read_json(ope / "results.json").get("settings")
     if not settings:
         raise TrackerError(f"{ope} holds no OPE report (results.json): run benchmarks.otb_ope first")
-    if reference not in settings["updaters"]:
-        raise TrackerError(f"--reference {reference} is not in this sweep ({', '.join(settings['updaters'])})")
+    return settings
+
+
+def paired_differences(ope: Path, reference: str, resamples: int, seed: int, reference_ope: Path | None = None) -> dict:
+    """``{rule: {batch: {"mean", "low", "high", "pairs"}}}`` for every rule of the sweep but ``reference``
+    (every rule when the reference comes from another sweep, ``reference_ope``)."""
+    settings = sweep_settings(ope)
+    reference_ope = reference_ope or ope
+    reference_settings = settings if reference_ope == ope else sweep_settings(reference_ope)
+    if reference not in reference_settings["updaters"]:
+        raise TrackerError(f"--reference {reference} is not in the sweep in {reference_ope} "
+                           f"({', '.join(reference_settings['updaters'])})")
+    if reference_settings["sequences"] != settings["sequences"]:
+        raise TrackerError(f"{ope} and {reference_ope} ran different sequences: no pairs to compare")
     rng = np.random.default_rng(seed)
     out: dict = {}
-    for rule in (u for u in settings["updaters"] if u != reference):
+    for rule in (u for u in settings["updaters"] if u != reference or reference_ope != ope):
         for batch in settings["batch_sizes"]:
-            differences = auc_grid(ope, settings, rule, batch) - auc_grid(ope, settings, reference, batch)
+            differences = auc_grid(ope, settings, rule, batch) - auc_grid(reference_ope, settings, reference, batch)
             pairs = int(np.isfinite(differences).sum())
             if pairs == 0:
                 continue
@@ -81,7 +97,8 @@ def paired_differences(ope: Path, reference: str, resamples: int, seed: int) -> 
 
 def run(args: argparse.Namespace) -> None:
     ope = Path(args.ope)
-    table = paired_differences(ope, args.reference, args.resamples, args.seed)
+    reference_ope = Path(args.reference_ope) if args.reference_ope else ope
+    table = paired_differences(ope, args.reference, args.resamples, args.seed, reference_ope)
     rows = [[f"{rule} - {args.reference}", batch, entry["sequences"], entry["pairs"], entry["mean"],
              f"[{entry['low']:+.3f}, {entry['high']:+.3f}]"]
             for rule, batches in table.items() for batch, entry in sorted(batches.items(), reverse=True)]
@@ -89,8 +106,12 @@ def run(args: argparse.Namespace) -> None:
                              "95% bootstrap interval"], rows)
     report += (f"\n\ninterval: {args.resamples} resamples of the sequences (each with its seeds), "
                f"bootstrap seed {args.seed}")
+    if reference_ope != ope:
+        report += (f"\n\nrules: {ope} (config: {sweep_settings(ope)['config_file'] or 'defaults'}); "
+                   f"{args.reference}: {reference_ope}")
     print(report)
-    write_json(ope / "paired.json", {"reference": args.reference, "resamples": args.resamples,
+    write_json(ope / "paired.json", {"reference": args.reference, "reference_ope": str(reference_ope),
+                                     "resamples": args.resamples,
                                      "differences": {r: {str(b): e for b, e in bs.items()} for r, bs in table.items()}})
     (ope / "paired.md").write_text(report + "\n")
     fig, ax = plt.subplots(figsize=(6, 4))

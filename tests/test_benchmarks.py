@@ -170,4 +170,25 @@ def test_paired_report_gives_rule_minus_bp_with_a_bootstrap_interval(tmp_path, c
     assert entry["mean"] == entry["low"] == entry["high"] == 0
     capsys.readouterr()
     assert paired.main(["--ope", str(ope), "--reference", "fa"]) == 2
-    assert "--reference fa is not in this sweep" in capsys.readouterr().err
+    assert "--reference fa is not in the sweep" in capsys.readouterr().err
+
+    # a variant sweep (other settings, same sequences and seeds) against the first sweep's BP
+    variant, variant_config = tmp_path / "variant", tmp_path / "variant.yaml"
+    variant_config.write_text(yaml.safe_dump({**FAST, "backbone_channels": [16, 32, 32],
+                                              "feedback_scaling": "bp_error_rms"}))
+    assert otb_ope.main(["--otb", str(otb), "--updaters", "bdfa", "--batch-sizes", "8", "--seeds", "2",
+                         "--weights", "none", "--config", str(variant_config), "--anchors", "", "--peers", "",
+                         "--out", str(variant)]) == 0
+    assert paired.main(["--ope", str(variant), "--reference-ope", str(ope), "--resamples", "500"]) == 0
+    entry = json.loads((variant / "paired.json").read_text())["differences"]["bdfa"]["8"]
+    ours = json.loads((variant / "results.json").read_text())["per_sequence"]
+    by_pair = [ours[f"bdfa-b8-s{s}"][n]["success_auc"] - runs[f"bp-b8-s{s}"][n]["success_auc"]
+               for s in (0, 1) for n in ("Toy", "Toy2")]
+    assert entry["pairs"] == 4 and entry["mean"] == pytest.approx(np.mean(by_pair))
+    assert "variant.yaml" in (variant / "paired.md").read_text()
+    assert otb_ope.main(["--otb", str(otb), "--sequences", "Toy", "--updaters", "bdfa", "--batch-sizes", "8",
+                         "--seeds", "1", "--weights", "none", "--config", str(variant_config), "--anchors", "",
+                         "--peers", "", "--out", str(tmp_path / "one")]) == 0
+    capsys.readouterr()
+    assert paired.main(["--ope", str(tmp_path / "one"), "--reference-ope", str(ope)]) == 2
+    assert "ran different sequences" in capsys.readouterr().err
