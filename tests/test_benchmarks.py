@@ -192,3 +192,39 @@ def test_paired_report_gives_rule_minus_bp_with_a_bootstrap_interval(tmp_path, c
     capsys.readouterr()
     assert paired.main(["--ope", str(tmp_path / "one"), "--reference-ope", str(ope)]) == 2
     assert "ran different sequences" in capsys.readouterr().err
+
+
+def test_alignment_report_reruns_the_sweeps_first_frames_with_the_probe_and_ranks_angles_against_auc(tmp_path, capsys):
+    from benchmarks import alignment, otb_ope
+
+    otb = tmp_path / "otb"
+    for name, frames in (("Toy", 6), ("Toy2", 5), ("Toy3", 5)):
+        write_otb(otb / name, n_frames=frames)
+    config = tmp_path / "fast.yaml"
+    config.write_text(yaml.safe_dump({**FAST, "backbone_channels": [16, 32, 32]}))
+    ope, out = tmp_path / "ope", tmp_path / "alignment"
+    assert otb_ope.main(["--otb", str(otb), "--updaters", "bp,bdfa", "--batch-sizes", "8", "--seeds", "2",
+                         "--weights", "none", "--config", str(config), "--anchors", "", "--peers", "",
+                         "--out", str(ope)]) == 0
+    args = ["--ope", str(ope), "--updaters", "bdfa", "--batch-size", "8", "--frames", "3", "--weights", "none",
+            "--resamples", "200", "--out", str(out)]
+    assert alignment.main(args) == 0
+    data = json.loads((out / "alignment.json").read_text())
+    runs = json.loads((ope / "results.json").read_text())["per_sequence"]
+    assert len(data["pairs"]) == 6 and all(p["same_boxes_as_sweep"] and p["frames"] == 3 for p in data["pairs"])
+    for p in data["pairs"]:
+        assert 0 < p["angle_fc4"] < 180 and p["steps"] > 0
+        auc = runs[f"bdfa-b8-s{p['seed']}"][p["sequence"]]["success_auc"]
+        assert p["success_auc"] == pytest.approx(auc)
+        bp = runs[f"bp-b8-s{p['seed']}"][p["sequence"]]["success_auc"]
+        assert p["auc_minus_reference"] == pytest.approx(auc - bp)
+    entry = data["correlations"]["bdfa/fc4/success_auc"]
+    assert -1 <= entry["low"] <= entry["high"] <= 1 and entry["pairs"] == 6
+    assert (out / "alignment.png").stat().st_size > 1000
+    first = (out / "pairs.json").stat().st_mtime_ns
+    assert alignment.main(args) == 0 and (out / "pairs.json").stat().st_mtime_ns == first  # resumed: no reruns
+    capsys.readouterr()
+    assert alignment.main(args[:-2] + ["--batch-size", "16", "--out", str(out)]) == 2
+    assert "no batch size 16" in capsys.readouterr().err
+    assert alignment.main(args[:8] + ["--out", str(out)]) == 2  # default weights: not the sweep's random ones
+    assert "not the weights the sweep" in capsys.readouterr().err
