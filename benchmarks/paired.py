@@ -69,9 +69,25 @@ def sweep_settings(ope: Path) -> dict:
     return settings
 
 
+def comparisons(ope: Path, settings: dict, reference: str, reference_ope: Path, reference_settings: dict) -> list:
+    """(label, (folder, rule), (folder, rule)): every rule of the sweep minus the reference rule; with the
+    reference from another sweep, also that sweep's own rule minus the reference, and the variant minus it
+    (``default bdfa``: the rule as the reference sweep ran it), all on the variant's pairs."""
+    if reference_ope == ope:
+        return [(f"{rule} - {reference}", (ope, rule), (ope, reference))
+                for rule in settings["updaters"] if rule != reference]
+    out = []
+    for rule in settings["updaters"]:
+        out.append((f"{rule} - {reference}", (ope, rule), (reference_ope, reference)))
+        if rule != reference and rule in reference_settings["updaters"]:
+            out.append((f"default {rule} - {reference}", (reference_ope, rule), (reference_ope, reference)))
+            out.append((f"{rule} - default {rule}", (ope, rule), (reference_ope, rule)))
+    return out
+
+
 def paired_differences(ope: Path, reference: str, resamples: int, seed: int, reference_ope: Path | None = None) -> dict:
-    """``{rule: {batch: {"mean", "low", "high", "pairs"}}}`` for every rule of the sweep but ``reference``
-    (every rule when the reference comes from another sweep, ``reference_ope``)."""
+    """``{label: {batch: {"mean", "low", "high", "pairs", "sequences"}}}`` over the (sequence, seed) pairs
+    of the sweep in ``ope``, for each of :func:`comparisons`."""
     settings = sweep_settings(ope)
     reference_ope = reference_ope or ope
     reference_settings = settings if reference_ope == ope else sweep_settings(reference_ope)
@@ -82,16 +98,17 @@ def paired_differences(ope: Path, reference: str, resamples: int, seed: int, ref
         raise TrackerError(f"{ope} and {reference_ope} ran different sequences: no pairs to compare")
     rng = np.random.default_rng(seed)
     out: dict = {}
-    for rule in (u for u in settings["updaters"] if u != reference or reference_ope != ope):
+    for label, (folder_a, rule_a), (folder_b, rule_b) in comparisons(ope, settings, reference, reference_ope,
+                                                                     reference_settings):
         for batch in settings["batch_sizes"]:
-            differences = auc_grid(ope, settings, rule, batch) - auc_grid(reference_ope, settings, reference, batch)
+            differences = auc_grid(folder_a, settings, rule_a, batch) - auc_grid(folder_b, settings, rule_b, batch)
             pairs = int(np.isfinite(differences).sum())
             if pairs == 0:
                 continue
             kept = differences[np.isfinite(differences).any(axis=1)]
             low, high = bootstrap_interval(kept, resamples, rng)
-            out.setdefault(rule, {})[batch] = {"mean": float(np.nanmean(kept)), "low": low, "high": high,
-                                               "pairs": pairs, "sequences": len(kept)}
+            out.setdefault(label, {})[batch] = {"mean": float(np.nanmean(kept)), "low": low, "high": high,
+                                                "pairs": pairs, "sequences": len(kept)}
     return out
 
 
@@ -99,9 +116,9 @@ def run(args: argparse.Namespace) -> None:
     ope = Path(args.ope)
     reference_ope = Path(args.reference_ope) if args.reference_ope else ope
     table = paired_differences(ope, args.reference, args.resamples, args.seed, reference_ope)
-    rows = [[f"{rule} - {args.reference}", batch, entry["sequences"], entry["pairs"], entry["mean"],
+    rows = [[label, batch, entry["sequences"], entry["pairs"], entry["mean"],
              f"[{entry['low']:+.3f}, {entry['high']:+.3f}]"]
-            for rule, batches in table.items() for batch, entry in sorted(batches.items(), reverse=True)]
+            for label, batches in table.items() for batch, entry in sorted(batches.items(), reverse=True)]
     report = markdown_table(["difference", "batch", "sequences", "(sequence, seed) pairs", "mean success AUC",
                              "95% bootstrap interval"], rows)
     report += (f"\n\ninterval: {args.resamples} resamples of the sequences (each with its seeds), "
@@ -115,14 +132,14 @@ def run(args: argparse.Namespace) -> None:
                                      "differences": {r: {str(b): e for b, e in bs.items()} for r, bs in table.items()}})
     (ope / "paired.md").write_text(report + "\n")
     fig, ax = plt.subplots(figsize=(6, 4))
-    for rule, batches in table.items():
+    for label, batches in table.items():
         sizes = sorted(batches)
-        ax.plot(sizes, [batches[b]["mean"] for b in sizes], marker="o", label=f"{rule} - {args.reference}")
+        ax.plot(sizes, [batches[b]["mean"] for b in sizes], marker="o", label=label)
         ax.fill_between(sizes, [batches[b]["low"] for b in sizes], [batches[b]["high"] for b in sizes], alpha=0.2)
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xscale("log", base=2)
     ax.set(xlabel="online batch size", ylabel="success AUC difference",
-           title="paired difference to BP (95% bootstrap interval)")
+           title="paired differences (95% bootstrap interval)")
     ax.grid(alpha=0.3)
     ax.legend()
     save_figure(fig, ope / "paired.png")

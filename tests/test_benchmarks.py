@@ -155,7 +155,7 @@ def test_paired_report_gives_rule_minus_bp_with_a_bootstrap_interval(tmp_path, c
                          "--weights", "none", "--config", str(config), "--anchors", "", "--peers", "",
                          "--out", str(ope)]) == 0
     assert paired.main(["--ope", str(ope), "--resamples", "500"]) == 0
-    entry = json.loads((ope / "paired.json").read_text())["differences"]["bdfa"]["8"]
+    entry = json.loads((ope / "paired.json").read_text())["differences"]["bdfa - bp"]["8"]
     runs = json.loads((ope / "results.json").read_text())["per_sequence"]
     by_pair = [runs[f"bdfa-b8-s{s}"][n]["success_auc"] - runs[f"bp-b8-s{s}"][n]["success_auc"]
                for s in (0, 1) for n in ("Toy", "Toy2")]
@@ -166,7 +166,7 @@ def test_paired_report_gives_rule_minus_bp_with_a_bootstrap_interval(tmp_path, c
         shutil.rmtree(ope / "results" / f"bdfa-b8-s{seed}")
         shutil.copytree(ope / "results" / f"bp-b8-s{seed}", ope / "results" / f"bdfa-b8-s{seed}")
     assert paired.main(["--ope", str(ope), "--resamples", "500"]) == 0
-    entry = json.loads((ope / "paired.json").read_text())["differences"]["bdfa"]["8"]
+    entry = json.loads((ope / "paired.json").read_text())["differences"]["bdfa - bp"]["8"]
     assert entry["mean"] == entry["low"] == entry["high"] == 0
     capsys.readouterr()
     assert paired.main(["--ope", str(ope), "--reference", "fa"]) == 2
@@ -180,11 +180,14 @@ def test_paired_report_gives_rule_minus_bp_with_a_bootstrap_interval(tmp_path, c
                          "--weights", "none", "--config", str(variant_config), "--anchors", "", "--peers", "",
                          "--out", str(variant)]) == 0
     assert paired.main(["--ope", str(variant), "--reference-ope", str(ope), "--resamples", "500"]) == 0
-    entry = json.loads((variant / "paired.json").read_text())["differences"]["bdfa"]["8"]
+    entry = json.loads((variant / "paired.json").read_text())["differences"]["bdfa - bp"]["8"]
     ours = json.loads((variant / "results.json").read_text())["per_sequence"]
     by_pair = [ours[f"bdfa-b8-s{s}"][n]["success_auc"] - runs[f"bp-b8-s{s}"][n]["success_auc"]
                for s in (0, 1) for n in ("Toy", "Toy2")]
     assert entry["pairs"] == 4 and entry["mean"] == pytest.approx(np.mean(by_pair))
+    differences = json.loads((variant / "paired.json").read_text())["differences"]
+    assert differences["default bdfa - bp"]["8"]["mean"] == 0  # the first sweep's bdfa now holds bp's boxes
+    assert differences["bdfa - default bdfa"]["8"]["mean"] == pytest.approx(np.mean(by_pair))
     assert "variant.yaml" in (variant / "paired.md").read_text()
     assert otb_ope.main(["--otb", str(otb), "--sequences", "Toy", "--updaters", "bdfa", "--batch-sizes", "8",
                          "--seeds", "1", "--weights", "none", "--config", str(variant_config), "--anchors", "",
