@@ -28,8 +28,9 @@ from benchmarks.common import cli_main, markdown_table, read_json, run_setup, sa
 from benchmarks.paired import sweep_settings  # noqa: E402
 from tracker.build import build_tracker  # noqa: E402
 from tracker.config import from_dict  # noqa: E402
+from tracker.data.sequence import Sequence  # noqa: E402
 from tracker.errors import TrackerError  # noqa: E402
-from tracker.evaluation.ope import has_result, read_result, run_name, score_sequence  # noqa: E402
+from tracker.evaluation.ope import finished_auc, run_name  # noqa: E402
 from tracker.evaluation.run import otb_sequences, run_sequence  # noqa: E402
 
 LAYERS = ("fc4", "fc5")
@@ -49,15 +50,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def sequence_auc(ope: Path, rule: str, batch: int, seed: int, sequence) -> tuple[float, np.ndarray]:
-    name = run_name(rule, batch, seed)
-    if not has_result(ope / "results", name, sequence.name):
-        raise TrackerError(f"{ope} has no finished {name} run of {sequence.name}: finish the sweep first")
-    boxes, times = read_result(ope / "results", name, sequence.name)
-    return float(score_sequence(boxes, sequence.ground_truth, times).success.mean()), boxes
+def sequence_auc(ope: Path, rule: str, batch: int, seed: int, sequence: Sequence) -> tuple[float, np.ndarray]:
+    finished = finished_auc(ope / "results", run_name(rule, batch, seed), sequence)
+    if finished is None:
+        raise TrackerError(f"{ope} has no finished {run_name(rule, batch, seed)} run of {sequence.name}: "
+                           "finish the sweep first")
+    return finished
 
 
-def measure_pair(settings: dict, args: argparse.Namespace, rule: str, seed: int, sequence) -> dict:
+def measure_pair(settings: dict, args: argparse.Namespace, rule: str, seed: int, sequence: Sequence) -> dict:
     """One (rule, sequence, seed): the early angles, the sweep's AUC and whether the boxes agree."""
     config = from_dict(settings["setup"]["config"]).replace(updater=rule, batch_size=args.batch_size, seed=seed,
                                                             alignment_diagnostics=True)

@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks.common import cli_main, markdown_table, read_json, save_figure, write_json  # noqa: E402
 from tracker.errors import TrackerError  # noqa: E402
-from tracker.evaluation.ope import has_result, read_result, run_name, score_sequence  # noqa: E402
+from tracker.evaluation.ope import finished_auc, run_name  # noqa: E402
 from tracker.evaluation.run import otb_sequences  # noqa: E402
 
 
@@ -47,10 +47,9 @@ def auc_grid(ope: Path, settings: dict, rule: str, batch: int) -> np.ndarray:
     grid = np.full((len(sequences), settings["seeds"]), np.nan)
     for i, sequence in enumerate(sequences):
         for seed in range(settings["seeds"]):
-            name = run_name(rule, batch, seed)
-            if has_result(ope / "results", name, sequence.name):
-                boxes, times = read_result(ope / "results", name, sequence.name)
-                grid[i, seed] = score_sequence(boxes, sequence.ground_truth, times).success.mean()
+            finished = finished_auc(ope / "results", run_name(rule, batch, seed), sequence)
+            if finished is not None:
+                grid[i, seed] = finished[0]
     return grid
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from tracker.data.otb import parse_boxes
+from tracker.data.sequence import Sequence
 from tracker.errors import TrackerError
 from tracker.evaluation.metrics import precision_curve, success_curve
 from tracker.files import read_text
@@ -97,6 +98,14 @@ def score_sequence(boxes: np.ndarray, ground_truth: np.ndarray, times: np.ndarra
     boxes[0] = ground_truth[0]
     seconds = float(np.sum(times[:n])) if times is not None else None
     return SequenceScore(success_curve(boxes, ground_truth), precision_curve(boxes, ground_truth), n, seconds)
+
+
+def finished_auc(results: Path, tracker: str, sequence: Sequence) -> tuple[float, np.ndarray] | None:
+    """A finished run's success AUC on ``sequence`` and its boxes; None if the run has not finished."""
+    if not has_result(results, tracker, sequence.name):
+        return None
+    boxes, times = read_result(results, tracker, sequence.name)
+    return float(score_sequence(boxes, sequence.ground_truth, times).success.mean()), boxes
 
 
 def summarise(scores: list[SequenceScore]) -> dict[str, object]:
