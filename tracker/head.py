@@ -66,7 +66,7 @@ class Head(nn.Module):
         for i, (layer, p) in enumerate(zip(self.layers, self.dropout)):
             mask = None
             if p > 0:
-                mask = (torch.rand(x.shape, generator=generator) >= p).float().div_(1 - p)
+                mask = (torch.rand(x.shape, generator=generator) >= p).float() / (1 - p)
                 x = x * mask
             cache.inputs.append(x)
             cache.masks.append(mask)

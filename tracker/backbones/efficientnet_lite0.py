@@ -69,10 +69,9 @@ class MBConv(nn.Module):
         self.skip = stride == 1 and c_in == c_out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # in place: each activation and sum writes over a tensor only this block holds (no new buffers)
-        y = F.relu6(self.expand(x), inplace=True) if self.expand is not None else x
-        y = self.project(F.relu6(self.depthwise(y), inplace=True))
-        return y.add_(x) if self.skip else y
+        y = F.relu6(self.expand(x)) if self.expand is not None else x
+        y = self.project(F.relu6(self.depthwise(y)))
+        return x + y if self.skip else y
 
 
 class EfficientNetLite0(Backbone):
@@ -122,7 +121,7 @@ class EfficientNetLite0(Backbone):
         return (uint8_to_tensor(images) - INPUT_MEAN) * (1 / INPUT_STD)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu6(self.stem(x), inplace=True)
+        x = F.relu6(self.stem(x))
         for layer in self.layers:
             x = layer(x)
         return x

@@ -21,15 +21,6 @@ class StepResult:
     input_error: torch.Tensor | None  # dL/d(fc4 input) as the rule forms it, when asked for
 
 
-def clip_gradients(params: list[torch.nn.Parameter], max_norm: float) -> None:
-    """``torch.nn.utils.clip_grad_norm_``, skipping its multiply by 1 when the norm is already within bounds
-    (the same gradients to the bit: torch scales by min(max_norm / (norm + 1e-6), 1))."""
-    grads = [p.grad for p in params if p.grad is not None]
-    norm = torch.nn.utils.get_total_norm(grads, foreach=True)
-    if float(max_norm / (norm + 1e-6)) < 1.0:
-        torch.nn.utils.clip_grads_with_norm_(params, max_norm, norm, foreach=True)
-
-
 class Trainer:
     """Dropout forward pass, softmax loss, the rule's gradients, clipping, SGD with momentum, weight
     decay and per-layer lr multipliers. ``probe`` (set from ``alignment_diagnostics``) is optional."""
@@ -81,7 +72,8 @@ class Trainer:
             raise RuntimeError("Trainer.start() must be called before a learning step")
         self.optimizer.zero_grad(set_to_none=True)
         result = self.compute_gradients(features, labels, want_input_error)
-        clip_gradients([p for layer in self.head.layers for p in layer.parameters()], self.config.grad_clip)
+        params = [p for layer in self.head.layers for p in layer.parameters()]
+        torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group["lr_mult"]
         self.optimizer.step()
