@@ -51,10 +51,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def sequence_auc(ope: Path, rule: str, batch: int, seed: int, sequence: Sequence) -> tuple[float, np.ndarray]:
-    finished = finished_auc(ope / "results", run_name(rule, batch, seed), sequence)
+    name = run_name(rule, batch, seed)
+    finished = finished_auc(ope / "results", name, sequence)
     if finished is None:
-        raise TrackerError(f"{ope} has no finished {run_name(rule, batch, seed)} run of {sequence.name}: "
-                           "finish the sweep first")
+        raise TrackerError(f"{ope} has no finished {name} run of {sequence.name}: finish the sweep first")
     return finished
 
 

@@ -101,6 +101,7 @@ class FeedbackRule(LearningRule):
         w5, w6 = head.fc5.weight.detach(), head.fc6.weight.detach()
         target = chained_errors(cache, e_out, lambda e: e @ w5, lambda e: e @ w6)
         for layer in (1, 0):
+            # recomputed per layer: under FA fc4's error is chained through fc5's feedback, just rescaled
             ours, wanted = rms(self.hidden_errors(cache, e_out)[layer]), rms(target[layer])
             if ours > 0 and wanted > 0:  # all units silent: nothing to match, keep fan_in
                 self.feedback[layer].rescale(wanted / ours)
