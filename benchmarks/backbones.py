@@ -1,7 +1,8 @@
 """What pretraining buys: OTB OPE of the tracker on several backbones, each tracked with several updaters.
 
     python -m benchmarks.backbones --backbones imagenet=imagenet,bp=pretrained/finetuned_bp.pt,\\
-        cbdfa=pretrained/finetuned_cbdfa.pt,mdnet=pretrained/mdnet.pt --updaters bp,bdfa --seeds 3 --jobs 2
+        cbdfa=pretrained/finetuned_cbdfa.pt,mdnet=pretrained/mdnet.pt,frozen_trunk=pretrained/frozen_trunk_bp.pt \
+        --updaters bp,bdfa --seeds 3 --jobs 2
 
 Each backbone (its layout is the one its weights hold) is one ``benchmarks.otb_ope`` sweep under
 ``--out``/<label> (so it resumes the same way: finished runs are kept), without anchors or peers;
@@ -32,7 +33,8 @@ from tracker.errors import TrackerError  # noqa: E402
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbones", default="imagenet=imagenet,bp=pretrained/finetuned_bp.pt,"
-                                               "cbdfa=pretrained/finetuned_cbdfa.pt,mdnet=pretrained/mdnet.pt",
+                                               "cbdfa=pretrained/finetuned_cbdfa.pt,mdnet=pretrained/mdnet.pt,"
+                                               "frozen_trunk=pretrained/frozen_trunk_bp.pt",
                         help="comma list of label=weights ('none' = seeded random MDNet layout, 'imagenet' = the "
                              "ImageNet EfficientNet-Lite0 trunk with fresh fc4/fc5)")
     parser.add_argument("--otb", default=DEFAULT_OTB)
