@@ -231,3 +231,32 @@ def test_alignment_report_reruns_the_sweeps_first_frames_with_the_probe_and_rank
     assert "no batch size 16" in capsys.readouterr().err
     assert alignment.main(args[:8] + ["--out", str(out)]) == 2  # default weights: not the sweep's random ones
     assert "not the weights the sweep" in capsys.readouterr().err
+
+
+def test_scale_sensitivity_scores_the_true_box_scaled_in_each_reading(tmp_path, capsys):
+    from benchmarks import scale_sensitivity
+
+    data = tmp_path / "data"
+    write_otb(data / "Toy", n_frames=4)
+    config = tmp_path / "fast.yaml"
+    config.write_text(yaml.safe_dump({**FAST, "n_neg_init": 200, "n_bbreg": 50}))
+    out = tmp_path / "scale"
+    assert scale_sensitivity.main(["--data", str(data), "--frames", "2,3", "--steps", "2", "--weights", "none",
+                                   "--config", str(config), "--out", str(out)]) == 0
+    report = json.loads((out / "scale_sensitivity.json").read_text())
+    assert set(report["scores"]) == set(scale_sensitivity.READINGS)
+    for rows in report["scores"].values():
+        assert len(rows) == 2 and all(len(r) == 5 and r[2] == 0.0 for r in rows)  # relative to the true box
+    # a map per scale zooms the content, so its scores differ from the one map's
+    assert not np.allclose(report["scores"]["shared, map per scale"], report["scores"]["shared"])
+    assert (out / "scale_sensitivity.png").stat().st_size > 0 and "best within 1 step" in capsys.readouterr().out
+    assert scale_sensitivity.main(["--data", str(data), "--sequences", "Nope", "--out", str(out)]) == 2
+    assert "no sequence Nope" in capsys.readouterr().err
+
+
+def test_scaled_boxes_keep_the_centre():
+    from benchmarks.scale_sensitivity import scaled_boxes
+
+    boxes = scaled_boxes(np.array([10.0, 20.0, 40.0, 30.0]), 1.1, 2)
+    assert np.allclose(boxes[:, :2] + boxes[:, 2:] / 2, [30.0, 35.0])
+    assert np.allclose(boxes[:, 2] / 40.0, 1.1 ** np.arange(-2, 3)) and np.allclose(boxes[2], [10, 20, 40, 30])
