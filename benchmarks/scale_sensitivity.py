@@ -31,8 +31,9 @@ from tqdm import tqdm
 from benchmarks.common import cli_main, markdown_table, record_setup, save_figure, write_json
 from tracker.build import build_tracker
 from tracker.config import load_config
-from tracker.data.otb import list_otb, open_otb
+from tracker.data.sequence import Sequence
 from tracker.errors import TrackerError
+from tracker.evaluation.run import otb_sequences
 from tracker.features import frame_features
 from tracker.mdnet import MDNetTracker, as_rgb
 
@@ -47,23 +48,20 @@ def scaled_boxes(box: np.ndarray, step: float, steps: int) -> np.ndarray:
     return np.concatenate([centre - sizes / 2, sizes], axis=1)
 
 
-def score_boxes(tracker: MDNetTracker, image: np.ndarray, boxes: np.ndarray, reference: np.ndarray | None,
-                mode: str) -> np.ndarray:
-    """fc6's target logit of each box; ``reference`` None: each box's map is resized for the box itself."""
+def score_boxes(tracker: MDNetTracker, image: np.ndarray, boxes: np.ndarray,
+                reference: np.ndarray | None) -> np.ndarray:
+    """fc6's target logit of each box, read in the tracker's feature mode; ``reference`` None: each box's
+    map is resized for the box itself."""
     cfg = tracker.config
-    if reference is None:
-        feats = torch.cat([frame_features(tracker.backbone, image, mode, cfg.img_size, cfg.padding, box, box[None],
-                                          cfg.max_map_side).extract(box[None]) for box in boxes])
-    else:
-        feats = frame_features(tracker.backbone, image, mode, cfg.img_size, cfg.padding, reference, boxes,
-                               cfg.max_map_side).extract(boxes)
+    groups = [(box, box[None]) for box in boxes] if reference is None else [(reference, boxes)]
+    feats = torch.cat([frame_features(tracker.backbone, image, cfg.feature_mode, cfg.img_size, cfg.padding, ref,
+                                      group, cfg.max_map_side).extract(group) for ref, group in groups])
     return tracker.head.positive_score(feats).numpy()
 
 
-def probe_sequence(trackers: dict[str, MDNetTracker], path: Path, target: int | None, name: str,
-                   probe_frames: list[int], step: float, steps: int) -> dict[str, list[list[float]]]:
+def probe_sequence(trackers: dict[str, MDNetTracker], sequence: Sequence, probe_frames: list[int], step: float,
+                   steps: int) -> dict[str, list[list[float]]]:
     """Per reading, one row of scores relative to k = 0 for each probe frame with a valid box."""
-    sequence = open_otb(path, target, name)
     truth = sequence.ground_truth
     rows: dict[str, list[list[float]]] = {r: [] for r in READINGS}
     wanted = [f for f in probe_frames if f < len(truth) and np.all(truth[f, 2:] > 0)]
@@ -75,9 +73,8 @@ def probe_sequence(trackers: dict[str, MDNetTracker], path: Path, target: int | 
             boxes, image = scaled_boxes(truth[index], step, steps), as_rgb(image)
             for reading in READINGS:
                 tracker = trackers["exact" if reading == "exact" else "shared"]
-                mode = "exact" if reading == "exact" else "shared"
                 reference = truth[index] if reading == "shared" else None
-                scores = score_boxes(tracker, image, boxes, reference, mode)
+                scores = score_boxes(tracker, image, boxes, reference)
                 rows[reading].append((scores - scores[steps]).tolist())
         if index >= max(wanted, default=0):
             break
@@ -114,22 +111,20 @@ def plot(rows: dict[str, list[list[float]]], step: float, steps: int, path: Path
 def run(args: argparse.Namespace) -> None:
     if args.steps < 1 or not (args.step > 1 and np.isfinite(args.step)):
         raise TrackerError("--steps must be >= 1 and --step a finite number > 1")
-    probe_frames = [int(f) for f in args.frames.split(",")]
+    try:
+        probe_frames = [int(f) for f in args.frames.split(",")]
+    except ValueError:
+        probe_frames = []
     if not probe_frames or min(probe_frames) < 1:
         raise TrackerError("--frames must be frame indices >= 1 (frame 0 initialises the tracker)")
-    found = list_otb(args.data)
-    names = args.sequences.split(",") if args.sequences else sorted(found)
-    missing = [n for n in names if n not in found]
-    if not found or missing:
-        raise TrackerError(f"no sequence {', '.join(missing) or '(none)'} under {args.data}")
+    sequences = otb_sequences(args.data, args.sequences.split(",") if args.sequences else None)
+    names = [sequence.name for sequence in sequences]
     config = load_config(args.config)
     trackers = {mode: build_tracker(config.replace(feature_mode=mode), args.weights, warn=False)
                 for mode in ("shared", "exact")}
     rows: dict[str, list[list[float]]] = {r: [] for r in READINGS}
-    for name in tqdm(names, desc="sequences", unit="seq"):
-        path, target = found[name]
-        for reading, scores in probe_sequence(trackers, path, target, name, probe_frames, args.step,
-                                              args.steps).items():
+    for sequence in tqdm(sequences, desc="sequences", unit="seq"):
+        for reading, scores in probe_sequence(trackers, sequence, probe_frames, args.step, args.steps).items():
             rows[reading] += scores
     if not rows["shared"]:
         raise TrackerError(f"none of the sequences has a valid box at frames {args.frames}")
