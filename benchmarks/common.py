@@ -118,7 +118,7 @@ def measure(runs: list[Run], sequences: list, max_frames: int | None, tag: str, 
         for run in runs:
             result = run_sequence(build_tracker(run.config, run.weights, warn=False), sequence, max_frames)
             n = len(result.boxes)
-            records.append({"run": run.label, "part": tag, "mode": run.config.feature_mode,
+            records.append({"run": run.label, "part": tag, "mode": run.config.candidate_features,
                             "sequence": sequence.name, "frames": n, "seconds": float(result.seconds.sum()),
                             "first_frame_seconds": float(result.seconds[0]), "fps": result.fps,
                             "failed_frames": result.failed_frames, "phase_seconds": result.phase_seconds,

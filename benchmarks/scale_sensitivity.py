@@ -54,7 +54,7 @@ def score_boxes(tracker: MDNetTracker, image: np.ndarray, boxes: np.ndarray,
     map is resized for the box itself."""
     cfg = tracker.config
     groups = [(box, box[None]) for box in boxes] if reference is None else [(reference, boxes)]
-    feats = torch.cat([frame_features(tracker.backbone, image, cfg.feature_mode, cfg.img_size, cfg.padding, ref,
+    feats = torch.cat([frame_features(tracker.backbone, image, cfg.candidate_features, cfg.img_size, cfg.padding, ref,
                                       group, cfg.max_map_side).extract(group) for ref, group in groups])
     return tracker.head.positive_score(feats).numpy()
 
@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> None:
     sequences = otb_sequences(args.data, args.sequences.split(",") if args.sequences else None)
     names = [sequence.name for sequence in sequences]
     config = load_config(args.config)
-    trackers = {mode: build_tracker(config.replace(feature_mode=mode), args.weights, warn=False)
+    trackers = {mode: build_tracker(config.with_feature_mode(mode), args.weights, warn=False)
                 for mode in ("shared", "exact")}
     rows: dict[str, list[list[float]]] = {r: [] for r in READINGS}
     for sequence in tqdm(sequences, desc="sequences", unit="seq"):

@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> None:
     ratio = None
     if args.exact != "none":
         first = runs[0]
-        modes = [Run(mode, first.config.replace(feature_mode=mode), first.weights) for mode in ("shared", "exact")]
+        modes = [Run(mode, first.config.with_feature_mode(mode), first.weights) for mode in ("shared", "exact")]
         exact_records: list[dict] = []
         measure(modes, otb_sequences(args.otb, args.exact.split(",")), args.max_frames, "modes", exact_records)
         fps = {m.label: sum(r["frames"] for r in exact_records if r["run"] == m.label)

@@ -48,7 +48,7 @@ def test_int_is_accepted_for_float_but_not_the_reverse(tmp_path):
     ("hard_negative_mining: 1\n", "must be bool"),
     ("batch_size: 2\n", "at least 4"),
     ("updater: sgd\n", "unknown updater"),
-    ("feature_mode: fast\n", "feature_mode"),
+    ("candidate_features: fast\n", "candidate_features"),
     ("backbone_channels: [8, 16]\n", "backbone_channels must be"),
     ("lr_mult: {fc7: 2}\n", "lr_mult keys"),
     ("- a\n- b\n", "mapping"),

@@ -59,7 +59,7 @@ def test_tiny_targets_track_with_finite_boxes(fast_config, size):
     start = np.r_[sequence.ground_truth[0][:2], size]
     tracker.init(sequence.frames[0], start)
     boxes = np.array([tracker.update(f) for f in sequence.frames[1:]])
-    assert np.all(np.isfinite(boxes)) and tracker.bbreg is not None and tracker.skipped_steps == []
+    assert np.all(np.isfinite(boxes)) and tracker.box_estimator is not None and tracker.skipped_steps == []
 
 
 def test_init_starts_every_per_sequence_measurement_again(fast_config):
@@ -94,7 +94,7 @@ def test_building_pays_torchs_lazy_optimizer_imports_not_the_first_frame():
 def test_exact_mode_tracks_too(fast_config):
     sequence = synthetic_sequence()
     with pytest.warns(UserWarning):
-        tracker = build_tracker(fast_config.replace(feature_mode="exact", backbone_channels=(16, 32, 32)), "none")
+        tracker = build_tracker(fast_config.with_feature_mode("exact").replace( backbone_channels=(16, 32, 32)), "none")
     boxes = track(tracker, sequence, n=12)
     assert iou(boxes, sequence.ground_truth[:12]).mean() > 0.5
 

@@ -14,6 +14,7 @@ import yaml
 from tqdm import tqdm
 
 from tracker.backbones import BACKBONES
+from tracker.box_estimation import BOX_ESTIMATORS
 from tracker.build import build_tracker
 from tracker.config import TrackerConfig, load_config
 from tracker.data.otb import open_source
@@ -62,7 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="record the angle between each feedback update and the BP gradient")
     parser.add_argument("--batch-size", type=int, help="online minibatch, positives:negatives 1:3 (default 128)")
     parser.add_argument("--feature-mode", choices=("shared", "exact"),
-                        help="shared conv pass per frame (default) or one pass per candidate crop")
+                        help="how the classifier reads candidates and training samples: one shared conv pass per "
+                             "frame (default) or one pass per box crop (sets candidate_features and sample_features)")
+    parser.add_argument("--box-estimator", choices=sorted(BOX_ESTIMATORS),
+                        help="the box stage after the classifier (default: crop_bbreg; README, How it works)")
     parser.add_argument("--config", help="YAML file overriding any subset of the defaults")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override one config key (YAML value; repeatable), e.g. --set lr_update=0.002; "
@@ -81,8 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # flags that set up our tracker; given with --tracker <peer> they would silently do nothing
-OURS_ONLY = ("updater", "backbone", "feedback_init", "diagnostics", "batch_size", "feature_mode", "config", "weights",
-             "seed", "set")
+OURS_ONLY = ("updater", "backbone", "feedback_init", "diagnostics", "batch_size", "feature_mode", "box_estimator",
+             "config", "weights", "seed", "set")
 
 
 def make_peer(args: argparse.Namespace) -> OpenCVTracker:
@@ -109,7 +113,8 @@ def parse_sets(pairs: list[str]) -> dict[str, object]:
 def make_config(args: argparse.Namespace) -> TrackerConfig:
     """Defaults < ``--config`` < ``--set`` < the dedicated flags; validated once, by the config."""
     flags = dict(updater=args.updater, backbone=args.backbone, batch_size=args.batch_size, seed=args.seed,
-                 feature_mode=args.feature_mode, feedback_init=args.feedback_init,
+                 candidate_features=args.feature_mode, sample_features=args.feature_mode,
+                 box_estimator=args.box_estimator, feedback_init=args.feedback_init,
                  alignment_diagnostics=True if args.diagnostics else None)
     return load_config(args.config, **{**parse_sets(args.set), **{k: v for k, v in flags.items() if v is not None}})
 
@@ -201,7 +206,8 @@ def run(args: argparse.Namespace) -> dict:
         summary.update({
             "tracker": f"ours ({config.updater})", "updater": config.updater, "backbone": tracker.config.backbone,
             "weights": args.weights or "default", "batch_size": config.batch_size, "seed": config.seed,
-            "feature_mode": config.feature_mode, "skipped_steps": tracker.skipped_steps,
+            "candidate_features": config.candidate_features, "sample_features": config.sample_features,
+            "box_estimator": config.box_estimator, "skipped_steps": tracker.skipped_steps,
             "phase_seconds": stats.phase_seconds, "updater_diagnostics": tracker.updater.diagnostics()})
     else:
         summary["tracker"] = tracker.name

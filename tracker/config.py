@@ -17,11 +17,13 @@ import yaml
 
 from tracker.backbones import BACKBONES
 from tracker.backbones.efficientnet_lite0 import N_BLOCKS
+from tracker.box_estimation import BOX_ESTIMATORS
 from tracker.errors import TrackerError
 from tracker.files import read_text
 from tracker.updaters import UPDATERS
 
 FEATURE_MODES = ("shared", "exact")
+BOX_READS = ("top", "mean")
 FEEDBACK_INITS = ("random", "eq7")
 FEEDBACK_SCALINGS = ("fan_in", "norm", "none", "bp_error_rms")
 # the largest count or size any setting may take: far above any real use, below what overflows a C size
@@ -45,9 +47,11 @@ class TrackerConfig:
     dropout: float = 0.5
     img_size: int = 107
     padding: int = 16
-    # "shared": one conv pass per frame over the search region, candidates read from it by
-    # crop-and-resize on the feature map (RT-MDNet style). "exact": one conv pass per candidate crop.
-    feature_mode: str = "shared"
+    # how the classifier reads boxes, for scoring candidates and for its training samples:
+    # "shared": one conv pass per frame over the search region, boxes read from it by
+    # crop-and-resize on the feature map (RT-MDNet style). "exact": one conv pass per box crop.
+    candidate_features: str = "shared"
+    sample_features: str = "shared"
     # the longest side of a shared feature map, in pixels (the first frame's covers the whole image)
     max_map_side: int = 1024
     # --- candidate search ---
@@ -101,8 +105,27 @@ class TrackerConfig:
     feedback_scaling: str = "fan_in"
     # record, per learning step, the angle between a feedback rule's update and the BP gradient
     alignment_diagnostics: bool = False
-    # --- bounding-box regression (first frame only) ---
-    bbreg: bool = True
+    # --- box estimation (tracker/box_estimation.py): the stage after the classifier ---
+    bbreg: bool = True  # false: report the mean of the top candidates as it is
+    box_estimator: str = "shared_bbreg"
+    # crop side of the box stage's own reading (crop_bbreg, scale_search)
+    box_img_size: int = 107
+    # crop_bbreg: the regression reads the first this many of the n_bbreg samples, and is applied to the
+    # top candidates ("top") or to their mean box alone ("mean")
+    box_fit_samples: int = 1000
+    box_reads: str = "top"
+    # zoom_bbreg: the first frame's pyramid step, in scale
+    box_zoom_step: float = 1.05
+    # scale_search: this many sizes about the centre, scale_step apart
+    scale_levels: int = 5
+    scale_step: float = 1.03
+    # the box stage runs only where the target score exceeds this (and the frame is not lost)
+    box_min_score: float = 0.0
+    # feed the estimated box back as the next frame's search centre and size (MDNet keeps the
+    # unregressed mean); its size may change by at most box_feedback_max_scale a frame
+    box_feedback: bool = False
+    box_feedback_max_scale: float = 1.05
+    # first-frame samples of the regression (MDNet's)
     n_bbreg: int = 1000
     overlap_bbreg: float = 0.6
     trans_bbreg: float = 0.3
@@ -122,6 +145,10 @@ class TrackerConfig:
         """A validated copy with ``changes`` applied."""
         return from_dict({**dataclasses.asdict(self), **changes})
 
+    def with_feature_mode(self, mode: str) -> TrackerConfig:
+        """A copy whose classifier reads candidates and training samples alike in ``mode``."""
+        return self.replace(candidate_features=mode, sample_features=mode)
+
     def validate(self) -> None:
         """Refuse, in one line, any value that would fail (or silently mislead) once tracking starts."""
         def check(ok: bool, message: str) -> None:
@@ -132,7 +159,16 @@ class TrackerConfig:
         check(self.batch_size >= 4, f"batch_size must be at least 4, got {self.batch_size}")
         check(self.batch_neg_cand >= self.batch_neg,
               f"batch_neg_cand ({self.batch_neg_cand}) must be >= the negatives per batch ({self.batch_neg})")
-        check(self.feature_mode in FEATURE_MODES, f"feature_mode must be one of {FEATURE_MODES}")
+        for name in ("candidate_features", "sample_features"):
+            check(getattr(self, name) in FEATURE_MODES, f"{name} must be one of {FEATURE_MODES}")
+        check(self.box_estimator in BOX_ESTIMATORS,
+              f"unknown box_estimator {self.box_estimator!r}; choose from {sorted(BOX_ESTIMATORS)}")
+        check(self.box_reads in BOX_READS, f"box_reads must be one of {BOX_READS}")
+        check(self.box_zoom_step > 1.0 and math.isfinite(self.box_zoom_step),
+              f"box_zoom_step must be finite and > 1, got {self.box_zoom_step}")
+        check(self.box_feedback_max_scale >= 1.0 and math.isfinite(self.box_feedback_max_scale),
+              f"box_feedback_max_scale must be finite and >= 1, got {self.box_feedback_max_scale}")
+        check(math.isfinite(self.box_min_score), "box_min_score must be finite")
         check(self.updater in UPDATERS, f"unknown updater {self.updater!r}; choose from {sorted(UPDATERS)}")
         check(self.feedback_init in FEEDBACK_INITS, f"feedback_init must be one of {FEEDBACK_INITS}")
         check(self.feedback_scaling in FEEDBACK_SCALINGS, f"feedback_scaling must be one of {FEEDBACK_SCALINGS}")
@@ -145,17 +181,21 @@ class TrackerConfig:
               "lr_mult values must be finite and >= 0")
         for name in ("n_samples", "top_k", "n_pos_init", "n_neg_init", "maxiter_init", "n_pos_update",
                      "n_neg_update", "maxiter_update", "long_interval", "n_frames_long", "n_frames_short",
-                     "fc_width", "img_size", "n_bbreg", "max_map_side", "batch_size", "batch_neg_cand"):
+                     "fc_width", "img_size", "n_bbreg", "max_map_side", "box_img_size",
+                     "box_fit_samples", "scale_levels", "batch_size", "batch_neg_cand"):
             value = getattr(self, name)
             check(0 < value <= MAX_COUNT, f"{name} must be in 1 .. {MAX_COUNT}, got {value}")
         min_img = BACKBONES[self.backbone].min_img_size
         check(min_img <= self.img_size <= self.max_map_side,
               f"img_size must be in {min_img} .. max_map_side ({self.max_map_side}) for the {self.backbone} "
               f"backbone, got {self.img_size}")
+        check(min_img <= self.box_img_size <= self.max_map_side,
+              f"box_img_size must be in {min_img} .. max_map_side ({self.max_map_side}) for the {self.backbone} "
+              f"backbone, got {self.box_img_size}")
         check(self.top_k <= self.n_samples, "top_k must not exceed n_samples")
         for name in ("trans", "scale", "trans_limit", "lr_init", "lr_update", "grad_clip", "bbreg_lambda",
                      "trans_pos", "scale_pos", "trans_neg_init", "scale_neg_init", "trans_neg", "scale_neg",
-                     "trans_bbreg", "scale_bbreg", "aspect_bbreg"):
+                     "trans_bbreg", "scale_bbreg", "aspect_bbreg", "scale_step"):
             value = getattr(self, name)
             check(math.isfinite(value) and value > 0, f"{name} must be finite and positive, got {value}")
         for name in ("overlap_pos_init", "overlap_neg_init", "overlap_pos_update", "overlap_neg_update",

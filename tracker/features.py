@@ -78,22 +78,38 @@ def read_cells(maps: torch.Tensor, points: np.ndarray, backbone: Backbone) -> to
     return sampled.reshape(n, -1)
 
 
-def crop_features(backbone: Backbone, crops: np.ndarray, img_size: int) -> torch.Tensor:
-    """Features of uint8 crops (n, s, s, 3) whose first ``img_size`` pixels are the boxes' padded crops.
+def crop_features(backbone: Backbone, crops: torch.Tensor, img_size: int) -> torch.Tensor:
+    """Features of float crops (n, 3, s, s), 0..255, whose first ``img_size`` pixels are the boxes' padded crops.
 
     Differentiable (pretraining back-propagates through it). ``s`` is ``backbone.input_side(img_size)``:
     the crop grown right and down to a size at which the backbone's geometry holds.
     """
-    maps = backbone(backbone.normalize(crops))
+    maps = backbone(backbone.normalize_float(crops))
     cells = sample_cells(img_size)
     points = np.broadcast_to(np.stack([cells, cells], -1), (len(crops), CELLS, 2))
     return read_cells(maps, points, backbone)
 
 
-def grown_crops(image: np.ndarray, regions: np.ndarray, img_size: int, side: int) -> np.ndarray:
-    """Each region warped to an img_size crop, grown right and down at the same scale to side x side."""
-    grow = side / img_size
-    return np.stack([warp_region(image, np.r_[r[:2], r[2:] * grow], side, side) for r in regions])
+def frame_tensor(image: np.ndarray) -> torch.Tensor:
+    """uint8 H x W x 3 -> float (1, 3, H, W) less the mean pixel, so that sampling outside reads the mean pixel."""
+    return torch.from_numpy(image).permute(2, 0, 1)[None].float() - MEAN_PIXEL
+
+
+def sample_crops(frame: torch.Tensor, regions: np.ndarray, side: int) -> torch.Tensor:
+    """Regions (n, 4) of ``frame`` (from :func:`frame_tensor`) resampled to side x side, float (n, 3, side, side).
+
+    One ``grid_sample`` for all n crops, the same bilinear resampling as :func:`warp_region`: output pixel p
+    has centre p + 0.5, image point x + (p + 0.5) * w / side.
+    """
+    n = len(regions)
+    _, _, height, width = frame.shape
+    steps = (np.arange(side) + 0.5) / side
+    xs = 2 * (regions[:, 0:1] + steps * regions[:, 2:3]) / width - 1  # (n, side), grid_sample's [-1, 1]
+    ys = 2 * (regions[:, 1:2] + steps * regions[:, 3:4]) / height - 1
+    grid = np.stack(np.broadcast_arrays(xs[:, None, :], ys[:, :, None]), -1)  # (n, side rows, side cols, 2)
+    grid = torch.from_numpy(grid.reshape(1, n * side, side, 2)).float()
+    crops = F.grid_sample(frame, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return crops[0].view(3, n, side, side).transpose(0, 1) + MEAN_PIXEL
 
 
 class FrameFeatures:
@@ -109,17 +125,24 @@ class FrameFeatures:
         self.img_size = img_size
         self.padding = padding
         self.differentiable = differentiable
+        self._frame: torch.Tensor | None = None
 
     def contains(self, boxes: np.ndarray) -> np.ndarray:
         return np.ones(len(np.atleast_2d(boxes)), dtype=bool)
 
     def extract(self, boxes: np.ndarray) -> torch.Tensor:
-        """Exact mode: crop every box and run the backbone on each crop."""
+        """Exact mode: crop every box and run the backbone on each crop, ``BATCH`` crops a pass.
+
+        Each crop is grown right and down at its scale to the backbone's input side.
+        """
         regions = padded_regions(boxes, self.img_size, self.padding)
         side = self.backbone.input_side(self.img_size)
+        regions[:, 2:] *= side / self.img_size
+        if self._frame is None:
+            self._frame = frame_tensor(self.image)
         with torch.inference_mode(not self.differentiable):
-            out = [crop_features(self.backbone, grown_crops(self.image, regions[i:i + BATCH], self.img_size, side),
-                                 self.img_size) for i in range(0, len(regions), BATCH)]
+            out = [crop_features(self.backbone, sample_crops(self._frame, regions[i:i + BATCH], side), self.img_size)
+                   for i in range(0, len(regions), BATCH)]
         return torch.cat(out) if out else torch.zeros(0, feature_dim(self.backbone))
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from tracker.backbones import Backbone
-from tracker.bbreg import BBoxRegressor
+from tracker.box_estimation import BoxEstimator, make_box_estimator
 from tracker.boxes import SampleGenerator, check_box
 from tracker.config import TrackerConfig
 from tracker.features import FrameFeatures, feature_dim, frame_features
@@ -30,6 +30,13 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
     if image.ndim != 3 or image.shape[2] < 3:
         raise ValueError(f"expected an H x W x 3 image, got shape {image.shape}")
     return np.ascontiguousarray(image[:, :, :3], dtype=np.uint8)
+
+
+def bounded_scale_change(box: np.ndarray, previous: np.ndarray, max_scale: float) -> np.ndarray:
+    """``box`` with its width and height each kept within ``max_scale`` times ``previous``'s, about its centre."""
+    centre = box[:2] + box[2:] / 2
+    size = np.clip(box[2:], previous[2:] / max_scale, previous[2:] * max_scale)
+    return np.r_[centre - size / 2, size]
 
 
 class MDNetTracker:
@@ -69,7 +76,7 @@ class MDNetTracker:
 
         whole = np.array([0.0, 0.0, *self.image_size])
         with self.timer("features"):
-            features = frame_features(self.backbone, image, cfg.feature_mode, cfg.img_size, cfg.padding,
+            features = frame_features(self.backbone, image, cfg.sample_features, cfg.img_size, cfg.padding,
                                       box, np.stack([box, whole]), cfg.max_map_side)
             pos = self._draw(features, SampleGenerator("gaussian", self.image_size, cfg.trans_pos, cfg.scale_pos),
                              cfg.n_pos_init, (cfg.overlap_pos_init, 1.0))
@@ -82,15 +89,16 @@ class MDNetTracker:
             ])
             neg = neg[self.rng.permutation(len(neg))]
             pos_feats, neg_feats = features.extract(pos), features.extract(neg)
-        self.bbreg = None
+        self.box_estimator: BoxEstimator | None = None
         if cfg.bbreg:
             with self.timer("bbreg"):
+                # drawn the same way for every estimator, so that the classifier's samples do not depend on it
                 samples = self._draw(features, SampleGenerator("uniform", self.image_size, cfg.trans_bbreg,
                                                                cfg.scale_bbreg, cfg.aspect_bbreg),
                                      cfg.n_bbreg, (cfg.overlap_bbreg, 1.0))
                 if len(samples):
-                    self.bbreg = BBoxRegressor(cfg.bbreg_lambda)
-                    self.bbreg.fit(features.extract(samples), samples, box)
+                    self.box_estimator = make_box_estimator(cfg, self.backbone)
+                    self.box_estimator.fit(image, box, samples, features)
                 else:
                     self.skipped_steps.append(f"bbreg: no sample overlaps the initial box by {cfg.overlap_bbreg}")
         with self.timer("updates"):
@@ -111,21 +119,28 @@ class MDNetTracker:
         candidates = SampleGenerator("gaussian", self.image_size, self.trans, cfg.scale).draw(
             self.target, cfg.n_samples, self.rng)
         with self.timer("features"):
-            features = frame_features(self.backbone, image, cfg.feature_mode, cfg.img_size, cfg.padding,
+            features = frame_features(self.backbone, image, cfg.sample_features, cfg.img_size, cfg.padding,
                                       self.target, candidates, cfg.max_map_side)
-            candidate_feats = features.extract(candidates)
+            candidate_reader = features if cfg.candidate_features == cfg.sample_features else frame_features(
+                self.backbone, image, cfg.candidate_features, cfg.img_size, cfg.padding, self.target, candidates,
+                cfg.max_map_side)
+            candidate_feats = candidate_reader.extract(candidates)
         with self.timer("scoring"):
             scores = self.head.positive_score(candidate_feats).numpy()
             top = np.argsort(-scores)[:cfg.top_k]
             score = float(scores[top].mean())
+            previous = self.target
             self.target = candidates[top].mean(axis=0)
             success = score > cfg.success_threshold
         # a failed frame widens the search (MDNet's expand_trans); success resets it
         self.trans = cfg.trans if success else min(self.trans * 1.1, cfg.trans_limit)
         result = self.target.copy()
-        if success and self.bbreg is not None:
+        if success and score > cfg.box_min_score and self.box_estimator is not None:
             with self.timer("bbreg"):
-                result = self.bbreg.predict(candidate_feats[top], candidates[top]).mean(axis=0)
+                result = self.box_estimator.estimate(image, candidate_reader, candidates[top], candidate_feats[top],
+                                                     self.head)
+            if cfg.box_feedback:
+                self.target = bounded_scale_change(result, previous, cfg.box_feedback_max_scale)
         with self.timer("updates"):
             if not success:
                 self.failed_frames += 1

@@ -24,6 +24,10 @@ class Backbone(nn.Module):
 
     def normalize(self, images: np.ndarray) -> torch.Tensor:
         """uint8 (n, h, w, 3) RGB -> float (n, 3, h, w) as the trunk was trained to see it."""
+        return self.normalize_float(uint8_to_tensor(images))
+
+    def normalize_float(self, images: torch.Tensor) -> torch.Tensor:
+        """float (n, 3, h, w) RGB in 0..255 -> the trunk's input scale."""
         raise NotImplementedError
 
     def input_side(self, side: int) -> int:

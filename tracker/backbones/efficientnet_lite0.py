@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tracker.backbones.base import Backbone, uint8_to_tensor
+from tracker.backbones.base import Backbone
 from tracker.errors import TrackerError
 
 # (expand ratio, kernel, stride, in, out, repeats) per stage: efficientnet_lite_builder's lite0 arguments
@@ -117,8 +116,8 @@ class EfficientNetLite0(Backbone):
     def from_settings(cls, settings: dict) -> EfficientNetLite0:
         return cls(int(settings["blocks"]))
 
-    def normalize(self, images: np.ndarray) -> torch.Tensor:
-        return (uint8_to_tensor(images) - INPUT_MEAN) * (1 / INPUT_STD)
+    def normalize_float(self, images: torch.Tensor) -> torch.Tensor:
+        return (images - INPUT_MEAN) * (1 / INPUT_STD)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu6(self.stem(x))

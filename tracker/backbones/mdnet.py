@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tracker.backbones.base import Backbone, uint8_to_tensor
+from tracker.backbones.base import Backbone
 
 MEAN_PIXEL = 128.0
 
@@ -65,8 +64,8 @@ class MDNetBackbone(Backbone):
         self.conv3 = nn.Conv2d(channels[1], channels[2], 3, stride=1)
         self.requires_grad_(False)
 
-    def normalize(self, images: np.ndarray) -> torch.Tensor:
-        return uint8_to_tensor(images) - MEAN_PIXEL  # py-MDNet: the mean pixel subtracted
+    def normalize_float(self, images: torch.Tensor) -> torch.Tensor:
+        return images - MEAN_PIXEL  # py-MDNet: the mean pixel subtracted
 
     def settings(self) -> dict:
         return {"channels": list(self.channels)}
