@@ -19,7 +19,9 @@ def _texture(rng: np.random.Generator, height: int, width: int, cell: int) -> np
 
 
 def synthetic_sequence(n_frames: int = 60, size: tuple[int, int] = (320, 240), seed: int = 0,
-                       name: str = "synthetic") -> ArraySequence:
+                       name: str = "synthetic", growth: float | None = None) -> ArraySequence:
+    """``growth``: the target grows to this many times its first size at mid-sequence and shrinks back
+    (default: it swings by +-30%)."""
     width, height = size
     rng = np.random.default_rng(seed)
     background = _texture(rng, height, width, 12)
@@ -35,7 +37,10 @@ def synthetic_sequence(n_frames: int = 60, size: tuple[int, int] = (320, 240), s
     frames, boxes = [], []
     for t in range(n_frames):
         phase = t / max(n_frames - 1, 1)
-        scale = 1.0 + 0.3 * np.sin(2 * np.pi * phase)
+        if growth is None:
+            scale = 1.0 + 0.3 * np.sin(2 * np.pi * phase)
+        else:
+            scale = 1.0 + (growth - 1.0) * np.sin(np.pi * phase)
         w, h = base_w * scale, base_h * scale
         cx = width / 2 + (width / 2 - 50) * np.sin(2 * np.pi * phase)
         cy = height / 2 + (height / 2 - 50) * np.sin(4 * np.pi * phase) * 0.8
