@@ -29,6 +29,7 @@ import torch
 from tqdm import tqdm
 
 from benchmarks.common import cli_main, markdown_table, record_setup, save_figure, write_json
+from tracker.box_estimation import scaled_about_centre
 from tracker.build import build_tracker
 from tracker.config import load_config
 from tracker.data.sequence import Sequence
@@ -43,9 +44,7 @@ READINGS = ("shared", "shared, map per scale", "exact")
 
 def scaled_boxes(box: np.ndarray, step: float, steps: int) -> np.ndarray:
     """``box`` (x, y, w, h) scaled by step ** k about its centre, k = -steps .. steps."""
-    centre = box[:2] + box[2:] / 2
-    sizes = box[2:] * step ** np.arange(-steps, steps + 1)[:, None]
-    return np.concatenate([centre - sizes / 2, sizes], axis=1)
+    return scaled_about_centre(box, step ** np.arange(-steps, steps + 1))
 
 
 def score_boxes(tracker: MDNetTracker, image: np.ndarray, boxes: np.ndarray,

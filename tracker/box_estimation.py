@@ -31,7 +31,7 @@ import torch
 
 from tracker.backbones import Backbone
 from tracker.bbreg import BBoxRegressor
-from tracker.features import FrameFeatures, frame_features
+from tracker.features import FrameFeatures, feature_dim, frame_features
 from tracker.head import Head
 
 if TYPE_CHECKING:  # the config validates box_estimator against this module's names
@@ -96,13 +96,13 @@ class ZoomBBReg(SharedBBReg):
         cfg = self.config
         log_scale = 0.5 * np.log(samples[:, 2] * samples[:, 3] / (box[2] * box[3]))
         levels = np.round(log_scale / np.log(cfg.box_zoom_step)).astype(int)
-        features = torch.zeros(len(samples), frame.extract(samples[:0]).shape[1])
+        features = torch.zeros(len(samples), feature_dim(self.backbone))
         for level in np.unique(levels):
-            reference = scaled_about_centre(box, cfg.box_zoom_step ** np.array([level]))
+            reference, search = scaled_about_centre(box, cfg.box_zoom_step ** level * np.array([1.0, 2.0]))
             chosen = levels == level
             # the map reaches as far round the target as a tracked frame's search region does
-            cover = np.concatenate([samples[chosen], scaled_about_centre(reference[0], np.array([2.0]))])
-            zoomed = frame_features(self.backbone, image, "shared", cfg.img_size, cfg.padding, reference[0], cover,
+            cover = np.concatenate([samples[chosen], search[None]])
+            zoomed = frame_features(self.backbone, image, "shared", cfg.img_size, cfg.padding, reference, cover,
                                     cfg.max_map_side)
             features[torch.from_numpy(chosen)] = zoomed.extract(samples[chosen])
         self.regressor.fit(features, samples, box)

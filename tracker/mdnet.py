@@ -119,11 +119,13 @@ class MDNetTracker:
         candidates = SampleGenerator("gaussian", self.image_size, self.trans, cfg.scale).draw(
             self.target, cfg.n_samples, self.rng)
         with self.timer("features"):
-            features = frame_features(self.backbone, image, cfg.sample_features, cfg.img_size, cfg.padding,
-                                      self.target, candidates, cfg.max_map_side)
-            candidate_reader = features if cfg.candidate_features == cfg.sample_features else frame_features(
-                self.backbone, image, cfg.candidate_features, cfg.img_size, cfg.padding, self.target, candidates,
-                cfg.max_map_side)
+            def reader(mode: str) -> FrameFeatures:
+                return frame_features(self.backbone, image, mode, cfg.img_size, cfg.padding, self.target,
+                                      candidates, cfg.max_map_side)
+
+            features = reader(cfg.sample_features)
+            candidate_reader = features if cfg.candidate_features == cfg.sample_features else reader(
+                cfg.candidate_features)
             candidate_feats = candidate_reader.extract(candidates)
         with self.timer("scoring"):
             scores = self.head.positive_score(candidate_feats).numpy()
