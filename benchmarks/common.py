@@ -18,6 +18,7 @@ from tracker.build import build_tracker, resolve_weights
 from tracker.config import TrackerConfig
 from tracker.data.synthetic import synthetic_sequence
 from tracker.errors import TrackerError
+from tracker.evaluation.latency import latency_report
 from tracker.evaluation.metrics import scores
 from tracker.evaluation.run import run_sequence
 from tracker.files import write_json  # noqa: F401 - one atomic writer for the project
@@ -122,4 +123,6 @@ def measure(runs: list[Run], sequences: list, max_frames: int | None, tag: str, 
                             "sequence": sequence.name, "frames": n, "seconds": float(result.seconds.sum()),
                             "first_frame_seconds": float(result.seconds[0]), "fps": result.fps,
                             "failed_frames": result.failed_frames, "phase_seconds": result.phase_seconds,
+                            "latency": latency_report(result.seconds, result.lost, run.config.frame_budget_ms),
+                            "frame_seconds": result.seconds[1:].tolist(), "frame_lost": result.lost[1:].tolist(),
                             **scores(result.boxes, sequence.ground_truth[:n])})

@@ -4,9 +4,10 @@
 
 Every run tracks every OTB sequence in full, the runs taking turns sequence by sequence, so that a
 slower stretch of the machine falls on all of them alike. fps counts every frame, first-frame
-training included, which is the fps a user sees. Per phase: milliseconds per frame spent on conv
-features, candidate scoring, online updates (sample collection + learning) and bounding-box
-regression; and the first frame's milliseconds on its own (features of 6500 samples, 50 steps).
+training included, which is the fps a user sees. Per-frame latency (median, p95, max, share over the
+config's ``frame_budget_ms``) is given per run and per sequence, split into tracked and lost frames.
+Per phase: milliseconds per frame spent on conv features, candidate scoring, online updates (sample
+collection + learning) and bounding-box regression; and the first frame's milliseconds on its own.
 Then, on the first ``--max-frames`` of a few sequences, the shared feature map against exact
 per-candidate crops on the first run's backbone (``--exact none`` skips it).
 """
@@ -24,6 +25,7 @@ from benchmarks.common import DEFAULT_OTB, Run, cli_main, markdown_table, measur
 from tracker.build import backbone_of
 from tracker.config import TrackerConfig, load_config
 from tracker.errors import TrackerError
+from tracker.evaluation.latency import frame_latency
 from tracker.evaluation.run import otb_sequences
 from tracker.timing import PHASES
 
@@ -41,7 +43,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-frames", type=int, default=40, help="frames per sequence for shared vs exact")
     parser.add_argument("--updater", default="bp")
     parser.add_argument("--config", help="YAML overriding the defaults for every run")
-    parser.add_argument("--out", default="results/speed")
+    parser.add_argument("--out", default="runs/speed", help="results folder (git-ignored by default)")
     return parser.parse_args(argv)
 
 
@@ -88,6 +90,38 @@ def table(records: list[dict], labels: list[str]) -> str:
                           + [f"{p} ms/frame" for p in PHASES] + ["failed frames", "success AUC (seed 0)"], rows)
 
 
+def pooled_latency(records: list[dict], budget_ms: float) -> dict:
+    """One latency report over several sequences' frames; the first frames' mean on its own."""
+    report = frame_latency(np.concatenate([r["frame_seconds"] for r in records]),
+                           np.concatenate([r["frame_lost"] for r in records]).astype(bool), budget_ms)
+    return {"first_frame_ms": 1000 * float(np.mean([r["first_frame_seconds"] for r in records])), **report}
+
+
+def latency_cells(report: dict) -> list[object]:
+    def ms(part: str, key: str) -> object:
+        value = report[part][key]
+        return "-" if value is None else round(value, 1)
+
+    return [ms("all", "median_ms"), ms("all", "p95_ms"), ms("all", "max_ms"),
+            f"{100 * report['all']['over_budget']:.1f}%" if report["all"]["frames"] else "-",
+            ms("tracked", "p95_ms"), report["lost"]["frames"], ms("lost", "median_ms"), ms("lost", "p95_ms")]
+
+
+LATENCY_HEADER = ["median ms", "p95 ms", "max ms", "over budget", "tracked p95 ms", "lost frames",
+                  "lost median ms", "lost p95 ms"]
+
+
+def latency_tables(records: list[dict], runs: list[Run]) -> str:
+    """Per run over all its sequences, then per sequence and run."""
+    overall = [[run.label, run.config.frame_budget_ms,
+                *latency_cells(pooled_latency([r for r in records if r["run"] == run.label],
+                                              run.config.frame_budget_ms))] for run in runs]
+    per_sequence = [[r["sequence"], r["run"], r["frames"], round(r["fps"], 1), *latency_cells(r["latency"])]
+                    for r in records]
+    return (markdown_table(["run", "budget ms", *LATENCY_HEADER], overall) + "\n\nper sequence:\n\n"
+            + markdown_table(["sequence", "run", "frames", "fps", *LATENCY_HEADER], per_sequence))
+
+
 def run(args: argparse.Namespace) -> None:
     runs = make_runs(args)
     whole = otb_sequences(args.otb, None if args.sequences == "all" else args.sequences.split(","))
@@ -95,9 +129,7 @@ def run(args: argparse.Namespace) -> None:
     warm_up()
     measure(runs, whole, None, "whole", records)
     report = table(records, [r.label for r in runs])
-    report += "\n\nper sequence (fps, failed frames / frames): " + "; ".join(
-        f"{run.label}: " + ", ".join(f"{r['sequence']} {r['fps']:.1f} ({r['failed_frames']}/{r['frames']})"
-                                      for r in records if r["run"] == run.label) for run in runs)
+    report += "\n\nframe latency (frames after the first):\n\n" + latency_tables(records, runs)
     ratio = None
     if args.exact != "none":
         first = runs[0]

@@ -41,6 +41,12 @@ def test_speed_benchmark_puts_backbones_and_variants_side_by_side(tmp_path, caps
     assert report["shared_exact_ratio"] == pytest.approx(mode_fps["shared"] / mode_fps["exact"])
     printed = capsys.readouterr().out
     assert "shared / exact speed ratio" in printed and "first frame ms" in printed
+    toy = next(r for r in whole if r["run"] == "trunk" and r["sequence"] == "Toy")
+    latency = toy["latency"]
+    assert latency["all"]["frames"] == 5 == latency["tracked"]["frames"] + latency["lost"]["frames"]
+    assert latency["all"]["max_ms"] == pytest.approx(1000 * max(toy["frame_seconds"]))
+    assert latency["first_frame_ms"] == pytest.approx(1000 * toy["first_frame_seconds"])
+    assert "lost p95 ms" in printed and "| Toy | trunk | 6 |" in printed
     weights = tmp_path / "mdnet.pt"
     save_weights(weights, MDNetBackbone((4, 4, 4)))
     assert speed.main(["--otb", str(otb), "--backbones", f"file={weights}", "--variants", f"narrow={variant}",

@@ -51,6 +51,10 @@ def test_outputs_and_summary(tmp_path, otb_folder, fast_yaml):
     assert {"mean_iou", "success_auc", "precision_20"} <= set(data)
     assert set(data["phase_seconds"]) == {"features", "scoring", "updates", "bbreg"}
     assert 0 <= data["failed_frames"] <= 7  # frames after the first scored as lost
+    latency = data["latency"]
+    assert latency["budget_ms"] == 40 and latency["first_frame_ms"] > 0
+    assert latency["all"]["frames"] == 7 and latency["lost"]["frames"] == data["failed_frames"]
+    assert latency["all"]["median_ms"] <= latency["all"]["p95_ms"] <= latency["all"]["max_ms"]
     video = cv2.VideoCapture(str(tmp_path / "out.mp4"))
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 8 and video.get(cv2.CAP_PROP_FPS) == 30  # display.VIDEO_FPS
     video.release()

@@ -22,6 +22,7 @@ from tracker.data.sequence import Sequence
 from tracker.data.synthetic import synthetic_sequence
 from tracker.display import VideoRecorder, check_display, draw_box
 from tracker.errors import TrackerError
+from tracker.evaluation.latency import latency_report
 from tracker.evaluation.metrics import scores
 from tracker.evaluation.peers import DEFAULT_MODELS, PEERS, OpenCVTracker
 from tracker.evaluation.run import track
@@ -185,14 +186,17 @@ def run(args: argparse.Namespace) -> dict:
     outputs = Outputs(args)
     n_total = len(sequence) if args.max_frames is None else min(len(sequence), args.max_frames)
     truth = sequence.ground_truth
-    boxes = []
+    boxes, seconds, lost = [], [], []
     start = time.perf_counter()
     try:
         # closing the bar (also when a frame fails) clears its line, so an error prints on a line of its own
         with tqdm(total=n_total, desc=sequence.name, unit="frame", disable=args.quiet, leave=False) as progress:
-            for index, (image, box, _) in enumerate(track(tracker, sequence, init_box, n_total)):
-                boxes.append(box)
-                outputs.frame(image, box, truth[index] if truth is not None and index < len(truth) else None)
+            for index, frame in enumerate(track(tracker, sequence, init_box, n_total)):
+                boxes.append(frame.box)
+                seconds.append(frame.seconds)
+                lost.append(frame.lost)
+                outputs.frame(frame.image, frame.box,
+                              truth[index] if truth is not None and index < len(truth) else None)
                 progress.update()
     finally:
         outputs.close()
@@ -201,7 +205,10 @@ def run(args: argparse.Namespace) -> dict:
     elapsed = time.perf_counter() - start
     stats = tracker.sequence_stats()
     summary = {"sequence": sequence.name, "frames": len(boxes), "seconds": elapsed, "fps": len(boxes) / elapsed,
-               "failed_frames": stats.failed_frames}
+               "failed_frames": stats.failed_frames,
+               "latency": latency_report(np.array(seconds), np.array(lost),
+                                         config.frame_budget_ms if args.tracker == "ours" else
+                                         TrackerConfig.frame_budget_ms)}
     if args.tracker == "ours":
         summary.update({
             "tracker": f"ours ({config.updater})", "updater": config.updater, "backbone": tracker.config.backbone,
@@ -276,6 +283,9 @@ def run_main(args: argparse.Namespace) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     line = f"{summary['sequence']}: {summary['frames']} frames at {summary['fps']:.1f} fps ({summary['tracker']})"
+    latency = summary["latency"]["all"]
+    if latency["frames"]:
+        line += f", p95 frame {latency['p95_ms']:.0f} ms (first {summary['latency']['first_frame_ms']:.0f} ms)"
     if summary.get("success_auc") is not None:
         line += (f", mean IoU {summary['mean_iou']:.3f}, success AUC {summary['success_auc']:.3f},"
                  f" precision@20 {summary['precision_20']:.3f}")

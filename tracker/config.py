@@ -20,6 +20,7 @@ from tracker.backbones.efficientnet_lite0 import N_BLOCKS
 from tracker.box_estimation import BOX_ESTIMATORS
 from tracker.errors import TrackerError
 from tracker.files import read_text
+from tracker.update_schedule import SCHEDULES
 from tracker.updaters import UPDATERS
 
 FEATURE_MODES = ("shared", "exact")
@@ -82,6 +83,16 @@ class TrackerConfig:
     maxiter_update: int = 15
     lr_update: float = 0.001
     long_interval: int = 10
+    # --- when updates run (tracker/update_schedule.py) ---
+    # deviation: MDNet runs each update's maxiter_update steps inside the frame that asks for it (10x a
+    # tracked frame's cost); "steps" spreads them, at most update_steps_per_frame a frame, "deadline" fits
+    # them into frame_budget_ms by the clock (not deterministic), "full" is MDNet's
+    update_schedule: str = "full"
+    update_steps_per_frame: int = 2
+    # the latency target: reports count the frames over it, and the deadline schedule keeps to it
+    frame_budget_ms: float = 40.0
+    # a short-term update on the first of every this many consecutive lost frames (1: each, as MDNet)
+    lost_update_interval: int = 1
     n_frames_long: int = 100
     n_frames_short: int = 30
     # --- optimisation (shared by every updater) ---
@@ -168,6 +179,9 @@ class TrackerConfig:
             check(getattr(self, name) in FEATURE_MODES, f"{name} must be one of {FEATURE_MODES}")
         check(self.box_estimator in BOX_ESTIMATORS,
               f"unknown box_estimator {self.box_estimator!r}; choose from {sorted(BOX_ESTIMATORS)}")
+        check(self.update_schedule in SCHEDULES, f"update_schedule must be one of {SCHEDULES}")
+        check(math.isfinite(self.frame_budget_ms) and self.frame_budget_ms > 0,
+              f"frame_budget_ms must be finite and positive, got {self.frame_budget_ms}")
         check(self.box_reads in BOX_READS, f"box_reads must be one of {BOX_READS}")
         check(self.box_zoom_step > 1.0 and math.isfinite(self.box_zoom_step),
               f"box_zoom_step must be finite and > 1, got {self.box_zoom_step}")
@@ -188,7 +202,8 @@ class TrackerConfig:
         for name in ("n_samples", "top_k", "n_pos_init", "n_neg_init", "maxiter_init", "n_pos_update",
                      "n_neg_update", "maxiter_update", "long_interval", "n_frames_long", "n_frames_short",
                      "fc_width", "img_size", "n_bbreg", "max_map_side", "box_img_size",
-                     "box_fit_samples", "scale_levels", "batch_size", "batch_neg_cand"):
+                     "box_fit_samples", "scale_levels", "batch_size", "batch_neg_cand", "update_steps_per_frame",
+                     "lost_update_interval"):
             value = getattr(self, name)
             check(0 < value <= MAX_COUNT, f"{name} must be in 1 .. {MAX_COUNT}, got {value}")
         min_img = BACKBONES[self.backbone].min_img_size

@@ -6,6 +6,7 @@ they learn from (sample memories, hard negatives, when to update).
 
 from __future__ import annotations
 
+import time
 from collections import deque
 
 import numpy as np
@@ -19,6 +20,7 @@ from tracker.features import FrameFeatures, feature_dim, frame_features
 from tracker.head import Head
 from tracker.timing import PhaseTimer
 from tracker.tracking import FrameResult, SequenceStats
+from tracker.update_schedule import UpdateJob, UpdateScheduler
 from tracker.updaters import Trainer, make_updater
 
 
@@ -72,7 +74,11 @@ class MDNetTracker:
         # everything measured per sequence starts again (the updater's diagnostics in start())
         self.timer = PhaseTimer()
         self.failed_frames = 0
+        self.lost_run = 0  # consecutive frames scored as lost, up to this one
         self.skipped_steps = []
+        self.scheduler = UpdateScheduler(cfg.update_schedule, cfg.update_steps_per_frame, cfg.frame_budget_ms)
+        self.labels = torch.cat([torch.ones(cfg.batch_pos, dtype=torch.long),
+                                 torch.zeros(cfg.batch_neg, dtype=torch.long)])
 
         whole = np.array([0.0, 0.0, *self.image_size])
         with self.timer("features"):
@@ -102,7 +108,12 @@ class MDNetTracker:
                 else:
                     self.skipped_steps.append(f"bbreg: no sample overlaps the initial box by {cfg.overlap_bbreg}")
         with self.timer("updates"):
-            self._train(pos_feats, neg_feats, cfg.maxiter_init, cfg.lr_init)
+            # the first frame trains in full, whatever the schedule: there is nothing to track without it
+            job = self._job(pos_feats, neg_feats, cfg.maxiter_init, cfg.lr_init)
+            if job is not None:
+                first = UpdateScheduler("full", 0, 0.0)
+                first.request(job)
+                first.run(self._step, frame_start=0.0)
         self.pos_memory: deque[torch.Tensor] = deque([pos_feats[:cfg.n_pos_update]], maxlen=cfg.n_frames_long)
         self.neg_memory: deque[torch.Tensor] = deque([neg_feats[:cfg.n_neg_update]], maxlen=cfg.n_frames_short)
 
@@ -114,6 +125,7 @@ class MDNetTracker:
     def track_frame(self, image: np.ndarray) -> FrameResult:
         """The next frame: box, target score (mean logit of the top candidates) and whether it is lost."""
         cfg = self.config
+        frame_start = time.perf_counter()
         image = as_rgb(image)
         self.frame_index += 1
         candidates = SampleGenerator("gaussian", self.image_size, self.trans, cfg.scale).draw(
@@ -144,14 +156,17 @@ class MDNetTracker:
             if cfg.box_feedback and score > cfg.box_feedback_min_score:
                 self.target = bounded_scale_change(result, previous, cfg.box_feedback_max_scale)
         with self.timer("updates"):
+            self.lost_run = 0 if success else self.lost_run + 1
             if not success:
                 self.failed_frames += 1
-                self._update(short_term=True)
+                if (self.lost_run - 1) % cfg.lost_update_interval == 0:
+                    self._request_update(short_term=True)
             else:
                 self._collect(features)
                 if self.frame_index % cfg.long_interval == 0:
-                    self._update(short_term=False)
-        return FrameResult(result, score, not success)
+                    self._request_update(short_term=False)
+            steps = self.scheduler.run(self._step, frame_start)
+        return FrameResult(result, score, not success, steps)
 
     def sequence_stats(self) -> SequenceStats:
         return SequenceStats(self.failed_frames, self.timer.as_dict())
@@ -170,27 +185,34 @@ class MDNetTracker:
         self.pos_memory.append(features.extract(pos))
         self.neg_memory.append(features.extract(neg))
 
-    def _update(self, short_term: bool) -> None:
+    def _request_update(self, short_term: bool) -> None:
+        """MDNet's short-term update (the last ``n_frames_short`` frames' positives) or long-term one (all kept)."""
         cfg = self.config
         pos_frames = list(self.pos_memory)[-cfg.n_frames_short:] if short_term else list(self.pos_memory)
-        self._train(torch.cat(pos_frames), torch.cat(list(self.neg_memory)), cfg.maxiter_update, cfg.lr_update)
+        job = self._job(torch.cat(pos_frames), torch.cat(list(self.neg_memory)), cfg.maxiter_update, cfg.lr_update)
+        if job is not None:
+            self.scheduler.request(job)
 
-    def _train(self, pos: torch.Tensor, neg: torch.Tensor, iterations: int, lr: float) -> None:
-        """MDNet's training loop: fixed-size minibatches, hardest negatives of a larger candidate set."""
+    def _job(self, pos: torch.Tensor, neg: torch.Tensor, iterations: int, lr: float) -> UpdateJob | None:
+        """MDNet's training loop, drawn now: fixed-size minibatches walking through shuffled samples."""
         cfg = self.config
         if len(pos) == 0 or len(neg) == 0:
-            return
+            return None
         n_cand = cfg.batch_neg_cand if cfg.hard_negative_mining else cfg.batch_neg
-        pos_order = self._epoch_order(len(pos), cfg.batch_pos * iterations)
-        neg_order = self._epoch_order(len(neg), n_cand * iterations)
-        labels = torch.cat([torch.ones(cfg.batch_pos, dtype=torch.long), torch.zeros(cfg.batch_neg, dtype=torch.long)])
-        for it in range(iterations):
-            batch_pos = pos[pos_order[it * cfg.batch_pos:(it + 1) * cfg.batch_pos]]
-            batch_neg = neg[neg_order[it * n_cand:(it + 1) * n_cand]]
-            if n_cand > cfg.batch_neg:  # hard negative mining: the negatives scored most target-like
-                hardest = torch.topk(self.head.positive_score(batch_neg), cfg.batch_neg).indices
-                batch_neg = batch_neg[hardest]
-            self.updater.step(torch.cat([batch_pos, batch_neg]), labels, lr)
+        return UpdateJob(pos, neg, self._epoch_order(len(pos), cfg.batch_pos * iterations),
+                         self._epoch_order(len(neg), n_cand * iterations), iterations, lr)
+
+    def _step(self, job: UpdateJob) -> None:
+        """The job's next minibatch, its negatives the hardest of a larger candidate set."""
+        cfg = self.config
+        it = job.done
+        n_cand = cfg.batch_neg_cand if cfg.hard_negative_mining else cfg.batch_neg
+        batch_pos = job.pos[job.pos_order[it * cfg.batch_pos:(it + 1) * cfg.batch_pos]]
+        batch_neg = job.neg[job.neg_order[it * n_cand:(it + 1) * n_cand]]
+        if n_cand > cfg.batch_neg:  # hard negative mining: the negatives scored most target-like
+            hardest = torch.topk(self.head.positive_score(batch_neg), cfg.batch_neg).indices
+            batch_neg = batch_neg[hardest]
+        self.updater.step(torch.cat([batch_pos, batch_neg]), self.labels, job.lr)
 
     def _epoch_order(self, n: int, total: int) -> torch.Tensor:
         """Indices walking through shuffled copies of range(n) until ``total`` are drawn."""

@@ -10,12 +10,13 @@ import numpy as np
 
 @dataclass(frozen=True)
 class FrameResult:
-    """One frame's outcome: the box, the tracker's target score (NaN when it gives none) and whether it
-    judged the target lost there."""
+    """One frame's outcome: the box, the tracker's target score (NaN when it gives none), whether it
+    judged the target lost there, and how many online learning steps the frame ran."""
 
     box: np.ndarray
     score: float
     lost: bool
+    learning_steps: int = 0
 
 
 @dataclass

@@ -19,9 +19,11 @@ def _texture(rng: np.random.Generator, height: int, width: int, cell: int) -> np
 
 
 def synthetic_sequence(n_frames: int = 60, size: tuple[int, int] = (320, 240), seed: int = 0,
-                       name: str = "synthetic", growth: float | None = None) -> ArraySequence:
+                       name: str = "synthetic", growth: float | None = None,
+                       absent: tuple[int, int] | None = None) -> ArraySequence:
     """``growth``: the target grows to this many times its first size at mid-sequence and shrinks back
-    (default: it swings by +-30%)."""
+    (default: it swings by +-30%). ``absent``: frames ``[start, stop)`` do not show the target, and their
+    ground truth is NaN (how UAV123 marks a target out of view)."""
     width, height = size
     rng = np.random.default_rng(seed)
     background = _texture(rng, height, width, 12)
@@ -47,12 +49,14 @@ def synthetic_sequence(n_frames: int = 60, size: tuple[int, int] = (320, 240), s
         frame = background.copy()
         x0, y0 = int(round(cx - w / 2)), int(round(cy - h / 2))
         patch = cv2.resize(target, (int(round(w)), int(round(h))), interpolation=cv2.INTER_AREA)
-        frame[y0:y0 + patch.shape[0], x0:x0 + patch.shape[1]] = patch
+        hidden = absent is not None and absent[0] <= t < absent[1]
+        if not hidden:
+            frame[y0:y0 + patch.shape[0], x0:x0 + patch.shape[1]] = patch
         if 0.4 <= phase <= 0.55:  # an occluder crosses over the target's left part
             ox = int(x0 - 10 + (phase - 0.4) / 0.15 * w * 0.6)
             cv2.rectangle(frame, (ox, 0), (ox + int(w * 0.4), height - 1), (90, 90, 90), -1)
         gain = 1.0 - 0.45 * np.clip((phase - 0.6) / 0.2, 0, 1)  # the lights dim
         frame = np.clip(frame.astype(np.float32) * gain + rng.normal(0, 3, frame.shape), 0, 255).astype(np.uint8)
         frames.append(frame)
-        boxes.append([x0, y0, patch.shape[1], patch.shape[0]])
+        boxes.append([np.nan] * 4 if hidden else [x0, y0, patch.shape[1], patch.shape[0]])
     return ArraySequence(name, frames, np.array(boxes, dtype=np.float64))

@@ -14,22 +14,31 @@ from tracker.errors import TrackerError
 from tracker.tracking import Tracker
 
 
+@dataclass(frozen=True)
+class TrackedFrame:
+    image: np.ndarray
+    box: np.ndarray
+    seconds: float  # the tracker's own time on this frame (init on the first)
+    lost: bool  # whether the tracker judged the target lost (never on the first frame)
+
+
 def track(tracker: Tracker, sequence: Sequence, init_box: np.ndarray,
-          max_frames: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, float]]:
-    """Yield (image, box, seconds) per frame: ``init`` on the first, ``update`` on the rest."""
+          max_frames: int | None = None) -> Iterator[TrackedFrame]:
+    """Each frame in turn: ``init`` on the first, ``track_frame`` on the rest."""
     for index, image in enumerate(sequence):
         if max_frames is not None and index >= max_frames:
             return
         start = time.perf_counter()
         if index == 0:
             tracker.init(image, init_box)
-            box = np.asarray(init_box, dtype=float)
+            box, lost = np.asarray(init_box, dtype=float), False
         else:
-            box = tracker.update(image)
+            result = tracker.track_frame(image)
+            box, lost = result.box, result.lost
         seconds = time.perf_counter() - start
         if not np.all(np.isfinite(box)):
             raise TrackerError(f"{sequence.name}: tracker produced a non-finite box at frame {index + 1}")
-        yield image, box, seconds
+        yield TrackedFrame(image, box, seconds, lost)
 
 
 @dataclass
@@ -37,6 +46,7 @@ class SequenceResult:
     name: str
     boxes: np.ndarray
     seconds: np.ndarray
+    lost: np.ndarray  # per frame, whether the tracker judged the target lost
     phase_seconds: dict[str, float] = field(default_factory=dict)
     failed_frames: int = 0  # frames the tracker judged the target lost
 
@@ -47,13 +57,10 @@ class SequenceResult:
 
 def run_sequence(tracker: Tracker, sequence: Sequence, max_frames: int | None = None) -> SequenceResult:
     """Track a sequence from its first ground-truth box (one-pass evaluation)."""
-    boxes, seconds = [], []
-    for _, box, dt in track(tracker, sequence, sequence.ground_truth[0], max_frames):
-        boxes.append(box)
-        seconds.append(dt)
+    frames = [(f.box, f.seconds, f.lost) for f in track(tracker, sequence, sequence.ground_truth[0], max_frames)]
+    boxes, seconds, lost = (np.array(column) for column in zip(*frames))
     stats = tracker.sequence_stats()
-    return SequenceResult(sequence.name, np.array(boxes), np.array(seconds), stats.phase_seconds,
-                          stats.failed_frames)
+    return SequenceResult(sequence.name, boxes, seconds, lost, stats.phase_seconds, stats.failed_frames)
 
 
 def otb_sequences(root: str, names: list[str] | None = None) -> list[Sequence]:

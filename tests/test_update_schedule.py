@@ -1,0 +1,120 @@
+"""The update schedule: how many learning steps a frame runs, and that a lost stretch stays within budget."""
+
+import numpy as np
+import pytest
+import torch
+
+from tracker.build import build_tracker
+from tracker.config import TrackerConfig
+from tracker.data.synthetic import synthetic_sequence
+from tracker.evaluation.latency import latency_report
+from tracker.update_schedule import UpdateJob, UpdateScheduler
+
+
+def job(iterations: int) -> UpdateJob:
+    empty = torch.zeros(0)
+    return UpdateJob(empty, empty, empty, empty, iterations, 0.001)
+
+
+def counting(scheduler: UpdateScheduler, frames: int) -> list[int]:
+    return [scheduler.run(lambda _: None, frame_start=0.0) for _ in range(frames)]
+
+
+def test_steps_schedule_spreads_a_job_over_frames():
+    scheduler = UpdateScheduler("steps", 2, 40.0)
+    scheduler.request(job(5))
+    assert counting(scheduler, 4) == [2, 2, 1, 0]
+
+
+def test_full_schedule_runs_a_job_at_once():
+    scheduler = UpdateScheduler("full", 2, 40.0)
+    scheduler.request(job(15))
+    assert counting(scheduler, 2) == [15, 0]
+
+
+def test_a_newer_request_replaces_what_is_left():
+    scheduler = UpdateScheduler("steps", 3, 40.0)
+    first, second = job(15), job(4)
+    scheduler.request(first)
+    scheduler.run(lambda _: None, 0.0)
+    scheduler.request(second)
+    ran: list[UpdateJob] = []
+    scheduler.run(ran.append, 0.0)
+    scheduler.run(ran.append, 0.0)
+    assert first.done == 3 and ran == [second] * 4 and second.remaining == 0 and scheduler.pending is None
+
+
+class FakeClock:
+    """Time that moves only when a learning step runs: ``step_ms`` each."""
+
+    def __init__(self, step_ms: float) -> None:
+        self.now, self.step_ms = 0.0, step_ms
+
+    def __call__(self) -> float:
+        return self.now
+
+    def step(self, _job: UpdateJob) -> None:
+        self.now += self.step_ms / 1000
+
+
+def test_deadline_schedule_fits_steps_into_the_budget():
+    clock = FakeClock(8.0)
+    scheduler = UpdateScheduler("deadline", 0, 40.0, clock=clock)
+    scheduler.request(job(15))
+    # the first step has no estimate yet: it runs, then 8 ms steps fit while the frame stays <= 40 ms
+    assert scheduler.run(clock.step, frame_start=clock()) == 5
+    assert clock.now == pytest.approx(0.040)
+    start = clock.now
+    clock.now += 0.035  # a frame whose own work took 35 ms: one step still runs, so learning never starves
+    assert scheduler.run(clock.step, frame_start=start) == 1
+
+
+def test_config_refuses_an_unknown_schedule():
+    from tracker.config import load_config
+    from tracker.errors import TrackerError
+
+    with pytest.raises(TrackerError, match="update_schedule"):
+        load_config(update_schedule="sometimes")
+
+
+@pytest.fixture(scope="module")
+def vanishing():
+    """The target leaves the picture for 30 frames in the middle."""
+    return synthetic_sequence(n_frames=45, size=(240, 180), absent=(10, 40))
+
+
+def track(config: TrackerConfig, sequence) -> tuple[np.ndarray, list]:
+    tracker = build_tracker(config)
+    tracker.init(sequence.frames[0], sequence.ground_truth[0])
+    results = [tracker.track_frame(frame) for frame in sequence.frames[1:]]
+    return np.array([r.box for r in results]), results
+
+
+def test_lost_stretch_keeps_the_step_budget(vanishing, fast_config):
+    config = fast_config.replace(update_schedule="steps", update_steps_per_frame=2, maxiter_update=6)
+    boxes, results = track(config, vanishing)
+    lost = np.array([r.lost for r in results])
+    assert lost[9:39].mean() > 0.5  # the tracker knows the target is gone
+    assert max(r.learning_steps for r in results) == 2  # learning ran, never more than the budget
+    full = track(config.replace(update_schedule="full"), vanishing)[1]
+    assert max(r.learning_steps for r in full) == 6  # MDNet's: a whole update inside one frame
+    again, _ = track(config, vanishing)
+    np.testing.assert_array_equal(boxes, again)  # same seed, same boxes
+
+
+def test_lost_update_interval_asks_for_fewer_updates(vanishing, fast_config):
+    every = track(fast_config, vanishing)[1]
+    third = track(fast_config.replace(lost_update_interval=3), vanishing)[1]
+    assert sum(r.learning_steps for r in third) < sum(r.learning_steps for r in every)
+
+
+def test_latency_report_splits_tracked_and_lost_frames():
+    seconds = np.array([0.5, 0.01, 0.02, 0.2, 0.03])
+    lost = np.array([False, False, False, True, False])
+    report = latency_report(seconds, lost, budget_ms=40.0)
+    assert report["first_frame_ms"] == pytest.approx(500)
+    assert report["all"]["frames"] == 4 and report["all"]["max_ms"] == pytest.approx(200)
+    assert report["all"]["over_budget"] == pytest.approx(0.25)
+    assert report["tracked"]["frames"] == 3 and report["tracked"]["over_budget"] == 0
+    assert report["lost"]["median_ms"] == pytest.approx(200)
+    assert latency_report(seconds[:1], lost[:1], 40.0)["lost"]["p95_ms"] is None

@@ -1,0 +1,85 @@
+"""When fc4-fc6 learn within the frame loop: MDNet's updates as jobs of learning steps, a bounded number per frame.
+
+MDNet runs each update (15 steps) inside the frame that asks for it: the short-term update on every frame
+scored as lost and the long-term one every ``long_interval`` frames. A step costs about 8 ms on 2 cores, a
+tracked frame about 15, so such a frame takes 10x a tracked one, and the picture stalls exactly while the
+target is being lost. Here an update is a queued :class:`UpdateJob`; each frame runs at most a few of its
+steps, and a newer request replaces what is left of an older one (it holds the newer samples).
+
+Schedules (``update_schedule``):
+
+- ``full``: MDNet's, every job run to the end in the frame that asks for it;
+- ``steps``: at most ``update_steps_per_frame`` steps a frame; deterministic, so the same seed gives the
+  same boxes on any machine;
+- ``deadline``: steps while the frame's clock says another one fits in ``frame_budget_ms`` (at least one a
+  frame, so learning never starves); for live use, where the machine is not the one the budget was sized on.
+  Not deterministic: how many steps run depends on the machine's speed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+SCHEDULES = ("full", "steps", "deadline")
+
+
+@dataclass
+class UpdateJob:
+    """One update's steps, drawn when it was asked for: minibatch ``i`` takes ``pos[pos_order[i * n_pos:
+    (i + 1) * n_pos]]`` and the negatives likewise, so a job cut across frames learns the same as run at once."""
+
+    pos: torch.Tensor
+    neg: torch.Tensor
+    pos_order: torch.Tensor
+    neg_order: torch.Tensor
+    iterations: int
+    lr: float
+    done: int = 0
+
+    @property
+    def remaining(self) -> int:
+        return self.iterations - self.done
+
+
+class UpdateScheduler:
+    """Holds at most one pending job and decides how many of its steps a frame runs."""
+
+    def __init__(self, schedule: str, steps_per_frame: int, budget_ms: float,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+        self.schedule = schedule
+        self.steps_per_frame = steps_per_frame
+        self.budget_s = budget_ms / 1000.0
+        self.clock = clock
+        self.pending: UpdateJob | None = None
+        self.step_seconds = 0.0  # running estimate of one step's cost (deadline schedule)
+
+    def request(self, job: UpdateJob) -> None:
+        """Queue ``job``; what is left of an older one is dropped: the new one learns from newer samples."""
+        self.pending = job
+
+    def run(self, step: Callable[[UpdateJob], None], frame_start: float) -> int:
+        """Run this frame's share of the pending job through ``step`` (one learning step each); return how many."""
+        ran = 0
+        while self.pending is not None and self._another_fits(ran, frame_start):
+            started = self.clock()
+            step(self.pending)
+            self.pending.done += 1
+            ran += 1
+            spent = self.clock() - started
+            self.step_seconds = spent if self.step_seconds == 0 else 0.8 * self.step_seconds + 0.2 * spent
+            if self.pending.remaining <= 0:
+                self.pending = None
+        return ran
+
+    def _another_fits(self, ran: int, frame_start: float) -> bool:
+        if self.schedule == "full":
+            return True
+        if self.schedule == "steps":
+            return ran < self.steps_per_frame
+        return ran == 0 or self.clock() - frame_start + self.step_seconds <= self.budget_s
