@@ -83,11 +83,14 @@ def test_init_starts_every_per_sequence_measurement_again(fast_config):
     np.testing.assert_array_equal([r.box for r in first_results], [r.box for r in second_results])
 
 
-def test_building_pays_torchs_lazy_optimizer_imports_not_the_first_frame():
-    """Made in a fresh interpreter: in this one another test has long since imported them."""
+def test_tracking_never_imports_torchs_compiler_stack():
+    """torch.optim's first optimizer imports torch._dynamo (74 MB, a second); tracking has no use for it.
+    Made in a fresh interpreter: in this one another test may have imported it."""
     code = ("import sys; from tracker.build import build_tracker; from tracker.config import TrackerConfig; "
-            "assert 'torch._dynamo' not in sys.modules; build_tracker(TrackerConfig(), 'none', warn=False); "
-            "assert 'torch._dynamo' in sys.modules")
+            "from tracker.data.synthetic import synthetic_sequence; s = synthetic_sequence(n_frames=12); "
+            "t = build_tracker(TrackerConfig(n_pos_init=50, n_neg_init=200, maxiter_init=2, n_bbreg=100, "
+            "long_interval=5), 'none', warn=False); t.init(s.frames[0], s.ground_truth[0]); "
+            "[t.update(f) for f in s.frames[1:]]; assert 'torch._dynamo' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent)
 
 

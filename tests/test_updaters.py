@@ -187,3 +187,29 @@ def test_two_class_binary_projection_is_a_lookup_equal_to_the_dense_product(n_in
     for k in range(2):
         loop += torch.where(mask[k], error[:, k:k + 1], -error[:, k:k + 1])
     assert torch.equal(fb.project(error), loop * 0.37)
+
+
+def test_fused_sgd_matches_torch_optim_to_the_bit():
+    """tracker.updaters.sgd calls the kernel torch.optim.SGD(fused=True) calls: same weights, bit for bit."""
+    from tracker.updaters.sgd import FusedSGD, ParamGroup
+
+    generator = torch.Generator().manual_seed(0)
+    ours = [torch.nn.Parameter(torch.randn(5, 4, generator=generator)), torch.nn.Parameter(torch.randn(3))]
+    theirs = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+    sgd = FusedSGD([ParamGroup(ours[:1], 1.0), ParamGroup(ours[1:], 10.0)], momentum=0.9, weight_decay=5e-4)
+    reference = torch.optim.SGD([{"params": theirs[:1], "lr": 0.01}, {"params": theirs[1:], "lr": 0.1}], lr=0.01,
+                                momentum=0.9, weight_decay=5e-4, fused=True)
+    for _ in range(5):
+        grads = [torch.randn(p.shape, generator=generator) for p in ours]
+        for p, q, g in zip(ours, theirs, grads):
+            p.grad, q.grad = g.clone(), g.clone()
+        sgd.step(0.01)
+        reference.step()
+    for p, q in zip(ours, theirs):
+        assert torch.equal(p, q)
+        assert torch.equal(sgd.momentum_buffer(p), reference.state[q]["momentum_buffer"])
+    saved = sgd.state_dict()
+    sgd.set_momentum_buffer(ours[1], None)
+    assert sgd.momentum_buffer(ours[1]) is None
+    sgd.load_state_dict(saved)
+    assert torch.equal(sgd.momentum_buffer(ours[1]), reference.state[theirs[1]]["momentum_buffer"])

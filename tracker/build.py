@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import warnings
 from pathlib import Path
 
@@ -48,13 +47,6 @@ def backbone_of(weights: str | None, default: str) -> str:
     return read_weights(choice).backbone
 
 
-@functools.cache
-def load_optimizer_machinery() -> None:
-    """torch imports its compiler stack (about 1 s) when the first optimizer is made; pay that once
-    while building, so it is not charged to a sequence's first frame (in init, via Trainer.start)."""
-    torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.0, fused=True)
-
-
 def make_backbone(config: TrackerConfig, weights: str | None,
                   warn: bool = True) -> tuple[Backbone, dict[str, torch.Tensor] | None, TrackerConfig]:
     """The backbone, pretrained fc4/fc5 if the weights hold them, and the config with the loaded layout.
@@ -95,6 +87,5 @@ def build_tracker(config: TrackerConfig, weights: str | None = None, warn: bool 
     ``warn=False`` drops the random-backbone warning (benchmarks that report the weights themselves).
     """
     keep_freed_memory()  # process-wide; frees the tracker's per-frame buffers from page-faulting
-    load_optimizer_machinery()
     backbone, fc_state, config = make_backbone(config, weights, warn)
     return MDNetTracker(config, backbone, fc_state)

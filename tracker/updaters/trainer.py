@@ -10,6 +10,7 @@ import torch
 from tracker.head import LAYER_NAMES, Head
 from tracker.updaters.probe import AlignmentProbe
 from tracker.updaters.rule import LearningRule, binary_loss
+from tracker.updaters.sgd import FusedSGD, ParamGroup
 
 if TYPE_CHECKING:  # the config imports the rules' registry: this way round only for type hints
     from tracker.config import TrackerConfig
@@ -31,7 +32,7 @@ class Trainer:
         self.probe: AlignmentProbe | None = AlignmentProbe() if config.alignment_diagnostics else None
         self.head: Head | None = None
         self.generator: torch.Generator | None = None
-        self.optimizer: torch.optim.SGD | None = None
+        self.optimizer: FusedSGD | None = None
 
     @property
     def name(self) -> str:
@@ -41,10 +42,9 @@ class Trainer:
         """A new sequence: ``head`` has just been (re)initialised on the first frame."""
         self.head = head
         self.generator = generator
-        groups = [{"params": list(layer.parameters()), "lr_mult": self.config.lr_mult.get(name, 1.0)}
+        groups = [ParamGroup(list(layer.parameters()), self.config.lr_mult.get(name, 1.0))
                   for name, layer in zip(LAYER_NAMES, head.layers)]
-        self.optimizer = torch.optim.SGD(groups, lr=self.config.lr_init, momentum=self.config.momentum,
-                                         weight_decay=self.config.weight_decay, fused=True)
+        self.optimizer = FusedSGD(groups, self.config.momentum, self.config.weight_decay)
         if self.probe is not None:
             self.probe = AlignmentProbe()  # measurements are per sequence
         self.rule.start(head, generator)
@@ -70,27 +70,22 @@ class Trainer:
         """One learning step on a minibatch."""
         if self.optimizer is None:
             raise RuntimeError("Trainer.start() must be called before a learning step")
-        self.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad()
         result = self.compute_gradients(features, labels, want_input_error)
         params = [p for layer in self.head.layers for p in layer.parameters()]
         torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr * group["lr_mult"]
-        self.optimizer.step()
+        self.optimizer.step(lr)
         return result
 
     # ---------------------------------------------------------------- what others read or keep
     def momentum(self, param: torch.nn.Parameter) -> torch.Tensor | None:
         """SGD's momentum buffer of one of fc4-fc6's parameters (None before its first step)."""
-        buffer = self.optimizer.state.get(param, {}).get("momentum_buffer")
+        buffer = self.optimizer.momentum_buffer(param)
         return None if buffer is None else buffer.clone()
 
     def set_momentum(self, param: torch.nn.Parameter, buffer: torch.Tensor | None) -> None:
         """Install a momentum buffer (pretraining swaps fc6 branches with their momentum)."""
-        if buffer is None:
-            self.optimizer.state.pop(param, None)
-        else:
-            self.optimizer.state[param] = {"momentum_buffer": buffer.clone()}
+        self.optimizer.set_momentum_buffer(param, None if buffer is None else buffer.clone())
 
     def state_dict(self) -> dict:
         return {"optimizer": self.optimizer.state_dict(), "rule": self.rule.state()}
