@@ -5,7 +5,7 @@
 Each tracker runs in a process of its own, which imports only what that tracker needs (NanoTrack: OpenCV
 and numpy, no torch), over the sequence's frames played forward and back until ``--frames`` (a looped
 OTB sequence, read from disk frame by frame, so no frame store inflates the figure). RSS is read from
-``/proc/self`` every frame: after the imports, after the first frame, its peak (the kernel's high-water
+``/proc/self`` every frame: once the tracker is built (imports and weights), after the first frame, its peak (the kernel's high-water
 mark, ``VmHWM``) and its steady level (median over the second half of the frames). Linux only.
 """
 
@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import DEFAULT_OTB, markdown_table
 from tracker.errors import TrackerError
+
+# what a child process imports is what it measures: benchmarks.common (and with it torch) only in the parent
 
 PAGE = 4096
 
@@ -67,8 +68,8 @@ def child(args: argparse.Namespace) -> dict:
     if args.sequence not in found:
         raise TrackerError(f"sequence {args.sequence} not found under {args.otb}")
     source = open_otb(*found[args.sequence], args.sequence)
-    after_imports = rss_mb()
     tracker = make_tracker(args.child, args.config, args.threads)
+    built = rss_mb()
     sequence = ImageSequence(source.name, looped(source.paths, args.frames), source.ground_truth)
     samples, seconds, after_first = [], [], None
     for index, frame in enumerate(track(tracker, sequence, source.ground_truth[0])):
@@ -77,7 +78,7 @@ def child(args: argparse.Namespace) -> dict:
         if index == 0:
             after_first = samples[0]
     half = np.array(samples[len(samples) // 2:])
-    return {"tracker": args.child, "frames": len(samples), "rss_after_imports_mb": after_imports,
+    return {"tracker": args.child, "frames": len(samples), "rss_built_mb": built,
             "rss_after_first_frame_mb": after_first, "peak_rss_mb": status_kib("VmHWM") / 1024,
             "steady_rss_mb": float(np.median(half)), "max_rss_second_half_mb": float(half.max()),
             "fps": len(seconds) / float(np.sum(seconds))}
@@ -85,7 +86,7 @@ def child(args: argparse.Namespace) -> dict:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--otb", default=DEFAULT_OTB)
+    parser.add_argument("--otb", help="folder of OTB sequences (default: ../shared/datasets/otb)")
     parser.add_argument("--sequence", default="Crossing")
     parser.add_argument("--frames", type=int, default=3000)
     parser.add_argument("--trackers", default="ours:bp,ours:bdfa,nano",
@@ -98,6 +99,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> None:
+    from benchmarks.common import DEFAULT_OTB, markdown_table
+    from tracker.files import write_json
+
+    args.otb = args.otb or DEFAULT_OTB
     if not Path("/proc/self/statm").is_file():
         raise TrackerError("benchmarks.memory reads /proc/self: Linux only")
     if args.frames < 2:
@@ -114,14 +119,12 @@ def run(args: argparse.Namespace) -> None:
         records.append(json.loads(done.stdout.strip().splitlines()[-1]))
     if not records:
         raise TrackerError("--trackers is empty")
-    rows = [[r["tracker"], r["frames"], r["rss_after_imports_mb"], r["rss_after_first_frame_mb"], r["peak_rss_mb"],
+    rows = [[r["tracker"], r["frames"], r["rss_built_mb"], r["rss_after_first_frame_mb"], r["peak_rss_mb"],
              r["steady_rss_mb"], r["max_rss_second_half_mb"], r["fps"]] for r in records]
     report = (f"{args.sequence}, {args.frames} frames (played forward and back), {args.threads} torch threads\n\n"
-              + markdown_table(["tracker", "frames", "after imports MB", "after first frame MB", "peak MB",
+              + markdown_table(["tracker", "frames", "built MB", "after first frame MB", "peak MB",
                                 "steady MB", "second-half max MB", "fps"], rows))
     print(report)
-    from tracker.files import write_json
-
     out = Path(args.out)
     write_json(out / "memory.json", {"command": " ".join(sys.argv), "sequence": args.sequence,
                                      "frames": args.frames, "threads": args.threads, "config": args.config,

@@ -266,3 +266,27 @@ def test_scaled_boxes_keep_the_centre():
     boxes = scaled_boxes(np.array([10.0, 20.0, 40.0, 30.0]), 1.1, 2)
     assert np.allclose(boxes[:, :2] + boxes[:, 2:] / 2, [30.0, 35.0])
     assert np.allclose(boxes[:, 2] / 40.0, 1.1 ** np.arange(-2, 3)) and np.allclose(boxes[2], [10, 20, 40, 30])
+
+
+def test_memory_benchmark_reports_each_tracker_in_its_own_process(tmp_path, capsys):
+    from benchmarks import memory
+
+    otb = tmp_path / "otb"
+    write_otb(otb / "Toy", n_frames=5)
+    config = tmp_path / "fast.yaml"
+    config.write_text(yaml.safe_dump(FAST))
+    out = tmp_path / "memory"
+    assert memory.main(["--otb", str(otb), "--sequence", "Toy", "--frames", "12", "--trackers", "ours:bp,mil",
+                        "--config", str(config), "--out", str(out)]) == 0
+    records = {r["tracker"]: r for r in json.loads((out / "memory.json").read_text())["records"]}
+    assert set(records) == {"ours:bp", "mil"}
+    for record in records.values():
+        assert record["frames"] == 12  # 5 frames played forward and back: 0-4, 3-1, 0-4, ...
+        assert 0 < record["steady_rss_mb"] <= record["peak_rss_mb"]
+    # OpenCV's MIL ran without torch in its process: far below our tracker's imports alone
+    assert records["mil"]["rss_built_mb"] < records["ours:bp"]["rss_built_mb"] - 100
+    assert "| ours:bp | 12 |" in capsys.readouterr().out
+    assert memory.main(["--otb", str(otb), "--sequence", "Nope", "--frames", "12", "--trackers", "mil",
+                        "--out", str(out)]) == 2
+    assert "Nope" in capsys.readouterr().err
+    assert memory.looped(list("abc"), 7) == list("abcbabc")

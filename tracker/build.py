@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from tracker.allocator import keep_freed_memory
+from tracker.allocator import return_freed_memory
 from tracker.backbones import Backbone, EfficientNetLite0, MDNetBackbone, load_backbone, read_weights
 from tracker.config import TrackerConfig
 from tracker.errors import TrackerError
@@ -86,6 +86,6 @@ def build_tracker(config: TrackerConfig, weights: str | None = None, warn: bool 
 
     ``warn=False`` drops the random-backbone warning (benchmarks that report the weights themselves).
     """
-    keep_freed_memory()  # process-wide; frees the tracker's per-frame buffers from page-faulting
+    return_freed_memory()  # process-wide, unless pretraining chose first: see tracker/allocator.py
     backbone, fc_state, config = make_backbone(config, weights, warn)
     return MDNetTracker(config, backbone, fc_state)
