@@ -5,8 +5,9 @@
 Each tracker runs in a process of its own, which imports only what that tracker needs (NanoTrack: OpenCV
 and numpy, no torch), over the sequence's frames played forward and back until ``--frames`` (a looped
 OTB sequence, read from disk frame by frame, so no frame store inflates the figure). RSS is read from
-``/proc/self`` every frame: once the tracker is built (imports and weights), after the first frame, its peak (the kernel's high-water
-mark, ``VmHWM``) and its steady level (median over the second half of the frames). Linux only.
+``/proc/self`` every frame: once the tracker is built (imports and weights), after the first frame, its
+peak (the kernel's high-water mark, ``VmHWM``) and its steady level (median over the second half of the
+frames). Linux only.
 """
 
 from __future__ import annotations

@@ -118,3 +118,21 @@ def test_latency_report_splits_tracked_and_lost_frames():
     assert report["tracked"]["frames"] == 3 and report["tracked"]["over_budget"] == 0
     assert report["lost"]["median_ms"] == pytest.approx(200)
     assert latency_report(seconds[:1], lost[:1], 40.0)["lost"]["p95_ms"] is None
+
+
+def test_an_urgent_job_runs_to_the_end_under_any_schedule():
+    scheduler = UpdateScheduler("steps", 2, 40.0)
+    urgent = job(15)
+    urgent.urgent = True
+    scheduler.request(urgent)
+    assert counting(scheduler, 2) == [15, 0]
+
+
+def test_first_lost_frame_updates_in_full_the_rest_spread(vanishing, fast_config):
+    config = fast_config.replace(update_schedule="steps", update_steps_per_frame=1, maxiter_update=6,
+                                 update_first_lost_in_full=True)
+    results = track(config, vanishing)[1]
+    lost = [r.lost for r in results]
+    first_lost = [i for i, flag in enumerate(lost) if flag and (i == 0 or not lost[i - 1])]
+    assert first_lost and all(results[i].learning_steps == 6 for i in first_lost)
+    assert all(r.learning_steps <= 1 for i, r in enumerate(results) if i not in first_lost)

@@ -93,6 +93,8 @@ class TrackerConfig:
     frame_budget_ms: float = 40.0
     # a short-term update on the first of every this many consecutive lost frames (1: each, as MDNet)
     lost_update_interval: int = 1
+    # the first frame of a lost stretch runs its short-term update in full under any schedule
+    update_first_lost_in_full: bool = False
     n_frames_long: int = 100
     n_frames_short: int = 30
     # --- optimisation (shared by every updater) ---

@@ -12,6 +12,7 @@ from collections import deque
 import numpy as np
 import torch
 
+from tracker.allocator import release_free_memory
 from tracker.backbones import Backbone
 from tracker.box_estimation import BoxEstimator, make_box_estimator
 from tracker.boxes import SampleGenerator, check_box
@@ -116,6 +117,7 @@ class MDNetTracker:
                 first.run(self._step, frame_start=0.0)
         self.pos_memory: deque[torch.Tensor] = deque([pos_feats[:cfg.n_pos_update]], maxlen=cfg.n_frames_long)
         self.neg_memory: deque[torch.Tensor] = deque([neg_feats[:cfg.n_neg_update]], maxlen=cfg.n_frames_short)
+        release_free_memory()  # the first frame's map and its 5,500 samples are gone: hand their pages back
 
     # ---------------------------------------------------------------- each frame
     def update(self, image: np.ndarray) -> np.ndarray:
@@ -160,12 +162,14 @@ class MDNetTracker:
             if not success:
                 self.failed_frames += 1
                 if (self.lost_run - 1) % cfg.lost_update_interval == 0:
-                    self._request_update(short_term=True)
+                    self._request_update(short_term=True, urgent=self.lost_run == 1 and cfg.update_first_lost_in_full)
             else:
                 self._collect(features)
                 if self.frame_index % cfg.long_interval == 0:
                     self._request_update(short_term=False)
             steps = self.scheduler.run(self._step, frame_start)
+        if self.frame_index % cfg.long_interval == 0:
+            release_free_memory()  # ~5 ms: keeps the heap near what is live (tracker/allocator.py)
         return FrameResult(result, score, not success, steps)
 
     def sequence_stats(self) -> SequenceStats:
@@ -185,12 +189,13 @@ class MDNetTracker:
         self.pos_memory.append(features.extract(pos))
         self.neg_memory.append(features.extract(neg))
 
-    def _request_update(self, short_term: bool) -> None:
+    def _request_update(self, short_term: bool, urgent: bool = False) -> None:
         """MDNet's short-term update (the last ``n_frames_short`` frames' positives) or long-term one (all kept)."""
         cfg = self.config
         pos_frames = list(self.pos_memory)[-cfg.n_frames_short:] if short_term else list(self.pos_memory)
         job = self._job(torch.cat(pos_frames), torch.cat(list(self.neg_memory)), cfg.maxiter_update, cfg.lr_update)
         if job is not None:
+            job.urgent = urgent
             self.scheduler.request(job)
 
     def _job(self, pos: torch.Tensor, neg: torch.Tensor, iterations: int, lr: float) -> UpdateJob | None:

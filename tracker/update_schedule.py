@@ -9,6 +9,9 @@ steps, and a newer request replaces what is left of an older one (it holds the n
 Schedules (``update_schedule``):
 
 - ``full``: MDNet's, every job run to the end in the frame that asks for it;
+- an urgent job runs to the end under any schedule: with ``update_first_lost_in_full``, the short-term update
+  of the first frame of a lost stretch (what re-detection needs at once; the later frames of the stretch
+  and the periodic long-term updates are spread);
 - ``steps``: at most ``update_steps_per_frame`` steps a frame; deterministic, so the same seed gives the
   same boxes on any machine;
 - ``deadline``: steps while the frame's clock says another one fits in ``frame_budget_ms`` (at least one a
@@ -38,6 +41,7 @@ class UpdateJob:
     neg_order: torch.Tensor
     iterations: int
     lr: float
+    urgent: bool = False  # run to the end now, whatever the schedule
     done: int = 0
 
     @property
@@ -78,7 +82,7 @@ class UpdateScheduler:
         return ran
 
     def _another_fits(self, ran: int, frame_start: float) -> bool:
-        if self.schedule == "full":
+        if self.schedule == "full" or self.pending.urgent:
             return True
         if self.schedule == "steps":
             return ran < self.steps_per_frame
