@@ -8,12 +8,19 @@ from tracker.build import build_tracker
 from tracker.config import TrackerConfig
 from tracker.data.synthetic import synthetic_sequence
 from tracker.evaluation.latency import latency_report
-from tracker.update_schedule import UpdateJob, UpdateScheduler
+from tracker.update_schedule import SampleSet, UpdateJob, UpdateScheduler
 
 
 def job(iterations: int) -> UpdateJob:
-    empty = torch.zeros(0)
-    return UpdateJob(empty, empty, empty, empty, iterations, 0.001)
+    empty = SampleSet([])
+    return UpdateJob(empty, empty, torch.zeros(0), torch.zeros(0), iterations, 0.001)
+
+
+def test_sample_set_reads_rows_as_if_concatenated():
+    chunks = [torch.randn(n, 3, generator=torch.Generator().manual_seed(n)) for n in (4, 0, 2, 5)]
+    index = torch.tensor([10, 0, 5, 4, 3, 6, 10, 1])
+    assert torch.equal(SampleSet(chunks)[index], torch.cat(chunks)[index])
+    assert len(SampleSet(chunks)) == 11
 
 
 def counting(scheduler: UpdateScheduler, frames: int) -> list[int]:

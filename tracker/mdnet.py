@@ -21,7 +21,7 @@ from tracker.features import FrameFeatures, feature_dim, frame_features
 from tracker.head import Head
 from tracker.timing import PhaseTimer
 from tracker.tracking import FrameResult, SequenceStats
-from tracker.update_schedule import UpdateJob, UpdateScheduler
+from tracker.update_schedule import SampleSet, UpdateJob, UpdateScheduler
 from tracker.updaters import Trainer, make_updater
 
 
@@ -110,7 +110,7 @@ class MDNetTracker:
                     self.skipped_steps.append(f"bbreg: no sample overlaps the initial box by {cfg.overlap_bbreg}")
         with self.timer("updates"):
             # the first frame trains in full, whatever the schedule: there is nothing to track without it
-            job = self._job(pos_feats, neg_feats, cfg.maxiter_init, cfg.lr_init)
+            job = self._job(SampleSet([pos_feats]), SampleSet([neg_feats]), cfg.maxiter_init, cfg.lr_init)
             if job is not None:
                 first = UpdateScheduler("full", 0, 0.0)
                 first.request(job)
@@ -193,12 +193,12 @@ class MDNetTracker:
         """MDNet's short-term update (the last ``n_frames_short`` frames' positives) or long-term one (all kept)."""
         cfg = self.config
         pos_frames = list(self.pos_memory)[-cfg.n_frames_short:] if short_term else list(self.pos_memory)
-        job = self._job(torch.cat(pos_frames), torch.cat(list(self.neg_memory)), cfg.maxiter_update, cfg.lr_update)
+        job = self._job(SampleSet(pos_frames), SampleSet(list(self.neg_memory)), cfg.maxiter_update, cfg.lr_update)
         if job is not None:
             job.urgent = urgent
             self.scheduler.request(job)
 
-    def _job(self, pos: torch.Tensor, neg: torch.Tensor, iterations: int, lr: float) -> UpdateJob | None:
+    def _job(self, pos: SampleSet, neg: SampleSet, iterations: int, lr: float) -> UpdateJob | None:
         """MDNet's training loop, drawn now: fixed-size minibatches walking through shuffled samples."""
         cfg = self.config
         if len(pos) == 0 or len(neg) == 0:

@@ -25,9 +25,33 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 SCHEDULES = ("full", "steps", "deadline")
+
+
+class SampleSet:
+    """Several frames' sample features read as one set of rows, without concatenating them: a long-term
+    update's 100 frames of positives and 30 of negatives would otherwise be copied (31 MB) for every job,
+    and a spread job holds its copy for several frames."""
+
+    def __init__(self, chunks: list[torch.Tensor]) -> None:
+        self.chunks = [c for c in chunks if len(c)]
+        self.offsets = np.cumsum([0] + [len(c) for c in self.chunks])
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def __getitem__(self, index: torch.Tensor) -> torch.Tensor:
+        """The rows at ``index`` (into the set as if concatenated), in that order."""
+        rows = index.numpy()
+        which = np.searchsorted(self.offsets, rows, side="right") - 1
+        out = torch.empty((len(rows), self.chunks[0].shape[1]), dtype=self.chunks[0].dtype)
+        for chunk in np.unique(which):
+            chosen = which == chunk
+            out[torch.from_numpy(chosen)] = self.chunks[chunk][torch.from_numpy(rows[chosen] - self.offsets[chunk])]
+        return out
 
 
 @dataclass
@@ -35,8 +59,8 @@ class UpdateJob:
     """One update's steps, drawn when it was asked for: minibatch ``i`` takes ``pos[pos_order[i * n_pos:
     (i + 1) * n_pos]]`` and the negatives likewise, so a job cut across frames learns the same as run at once."""
 
-    pos: torch.Tensor
-    neg: torch.Tensor
+    pos: SampleSet
+    neg: SampleSet
     pos_order: torch.Tensor
     neg_order: torch.Tensor
     iterations: int
