@@ -20,10 +20,20 @@ Elsewhere than glibc this does nothing.
 from __future__ import annotations
 
 import ctypes
+import functools
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 _chosen: list[str] = []  # the policy this process runs under, once chosen
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    """The C library this process already runs on (None where it cannot be opened)."""
+    try:
+        return ctypes.CDLL(None)
+    except OSError:
+        return None
 
 
 def _choose(policy: str, mmap_bytes: int, trim_bytes: int) -> bool:
@@ -31,9 +41,8 @@ def _choose(policy: str, mmap_bytes: int, trim_bytes: int) -> bool:
     if _chosen:
         return _chosen[0] == policy
     _chosen.append(policy)
-    try:
-        mallopt = ctypes.CDLL(None).mallopt  # the C library this process already runs on
-    except (OSError, AttributeError):
+    mallopt = getattr(_libc(), "mallopt", None)
+    if mallopt is None:
         return False
     return bool(mallopt(M_MMAP_THRESHOLD, mmap_bytes)) and bool(mallopt(M_TRIM_THRESHOLD, trim_bytes))
 
@@ -48,9 +57,7 @@ def return_freed_memory() -> bool:
 
 def release_free_memory() -> bool:
     """Give the heap's free pages back to the OS now (glibc's ``malloc_trim``); a few ms."""
-    if _chosen[:1] == ["keep"]:
+    malloc_trim = getattr(_libc(), "malloc_trim", None)
+    if _chosen[:1] == ["keep"] or malloc_trim is None:
         return False
-    try:
-        return bool(ctypes.CDLL(None).malloc_trim(0))
-    except (OSError, AttributeError):
-        return False
+    return bool(malloc_trim(0))

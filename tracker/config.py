@@ -87,7 +87,7 @@ class TrackerConfig:
     # deviation: MDNet runs each update's maxiter_update steps inside the frame that asks for it (a lost
     # frame, or every long_interval-th: 10x a tracked frame's cost). "steps" runs at most
     # update_steps_per_frame a frame and carries the rest over, except the first frame of a lost stretch,
-    # which updates in full (update_first_lost_in_full): chosen by measurement (README "Latency").
+    # which updates in full (update_first_lost_in_full): chosen by measurement (README "Latency and memory").
     # "deadline" fits steps into frame_budget_ms by the clock (not deterministic); "full" is MDNet's.
     update_schedule: str = "steps"
     update_steps_per_frame: int = 2

@@ -6,7 +6,6 @@ they learn from (sample memories, hard negatives, when to update).
 
 from __future__ import annotations
 
-import time
 from collections import deque
 
 import numpy as np
@@ -110,11 +109,10 @@ class MDNetTracker:
                     self.skipped_steps.append(f"bbreg: no sample overlaps the initial box by {cfg.overlap_bbreg}")
         with self.timer("updates"):
             # the first frame trains in full, whatever the schedule: there is nothing to track without it
-            job = self._job(SampleSet([pos_feats]), SampleSet([neg_feats]), cfg.maxiter_init, cfg.lr_init)
+            job = self._job(SampleSet([pos_feats]), SampleSet([neg_feats]), cfg.maxiter_init, cfg.lr_init, urgent=True)
             if job is not None:
-                first = UpdateScheduler("full", 0, 0.0)
-                first.request(job)
-                first.run(self._step, frame_start=0.0)
+                self.scheduler.request(job)
+                self.scheduler.run(self._step, self.scheduler.clock())
         self.pos_memory: deque[torch.Tensor] = deque([pos_feats[:cfg.n_pos_update]], maxlen=cfg.n_frames_long)
         self.neg_memory: deque[torch.Tensor] = deque([neg_feats[:cfg.n_neg_update]], maxlen=cfg.n_frames_short)
         release_free_memory()  # the first frame's map and its 5,500 samples are gone: hand their pages back
@@ -127,7 +125,7 @@ class MDNetTracker:
     def track_frame(self, image: np.ndarray) -> FrameResult:
         """The next frame: box, target score (mean logit of the top candidates) and whether it is lost."""
         cfg = self.config
-        frame_start = time.perf_counter()
+        frame_start = self.scheduler.clock()
         image = as_rgb(image)
         self.frame_index += 1
         candidates = SampleGenerator("gaussian", self.image_size, self.trans, cfg.scale).draw(
@@ -193,25 +191,30 @@ class MDNetTracker:
         """MDNet's short-term update (the last ``n_frames_short`` frames' positives) or long-term one (all kept)."""
         cfg = self.config
         pos_frames = list(self.pos_memory)[-cfg.n_frames_short:] if short_term else list(self.pos_memory)
-        job = self._job(SampleSet(pos_frames), SampleSet(list(self.neg_memory)), cfg.maxiter_update, cfg.lr_update)
+        job = self._job(SampleSet(pos_frames), SampleSet(list(self.neg_memory)), cfg.maxiter_update, cfg.lr_update,
+                        urgent)
         if job is not None:
-            job.urgent = urgent
             self.scheduler.request(job)
 
-    def _job(self, pos: SampleSet, neg: SampleSet, iterations: int, lr: float) -> UpdateJob | None:
-        """MDNet's training loop, drawn now: fixed-size minibatches walking through shuffled samples."""
+    @property
+    def _negative_candidates(self) -> int:
+        """Negatives drawn per step: the batch's, or the larger set the hardest are mined from."""
         cfg = self.config
+        return cfg.batch_neg_cand if cfg.hard_negative_mining else cfg.batch_neg
+
+    def _job(self, pos: SampleSet, neg: SampleSet, iterations: int, lr: float,
+             urgent: bool = False) -> UpdateJob | None:
+        """MDNet's training loop, drawn now: fixed-size minibatches walking through shuffled samples."""
         if len(pos) == 0 or len(neg) == 0:
             return None
-        n_cand = cfg.batch_neg_cand if cfg.hard_negative_mining else cfg.batch_neg
-        return UpdateJob(pos, neg, self._epoch_order(len(pos), cfg.batch_pos * iterations),
-                         self._epoch_order(len(neg), n_cand * iterations), iterations, lr)
+        return UpdateJob(pos, neg, self._epoch_order(len(pos), self.config.batch_pos * iterations),
+                         self._epoch_order(len(neg), self._negative_candidates * iterations), iterations, lr, urgent)
 
     def _step(self, job: UpdateJob) -> None:
         """The job's next minibatch, its negatives the hardest of a larger candidate set."""
         cfg = self.config
         it = job.done
-        n_cand = cfg.batch_neg_cand if cfg.hard_negative_mining else cfg.batch_neg
+        n_cand = self._negative_candidates
         batch_pos = job.pos[job.pos_order[it * cfg.batch_pos:(it + 1) * cfg.batch_pos]]
         batch_neg = job.neg[job.neg_order[it * n_cand:(it + 1) * n_cand]]
         if n_cand > cfg.batch_neg:  # hard negative mining: the negatives scored most target-like

@@ -45,6 +45,8 @@ class SampleSet:
 
     def __getitem__(self, index: torch.Tensor) -> torch.Tensor:
         """The rows at ``index`` (into the set as if concatenated), in that order."""
+        if len(self.chunks) == 1:
+            return self.chunks[0][index]
         rows = index.numpy()
         which = np.searchsorted(self.offsets, rows, side="right") - 1
         out = torch.empty((len(rows), self.chunks[0].shape[1]), dtype=self.chunks[0].dtype)

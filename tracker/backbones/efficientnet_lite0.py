@@ -96,6 +96,9 @@ class EfficientNetLite0(Backbone):
         self.layers = nn.ModuleList(MBConv(*spec) for spec in specs)
         self.out_channels = specs[-1][4]
         self.stride, self.receptive_field, self.cell_offset = self._geometry([(3, 2)] + [(s[1], s[2]) for s in specs])
+        # large inputs: strips of the first EARLY_BLOCKS blocks, margins wider than their receptive field
+        self.strip_stride, early_field, _ = self._geometry([(3, 2)] + [(s[1], s[2]) for s in specs[:EARLY_BLOCKS]])
+        self.strip_margin = -(-(early_field // 2 + self.strip_stride) // self.strip_stride) * self.strip_stride
         self.requires_grad_(False)
 
     @staticmethod
@@ -147,8 +150,7 @@ class EfficientNetLite0(Backbone):
         field; the margin's rows are dropped, so the stitched map equals the whole pass. Strip edges fall
         on multiples of the stride, so every strided 'SAME' layer pads as it does on the whole input.
         """
-        stride, field, _ = self._geometry([(3, 2)] + [(s[1], s[2]) for s in block_specs()[:EARLY_BLOCKS]])
-        margin = -(-(field // 2 + stride) // stride) * stride
+        stride, margin = self.strip_stride, self.strip_margin
         height, width = x.shape[-2:]
         core = max(stride, STRIP_PIXELS // max(width, 1) // stride * stride)
         strips = []
