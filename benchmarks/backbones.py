@@ -27,7 +27,7 @@ from benchmarks import otb_ope  # noqa: E402
 from benchmarks.common import DEFAULT_OTB, Run, cli_main, markdown_table, record_setup, save_figure, write_json  # noqa: E402
 from tracker.build import backbone_of  # noqa: E402
 from tracker.config import load_config  # noqa: E402
-from tracker.errors import TrackerError  # noqa: E402
+from tracker.errors import TrackerError, quoted  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -54,9 +54,9 @@ def parse_backbones(text: str) -> dict[str, str]:
     for item in (t for t in text.split(",") if t):
         label, sep, weights = item.partition("=")
         if not sep or not label or not weights:
-            raise TrackerError(f"--backbones wants label=weights items, got {item!r}")
+            raise TrackerError(f"--backbones wants label=weights items, got {quoted(item)}")
         if weights.lower() not in ("none", "imagenet") and not Path(weights).is_file():
-            raise TrackerError(f"weights file not found: {weights} (backbone {label!r})")
+            raise TrackerError(f"weights file not found: {weights} (backbone {quoted(label)})")
         backbones[label] = weights
     if not backbones:
         raise TrackerError("--backbones is empty")

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from tracker.build import build_tracker, resolve_weights
 from tracker.config import TrackerConfig
 from tracker.data.synthetic import synthetic_sequence
-from tracker.errors import TrackerError
+from tracker.errors import TrackerError, run_command
 from tracker.evaluation.latency import latency_report
 from tracker.evaluation.metrics import scores
 from tracker.evaluation.run import run_sequence
@@ -95,13 +95,9 @@ def warm_up(tracker: Tracker | None = None) -> None:
 
 
 def cli_main(run: Callable[[], int | None]) -> int:
-    """Run a benchmark; bad input -> one line on stderr and exit 2; else ``run``'s exit code (None = 0)."""
+    """Run a benchmark; bad input or an OS refusal -> one line on stderr and exit 2; else ``run``'s exit code."""
     torch.set_num_threads(2)
-    try:
-        return run() or 0
-    except TrackerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_command(run)
 
 
 @dataclass

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tracker.errors import TrackerError
+from tracker.errors import TrackerError, run_command
 
 # what a child process imports is what it measures: benchmarks.common (and with it torch) only in the parent
 
@@ -135,15 +135,7 @@ def run(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        if args.child:
-            print(json.dumps(child(args)))
-        else:
-            run(args)
-    except TrackerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_command(lambda: print(json.dumps(child(args))) if args.child else run(args))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,8 @@ def score_tracker(scored: dict, names: list[str]) -> dict | None:
 
 
 def write_report(out: Path, settings: dict) -> dict:
-    sequences = otb_sequences(settings["otb"], settings["sequences"])
+    # a sequence that cannot be opened any more is reported by its failed runs, not scored
+    sequences = otb_sequences(settings["otb"], settings["sequences"], unreadable={})
     truth = {s.name: s.ground_truth for s in sequences}
     names = list(truth)
     results = out / "results"

@@ -13,9 +13,12 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import signal
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from tqdm import tqdm
@@ -24,10 +27,10 @@ from benchmarks.common import DEFAULT_OTB, cli_main, guard_resume, read_json, ru
 from benchmarks.ope_report import write_report
 from tracker.build import backbone_of
 from tracker.config import load_config
-from tracker.errors import TrackerError
+from tracker.errors import TrackerError, quoted
 from tracker.evaluation.ope import has_result, run_name, write_result
 from tracker.evaluation.peers import DEFAULT_MODELS, PEERS
-from tracker.evaluation.run import otb_sequences, run_sequence
+from tracker.evaluation.run import otb_names, otb_sequences, run_sequence
 
 DEFAULT_ANCHORS_ROOT = Path(DEFAULT_OTB).parent.parent / "anchors" / "otb100"
 FAILED_RUNS = "failed_runs.json"  # {"<run>/<sequence>": why} for runs that failed, kept until retried
@@ -60,16 +63,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def split(text: str) -> list[str]:
-    return [t for t in text.split(",") if t]
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def required_list(text: str, flag: str) -> list[str]:
+    items = split(text)
+    if not items:
+        raise TrackerError(f"{flag} names nothing to run (got {quoted(text)})")
+    return items
 
 
 def plan(args: argparse.Namespace) -> tuple[list[dict], dict]:
     """The runs to do, and the settings the report needs. Every bad input fails here, before any run."""
-    updaters = split(args.updaters)
+    updaters = required_list(args.updaters, "--updaters")
     try:
-        batch_sizes = [int(b) for b in split(args.batch_sizes)]
+        batch_sizes = [int(b) for b in required_list(args.batch_sizes, "--batch-sizes")]
     except ValueError:
-        raise TrackerError(f"--batch-sizes must be integers, got {args.batch_sizes!r}") from None
+        raise TrackerError(f"--batch-sizes must be integers, got {quoted(args.batch_sizes)}") from None
     if args.seeds < 1 or args.jobs < 1:
         raise TrackerError("--seeds and --jobs must be at least 1")
     anchors = split(args.anchors)
@@ -83,7 +93,8 @@ def plan(args: argparse.Namespace) -> tuple[list[dict], dict]:
     models = Path(args.peer_models)
     skipped = {PEERS[p].label: reason for p in peers if (reason := PEERS[p].unavailable(models)) is not None}
     peers = [p for p in peers if PEERS[p].label not in skipped]
-    sequences = otb_sequences(args.otb, split(args.sequences) if args.sequences else None)
+    # names only: a sequence that cannot be read fails its own runs, not the sweep
+    sequences = list(otb_names(args.otb, split(args.sequences) if args.sequences else None))
     out = Path(args.out)
     try:
         (out / "results").mkdir(parents=True, exist_ok=True)
@@ -101,14 +112,14 @@ def plan(args: argparse.Namespace) -> tuple[list[dict], dict]:
     runs = [{"name": run_name(u, b, s), "updater": u, "batch_size": b, "seed": s}
             for s in range(args.seeds) for b in batch_sizes for u in updaters]
     runs += [{"name": PEERS[p].label, "peer": p} for p in peers]
-    jobs = [{**run, "sequence": seq.name, "otb": args.otb, "results": str(out / "results"),
+    jobs = [{**run, "sequence": name, "otb": args.otb, "results": str(out / "results"),
              "weights": args.weights, "config": args.config, "backbone": config.backbone,
              "peer_models": str(models)}
-            for run in runs for seq in sequences]
+            for run in runs for name in sequences]
     settings = {"updaters": updaters, "batch_sizes": batch_sizes, "seeds": args.seeds, "anchors": anchors,
                 "anchors_root": args.anchors_root, "peers": [PEERS[p].label for p in peers],
                 "peers_skipped": skipped,
-                "sequences": [s.name for s in sequences], "otb": args.otb,
+                "sequences": sequences, "otb": args.otb,
                 "config_file": args.config, "setup": run_setup(config, args.weights)}
     return jobs, settings
 
@@ -198,17 +209,31 @@ def run_in_pool(jobs: list[dict], workers: int, record: Callable[[dict, str | No
     # spawn, not fork: the parent has OpenCV's and torch's thread pools running (the peers were loaded
     # to check them), and a forked child can inherit one of their locks held: it hangs
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                             max_tasks_per_child=1 if fresh_process_per_run else None) as pool:
+                             max_tasks_per_child=1 if fresh_process_per_run else None, initializer=worker_started,
+                             initargs=(signal.getsignal(signal.SIGINT) is signal.SIG_IGN,)) as pool:
         pending = {pool.submit(run_job, job): job for job in jobs}
         try:
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     record(pending.pop(future), future.result())
+        except BrokenProcessPool:
+            time.sleep(1.0)  # workers stopped by Ctrl-C die first: let the parent's KeyboardInterrupt arrive
+            raise TrackerError("a worker process died (out of memory?); every finished run is kept: run the "
+                               "same command again to resume") from None
         except BaseException:
-            for future in pending:
-                future.cancel()
+            # a run in flight is lost either way; waiting for it would hold Ctrl-C for minutes
+            workers = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for process in workers:
+                process.terminate()
             raise
+
+
+def worker_started(interrupt_ignored: bool) -> None:
+    """Ctrl-C reaches every worker too: each stops without a traceback; the parent says it once."""
+    if not interrupt_ignored:
+        signal.signal(signal.SIGINT, lambda *_: os._exit(130))
 
 
 def run_on_ray(jobs: list[dict], address: str | None, record: Callable[[dict, str | None], None]) -> None:
@@ -241,6 +266,10 @@ def run(args: argparse.Namespace) -> int:
         guard_resume(out, settings["setup"], args.fresh)
     results = out / "results"
     todo = [j for j in jobs if args.fresh or not has_result(results, j["name"], j["sequence"])]
+    workers = min(args.jobs, max(1, len(todo)), os.cpu_count() or 1)
+    if workers < args.jobs:
+        print(f"warning: --jobs {args.jobs} capped at {workers} (the runs to do and this machine's "
+              f"{os.cpu_count()} CPUs)", file=sys.stderr)
     print(f"{len(jobs)} runs, {len(jobs) - len(todo)} already finished, {len(todo)} to do", file=sys.stderr)
     # failures of earlier sweeps stand until their run is retried: a re-run retries exactly those and the unfinished
     failed = read_json(out / FAILED_RUNS)
@@ -249,7 +278,7 @@ def run(args: argparse.Namespace) -> int:
         failed = {run: why for run, why in failed.items() if run not in retried}
     try:
         if not args.report_only:
-            failed.update(execute(todo, args.jobs, args.executor, args.address))
+            failed.update(execute(todo, workers, args.executor, args.address))
     except KeyboardInterrupt:
         print("interrupted: every finished run is kept; run the same command again to resume", file=sys.stderr)
         raise SystemExit(130) from None

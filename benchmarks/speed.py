@@ -24,7 +24,7 @@ import numpy as np
 from benchmarks.common import DEFAULT_OTB, Run, cli_main, markdown_table, measure, record_setup, warm_up, write_json
 from tracker.build import backbone_of
 from tracker.config import TrackerConfig, load_config
-from tracker.errors import TrackerError
+from tracker.errors import TrackerError, quoted
 from tracker.evaluation.latency import frame_latency
 from tracker.evaluation.run import otb_sequences
 from tracker.timing import PHASES
@@ -52,7 +52,7 @@ def label_pairs(text: str, flag: str) -> list[tuple[str, str]]:
     for item in (t for t in text.split(",") if t):
         label, sep, value = item.partition("=")
         if not sep or not label or not value:
-            raise TrackerError(f"{flag} wants label=value items, got {item!r}")
+            raise TrackerError(f"{flag} wants label=value items, got {quoted(item)}")
         pairs.append((label, value))
     return pairs
 

@@ -23,7 +23,7 @@ from benchmarks.common import DEFAULT_OTB, cli_main, markdown_table, record_setu
 from tracker.build import build_tracker
 from tracker.config import load_config
 from tracker.data.otb import open_source
-from tracker.errors import TrackerError
+from tracker.errors import TrackerError, quoted
 from tracker.evaluation.run import run_sequence
 
 BATCH_SIZES = (8, 16, 32, 64, 128)
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> None:
     try:
         batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     except ValueError:
-        raise TrackerError(f"--batch-sizes must be integers, got {args.batch_sizes!r}") from None
+        raise TrackerError(f"--batch-sizes must be integers, got {quoted(args.batch_sizes)}") from None
     for updater in updaters:  # the config validates names and sizes, here as everywhere
         for batch_size in batch_sizes:
             load_config(updater=updater, batch_size=batch_size)

@@ -21,7 +21,7 @@ import numpy as np
 from benchmarks.common import DEFAULT_OTB, Run, cli_main, markdown_table, measure, record_setup, warm_up, write_json
 from tracker import pretrain
 from tracker.config import load_config
-from tracker.errors import TrackerError
+from tracker.errors import TrackerError, quoted
 from tracker.evaluation.run import otb_sequences
 
 DEFAULT_PRETRAIN = str(Path(DEFAULT_OTB).parent / "pretrain")
@@ -31,9 +31,9 @@ def parse_width(text: str) -> tuple[int, int, int]:
     try:
         width = tuple(int(c) for c in text.split(","))
     except ValueError:
-        raise TrackerError(f"a width is three comma-separated channel counts, got {text!r}") from None
+        raise TrackerError(f"a width is three comma-separated channel counts, got {quoted(text)}") from None
     if len(width) != 3 or min(width) < 1:
-        raise TrackerError(f"a width is three positive channel counts, got {text!r}")
+        raise TrackerError(f"a width is three positive channel counts, got {quoted(text)}")
     return width
 
 

@@ -1,5 +1,11 @@
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -56,3 +62,36 @@ def static_box_iou(ground_truth: np.ndarray) -> float:
     from tracker.boxes import iou
 
     return float(iou(np.tile(ground_truth[0], (len(ground_truth), 1)), ground_truth).mean())
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@contextmanager
+def started(args: list[str], **kwargs: object) -> Iterator[subprocess.Popen]:
+    """A child in its own process group, as a terminal would start it: it takes Ctrl-C (``interrupt``) even where
+    the suite's own parent ignores SIGINT, and it and its workers never outlive the test."""
+    proc = subprocess.Popen(args, preexec_fn=_default_sigint, start_new_session=True, **kwargs)
+    try:
+        yield proc
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.communicate()
+
+
+def interrupt(proc: subprocess.Popen) -> None:
+    """Ctrl-C as a terminal sends it: to the whole process group."""
+    os.killpg(proc.pid, signal.SIGINT)
+
+
+def without_file_permission_override(args: list[str]) -> list[str]:
+    """``args`` run without CAP_DAC_OVERRIDE, so that root too is refused what the file modes refuse."""
+    if os.geteuid() != 0:
+        return args
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: file permissions cannot be made to hold")
+    return ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--", *args]

@@ -51,7 +51,8 @@ def test_draw_in_overlap_keeps_only_that_overlap_and_is_seeded():
     np.testing.assert_array_equal(neg, again)
 
 
-@pytest.mark.parametrize("box,message", [([10, 10, 0, 5], "zero area"), ([500, 10, 20, 20], "outside"),
+@pytest.mark.parametrize("box,message", [([10, 10, 0, 5], "smaller than 1x1 px"),
+                                         ([10, 10, 1e-9, 1e-9], "smaller than 1x1 px"), ([500, 10, 20, 20], "outside"),
                                          ([-30, 10, 20, 20], "outside"), ([1, 2, 3], "4 finite")])
 def test_check_box_rejects(box, message):
     with pytest.raises(TrackerError, match=message):

@@ -96,7 +96,7 @@ def bad_frames(folder):
     (None, ["--video", "{tmp}/absent"], "no such file or folder"),
     ("empty", ["--video", "{tmp}/empty"], "no frames"),
     ("otb", ["--video", "{tmp}/Toy", "--batch-size", "3"], "batch_size must be at least 4, got 3"),
-    ("otb", ["--video", "{tmp}/Toy", "--init", "10,10,0,20"], "zero area"),
+    ("otb", ["--video", "{tmp}/Toy", "--init", "10,10,0,20"], "smaller than 1x1 px"),
     ("otb", ["--video", "{tmp}/Toy", "--init", "900,10,20,20"], "outside"),
     ("otb", ["--video", "{tmp}/Toy", "--init", "1,2,3"], "--init must be x,y,w,h"),
     ("otb", ["--video", "{tmp}/Toy", "--config", "{tmp}/unknown.yaml"], "unknown key"),

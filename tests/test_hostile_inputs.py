@@ -2,22 +2,26 @@
 
 import codecs
 import json
-import signal
+import os
+import socket
+import stat
 import subprocess
 import sys
 import time
 
+import cv2
 import numpy as np
 import pytest
 import torch
 import yaml
 
-from tests.conftest import FAST, write_otb
+from tests.conftest import FAST, interrupt, started, without_file_permission_override, write_otb
 from tests.test_cli import ROOT, assert_one_line_error, run_cli
 from tracker.backbones import BACKBONES, MDNetBackbone, save_weights
 from tracker.backbones.weights import KNOWN_BACKBONES
 from tracker.cli import main
 from tracker.config import MAX_COUNT, TrackerConfig, load_config
+from tracker.data.synthetic import synthetic_sequence
 from tracker.errors import TrackerError
 
 
@@ -134,7 +138,7 @@ def pretrain_cli(data, *args):
     (["--iterations", "-1"], "--iterations must be in 0 .. 1000000, got -1"),
     (["--seed", "-1"], "--seed must be in 0 .. 4294967295, got -1"),
     (["--lr", "inf"], "--lr must be finite and >= 0, got inf"),
-    (["--out", "{tmp}/a_file/w.pt"], "cannot create the folder of --out"),
+    (["--out", "{tmp}/a_file/w.pt"], "cannot write --out {tmp}/a_file/w.pt: Not a directory"),
     (["--iterations", "2"], "checkpoint {tmp}/w.pt.ckpt could not be read (UnpicklingError); delete it"),
 ])
 def test_pretraining_flags_and_files_that_would_crash(data, args, fragment):
@@ -148,16 +152,16 @@ def test_pretraining_flags_and_files_that_would_crash(data, args, fragment):
 
 def test_ctrl_c_during_pretraining_says_where_the_checkpoint_is(data):
     out = data / "w.pt"
-    proc = subprocess.Popen([sys.executable, "-m", "tracker.pretrain", "--data", str(data / "data"), "--quiet",
-                             "--backbone", "mdnet", "--channels", "8", "16", "16", "--fc-width", "32",
-                             "--out", str(out), "--iterations", "100000", "--checkpoint-every", "2"],
-                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    checkpoint = data / "w.pt.ckpt"
-    deadline = time.time() + 120
-    while not checkpoint.exists() and time.time() < deadline:
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    err = proc.communicate(timeout=60)[1]
+    with started([sys.executable, "-m", "tracker.pretrain", "--data", str(data / "data"), "--quiet",
+                  "--backbone", "mdnet", "--channels", "8", "16", "16", "--fc-width", "32",
+                  "--out", str(out), "--iterations", "100000", "--checkpoint-every", "2"],
+                 stderr=subprocess.PIPE, text=True, cwd=ROOT) as proc:
+        checkpoint = data / "w.pt.ckpt"
+        deadline = time.time() + 120
+        while not checkpoint.exists() and time.time() < deadline:
+            time.sleep(0.2)
+        interrupt(proc)
+        err = proc.communicate(timeout=60)[1]
     assert proc.returncode == 130
     assert err.strip().startswith(f"interrupted: checkpoint {checkpoint} holds iteration ") and "Traceback" not in err
     assert "run the same command to resume" in err and err.strip().count("\n") == 0
@@ -267,3 +271,341 @@ def test_a_failed_check_does_not_empty_an_existing_output_file(toy, tmp_path, mo
     assert main(["--video", str(toy), "--weights", "none", "--output", str(keep), "--display", "--quiet"]) == 2
     assert "--display needs a screen" in capsys.readouterr().err
     assert keep.read_text() == "precious\n"
+
+
+# ---------------------------------------------------------------- class 1: a user's file is never destroyed
+
+
+def cli_in_subprocess(*args, env=None, prefix=()):
+    proc = subprocess.run([*prefix, sys.executable, str(ROOT / "run_tracker.py"), *args, "--quiet"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300,
+                          env=None if env is None else {**os.environ, **env})
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def leftovers(folder):
+    """Temporary files an output left behind."""
+    return sorted(p.name for p in folder.rglob(".tmp-*"))
+
+
+@pytest.mark.parametrize("which, fragment", [
+    ("groundtruth_rect.txt", "is the ground truth of this run"),
+    ("img/0002.jpg", "is a frame of this run"),
+    ("fast.yaml", "is the config of this run"),
+])
+def test_an_output_that_is_an_input_of_the_run_is_refused(toy, fast_config_file, tmp_path, which, fragment):
+    target = toy / which if which != "fast.yaml" else tmp_path / "fast.yaml"
+    before = target.read_bytes()
+    for flag in ("--output", "--summary-json", "--save"):
+        code, _, err = cli_in_subprocess("--video", str(toy), "--weights", "none", "--config", fast_config_file,
+                                         flag, str(target))
+        assert_one_line_error(code, err, f"{flag} {target} {fragment}")
+        assert target.read_bytes() == before
+
+
+def test_an_output_that_is_another_output_is_refused(toy, tmp_path):
+    keep = tmp_path / "boxes.txt"
+    keep.write_text("precious\n")
+    code, _, err = cli_in_subprocess("--video", str(toy), "--weights", "none", "--output", str(keep),
+                                     "--summary-json", str(keep))
+    assert_one_line_error(code, err, f"--summary-json {keep} is also --output")
+    assert keep.read_text() == "precious\n"
+
+
+def test_a_run_that_fails_leaves_existing_outputs_as_they_were(toy, fast_config_file, tmp_path):
+    """The first failure comes after the outputs are checked (the box lies outside the frame), the second after
+    boxes were written (frame 5 has another size)."""
+    outputs = {flag: tmp_path / name for flag, name in (("--output", "b.txt"), ("--summary-json", "s.json"),
+                                                         ("--save", "v.mp4"))}
+    for path in outputs.values():
+        path.write_text("precious\n")
+    flags = [x for flag, path in outputs.items() for x in (flag, str(path))]
+    base = ["--video", str(toy), "--weights", "none", "--config", fast_config_file, *flags]
+    assert_one_line_error(*cli_in_subprocess(*base, "--init", "900,900,20,20")[::2], "lies outside")
+    cv2.imwrite(str(toy / "img" / "0005.jpg"), np.zeros((50, 60, 3), np.uint8))
+    assert_one_line_error(*cli_in_subprocess(*base)[::2], f"frame {toy / 'img' / '0005.jpg'} is 60x50")
+    for path in outputs.values():
+        assert path.read_text() == "precious\n"
+    assert leftovers(tmp_path) == []
+
+
+def test_outputs_that_are_not_regular_files_are_never_replaced(toy, fast_config_file, tmp_path):
+    base = ["--video", str(toy), "--weights", "none", "--config", fast_config_file, "--max-frames", "2"]
+    (tmp_path / "folder").mkdir()
+    assert_one_line_error(*cli_in_subprocess(*base, "--summary-json", str(tmp_path / "folder"))[::2],
+                          f"--summary-json {tmp_path / 'folder'} is a folder")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(tmp_path / "sock"))
+    try:
+        assert_one_line_error(*cli_in_subprocess(*base, "--output", str(tmp_path / "sock"))[::2],
+                              "exists and is not a regular file: it is not replaced")
+    finally:
+        sock.close()
+    assert stat.S_ISSOCK(os.lstat(tmp_path / "sock").st_mode)
+    # a device is written as a stream, in place: it stays a device
+    code, _, err = cli_in_subprocess(*base, "--summary-json", "/dev/null")
+    assert code == 0, err
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    # a symlink stays a symlink; the file it points to gets the summary
+    (tmp_path / "real.json").write_text("{}")
+    (tmp_path / "link.json").symlink_to(tmp_path / "real.json")
+    code, _, err = cli_in_subprocess(*base, "--summary-json", str(tmp_path / "link.json"))
+    assert code == 0, err
+    assert (tmp_path / "link.json").is_symlink() and json.loads((tmp_path / "real.json").read_text())["frames"] == 2
+
+
+def test_a_summary_with_a_255_character_name_is_written(toy, fast_config_file, tmp_path):
+    path = tmp_path / ("s" * 250 + ".json")
+    code, _, err = cli_in_subprocess("--video", str(toy), "--weights", "none", "--config", fast_config_file,
+                                     "--max-frames", "2", "--summary-json", str(path))
+    assert code == 0, err
+    assert json.loads(path.read_text())["frames"] == 2
+    assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~current_umask())  # as a plain open() would make it
+
+
+def current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# ---------------------------------------------------------------- class 2: OS errors are one line
+
+
+def test_a_frame_folder_that_cannot_be_listed_is_one_line(toy, fast_config_file):
+    (toy / "img").chmod(0)
+    try:
+        code, _, err = cli_in_subprocess("--video", str(toy), "--weights", "none", "--config", fast_config_file,
+                                         prefix=without_file_permission_override([]))
+    finally:
+        (toy / "img").chmod(0o755)
+    assert_one_line_error(code, err, f"cannot list the frames in {toy / 'img'}: Permission denied")
+
+
+def test_a_sweep_fails_the_runs_of_an_unreadable_sequence_alone(tmp_path):
+    otb = tmp_path / "otb"
+    write_otb(otb / "SynA", n_frames=5)
+    write_otb(otb / "SynB", n_frames=5)
+    config = tmp_path / "fast.yaml"
+    config.write_text(yaml.safe_dump({**FAST, "backbone_channels": [16, 32, 32]}))
+    (otb / "SynB" / "img").chmod(0)
+    try:
+        proc = subprocess.run(without_file_permission_override([
+            sys.executable, "-m", "benchmarks.otb_ope", "--otb", str(otb), "--updaters", "bp", "--batch-sizes", "8",
+            "--seeds", "1", "--peers", "", "--anchors", "", "--weights", "none", "--config", str(config),
+            "--out", str(tmp_path / "out")]), capture_output=True, text=True, cwd=ROOT, timeout=600)
+    finally:
+        (otb / "SynB" / "img").chmod(0o755)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "1 run(s) failed" in proc.stderr
+    failed = json.loads((tmp_path / "out" / "failed_runs.json").read_text())
+    assert list(failed) == ["bp-b8-s0/SynB"] and "Permission denied" in failed["bp-b8-s0/SynB"]
+    assert (tmp_path / "out" / "results" / "bp-b8-s0" / "SynA.txt").is_file()
+
+
+def test_a_full_disk_is_one_line_and_a_closed_pipe_ends_quietly(toy, fast_config_file):
+    base = ["--video", str(toy), "--weights", "none", "--config", fast_config_file]
+    assert_one_line_error(*cli_in_subprocess(*base, "--output", "/dev/full")[::2],
+                          "cannot write --output /dev/full: No space left on device")
+    command = " ".join([sys.executable, str(ROOT / "run_tracker.py"), *base, "--quiet", "--output", "/dev/stdout"])
+    proc = subprocess.run(["bash", "-c", f"{command} | head -1; exit ${{PIPESTATUS[0]}}"], capture_output=True,
+                          text=True, cwd=ROOT, timeout=300)
+    assert proc.stdout.count("\n") == 1 and proc.stdout.startswith("10.00,10.00,30.00,30.00")
+    assert proc.returncode == 141 and "Traceback" not in proc.stderr and "error" not in proc.stderr
+
+
+def test_pretraining_into_a_folder_or_a_read_only_place_fails_before_training(data):
+    (data / "out_dir").mkdir()
+    code, err = pretrain_cli(data, "--out", str(data / "out_dir"))
+    assert_one_line_error(code, err, f"--out {data / 'out_dir'} is a folder, not a file")
+    (data / "locked").mkdir()
+    (data / "locked").chmod(0o555)
+    proc = subprocess.run(without_file_permission_override([
+        sys.executable, "-m", "tracker.pretrain", "--data", str(data / "data"), "--quiet", "--backbone", "mdnet",
+        "--channels", "8", "16", "16", "--fc-width", "32", "--out", str(data / "locked" / "w.pt")]),
+        capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert_one_line_error(proc.returncode, proc.stderr, f"cannot write --out {data / 'locked' / 'w.pt'}: "
+                                                        "Permission denied")
+
+
+@pytest.mark.parametrize("flag", ["--updaters", "--batch-sizes"])
+@pytest.mark.parametrize("value", ["", ","])
+def test_a_sweep_of_nothing_is_an_error(tmp_path, capsys, flag, value):
+    from benchmarks.otb_ope import main as otb_ope
+
+    write_otb(tmp_path / "otb" / "SynA", n_frames=4)
+    assert otb_ope(["--otb", str(tmp_path / "otb"), "--out", str(tmp_path / "out"), flag, value]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {flag} names nothing to run")
+
+
+def test_seeds_below_one_are_an_error(tmp_path, capsys):
+    from benchmarks.otb_ope import main as otb_ope
+
+    write_otb(tmp_path / "otb" / "SynA", n_frames=4)
+    assert otb_ope(["--otb", str(tmp_path / "otb"), "--out", str(tmp_path / "out"), "--seeds", "0"]) == 2
+    assert "--seeds and --jobs must be at least 1" in capsys.readouterr().err
+
+
+def test_ctrl_c_on_a_sweep_with_workers_is_one_line_and_exit_130(tmp_path):
+    otb = tmp_path / "otb"
+    for name in ("SynA", "SynB", "SynC"):
+        write_otb(otb / name, n_frames=40)
+    with started([sys.executable, "-m", "benchmarks.otb_ope", "--otb", str(otb), "--updaters", "bp",
+                  "--batch-sizes", "128", "--seeds", "2", "--jobs", "2", "--peers", "", "--anchors", "",
+                  "--out", str(tmp_path / "out")], stderr=subprocess.PIPE, text=True, cwd=ROOT) as proc:
+        deadline = time.time() + 120
+        while not list((tmp_path / "out" / "results").glob("*/times")) and time.time() < deadline:
+            time.sleep(0.2)  # the first run finished: workers are busy with the next
+        interrupt(proc)
+        err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130, err
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith(("runs:", "\r"))]
+    assert "Traceback" not in err and lines[-1].startswith("interrupted: every finished run is kept"), err
+    assert (tmp_path / "out" / "failed_runs.json").is_file()
+
+
+def test_jobs_are_capped_with_one_warning(tmp_path, capsys):
+    from benchmarks.otb_ope import main as otb_ope
+
+    write_otb(tmp_path / "otb" / "SynA", n_frames=4)
+    config = tmp_path / "fast.yaml"
+    config.write_text(yaml.safe_dump({**FAST, "backbone_channels": [16, 32, 32]}))
+    assert otb_ope(["--otb", str(tmp_path / "otb"), "--out", str(tmp_path / "out"), "--updaters", "bp",
+                    "--batch-sizes", "8", "--seeds", "1", "--peers", "", "--anchors", "", "--weights", "none",
+                    "--config", str(config), "--jobs", "1000"]) == 0
+    warnings_said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert warnings_said == ["warning: --jobs 1000 capped at 1 (the runs to do and this machine's "
+                             f"{os.cpu_count()} CPUs)"]
+
+
+# ---------------------------------------------------------------- class 3: no crash, no hang
+
+
+@pytest.mark.parametrize("display", ["localhost:10.0", ":93"])
+def test_a_display_that_cannot_be_opened_is_one_line(display, tmp_path):
+    code, _, err = cli_in_subprocess("--weights", "none", "--display", env={"DISPLAY": display})
+    assert_one_line_error(code, err, f"--display cannot open a window on DISPLAY={display}")
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 120))
+    for _ in range(3):
+        writer.write(np.zeros((120, 160, 3), np.uint8))
+    writer.release()
+    code, _, err = cli_in_subprocess("--webcam", str(video), env={"DISPLAY": display})
+    assert_one_line_error(code, err, f"the live demo cannot open a window on DISPLAY={display}")
+
+
+@pytest.mark.parametrize("box, fragment", [
+    ("100,100,2,2", "OpenCV-MIL needs a box of at least 5x5 px, got 2x2"),
+    ("0,0,400,400", "OpenCV-MIL cannot start on the box"),
+])
+def test_mil_on_boxes_it_cannot_start_on_is_one_line(box, fragment):
+    assert_one_line_error(*cli_in_subprocess("--tracker", "mil", "--init", box)[::2], fragment)
+
+
+# ---------------------------------------------------------------- class 4: no silent wrong answer
+
+
+def test_frames_are_read_in_the_order_of_their_numbers(tmp_path):
+    from tracker.data.otb import image_files
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for n in (1, 2, 10, 11, 3):
+        cv2.imwrite(str(folder / f"{n}.jpg"), np.zeros((8, 8, 3), np.uint8))
+    assert [p.name for p in image_files(folder)] == ["1.jpg", "2.jpg", "3.jpg", "10.jpg", "11.jpg"]
+    cv2.imwrite(str(folder / "cover.jpg"), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(TrackerError, match="mixes numbered frames with unnumbered ones"):
+        image_files(folder)
+    (folder / "cover.jpg").unlink()
+    cv2.imwrite(str(folder / "a_3.jpg"), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(TrackerError, match="3.jpg and a_3.jpg .* have the same number"):
+        image_files(folder)
+
+
+def test_a_negative_size_ground_truth_box_is_refused_naming_its_line(toy):
+    lines = (toy / "groundtruth_rect.txt").read_text().splitlines()
+    lines[4] = "10,10,-30,30"
+    (toy / "groundtruth_rect.txt").write_text("\n".join(lines) + "\n")
+    assert_one_line_error(*run_cli("--video", str(toy), "--weights", "none")[::2],
+                          f"ground truth at {toy / 'groundtruth_rect.txt'}:5 has a negative size")
+
+
+def test_a_truncated_video_is_one_warning_line(tmp_path, fast_config_file):
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 120))
+    sequence = synthetic_sequence(n_frames=30, size=(160, 120))
+    for frame in sequence.frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    data = video.read_bytes()
+    video.write_bytes(data[: len(data) // 2])
+    code, out, err = cli_in_subprocess("--video", str(video), "--init", "140,96,40,48", "--weights", "none",
+                                       "--config", fast_config_file)
+    assert code == 0, err
+    said = [line for line in err.splitlines() if "random backbone" not in line]
+    assert len(said) == 1 and said[0].startswith(f"warning: video {video} ended after "), err
+    assert "of the 30 frames its header announces" in said[0]
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--init", "10,10,1e-9,1e-9"], "is smaller than 1x1 px"),
+    (["--set", "seed="], "--set 'seed': the value is empty"),
+    (["--set", "seed=null"], "--set 'seed': 'null' is null, not a value"),
+])
+def test_values_that_would_be_silently_ignored_are_errors(args, fragment):
+    assert_one_line_error(*run_cli("--weights", "none", *args)[::2], fragment)
+
+
+# ---------------------------------------------------------------- class 5: error lines are bounded
+
+
+def test_a_yaml_alias_bomb_is_refused_before_it_is_built(tmp_path):
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1},"
+              f" *a{i - 1}, *a{i - 1}]" for i in range(1, 9)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(lines) + "\n")
+    start = time.time()
+    code, _, err = cli_in_subprocess("--weights", "none", "--config", str(bomb))
+    assert_one_line_error(code, err, "its aliases expand to more than 10000 values")
+    assert time.time() - start < 60 and len(err) < 1000
+    (tmp_path / "loop.yaml").write_text("a: &a [*a]\n")
+    with pytest.raises(TrackerError):
+        load_config(tmp_path / "loop.yaml")
+
+
+def test_a_config_over_1_mb_is_refused_unread(tmp_path):
+    big = tmp_path / "big.yaml"
+    big.write_text("# " + "x" * (1 << 20) + "\n")
+    with pytest.raises(TrackerError, match="over the 1048576 a config may have"):
+        load_config(big)
+
+
+def test_an_error_line_quotes_at_most_about_200_characters_of_a_value(tmp_path):
+    long_value = tmp_path / "long.yaml"
+    long_value.write_text(f"updater: {'x' * 50_000}\n")
+    code, _, err = cli_in_subprocess("--weights", "none", "--config", str(long_value))
+    assert_one_line_error(code, err, "unknown updater 'xxx")
+    assert len(err.strip()) < 400
+    code, _, err = cli_in_subprocess("--weights", "none", "--init", "1," * 20_000)
+    assert_one_line_error(code, err, "--init must be x,y,w,h")
+    assert len(err.strip()) < 400
+
+
+# ---------------------------------------------------------------- class 6: the smaller contract breaks
+
+
+@pytest.mark.parametrize("form", [["--init", "-5,-5,60,60"], ["--init=-5,-5,60,60"]])
+def test_a_box_with_a_negative_corner_is_a_value_whatever_the_form(toy, fast_config_file, tmp_path, form):
+    code, _, err = cli_in_subprocess("--video", str(toy), "--weights", "none", "--config", fast_config_file,
+                                     "--max-frames", "2", "--output", str(tmp_path / "b.txt"), *form)
+    assert code == 0, err
+    assert (tmp_path / "b.txt").read_text().splitlines()[0] == "-5.00,-5.00,60.00,60.00"
+
+
+def test_a_video_opencv_cannot_encode_is_one_line_without_ffmpeg_noise(toy, fast_config_file, tmp_path):
+    code, _, err = cli_in_subprocess("--video", str(toy), "--weights", "none", "--config", fast_config_file,
+                                     "--max-frames", "2", "--save", str(tmp_path / "x.gif"))
+    assert_one_line_error(code, err, f"cannot write video {tmp_path / 'x.gif'}")
+    assert not (tmp_path / "x.gif").exists() and leftovers(tmp_path) == []

@@ -32,8 +32,8 @@ def check_box(box: np.ndarray, image_shape: tuple[int, ...], what: str = "initia
         raise TrackerError(f"{what} must be 4 finite numbers x,y,w,h, got {box.tolist()}")
     x, y, w, h = box
     height, width = image_shape[:2]
-    if w <= 0 or h <= 0:
-        raise TrackerError(f"{what} {box.tolist()} has zero area")
+    if w < 1 or h < 1:
+        raise TrackerError(f"{what} {box.tolist()} is smaller than 1x1 px")
     if x >= width or y >= height or x + w <= 0 or y + h <= 0:
         raise TrackerError(f"{what} {box.tolist()} lies outside the {width}x{height} image")
     if w > MAX_BOX_SCALE * width or h > MAX_BOX_SCALE * height:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 import warnings
@@ -10,23 +11,23 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import yaml
 from tqdm import tqdm
 
 from tracker.backbones import BACKBONES
 from tracker.box_estimation import BOX_ESTIMATORS
-from tracker.build import build_tracker
-from tracker.config import TrackerConfig, load_config
+from tracker.build import SHIPPED, build_tracker
+from tracker.config import TrackerConfig, load_config, load_yaml_text
 from tracker.data.otb import open_source
 from tracker.data.sequence import Sequence
 from tracker.data.synthetic import synthetic_sequence
 from tracker.display import VideoRecorder, check_display, draw_box
-from tracker.errors import TrackerError
+from tracker.errors import TrackerError, quoted, run_command
 from tracker.evaluation.latency import latency_report
 from tracker.evaluation.metrics import scores
 from tracker.evaluation.peers import DEFAULT_MODELS, PEERS, OpenCVTracker
 from tracker.evaluation.run import track
-from tracker.files import write_json
+from tracker.files import json_text
+from tracker.outputs import Output, refuse_clobbering
 from tracker.tracking import Tracker
 from tracker.updaters import UPDATERS
 
@@ -37,8 +38,21 @@ def parse_box(text: str) -> np.ndarray:
     except ValueError:
         values = []
     if len(values) != 4:
-        raise TrackerError(f"--init must be x,y,w,h, got {text!r}")
+        raise TrackerError(f"--init must be x,y,w,h, got {quoted(text)}")
     return np.array(values)
+
+
+def box_values_as_values(argv: list[str]) -> list[str]:
+    """``--init -5,-5,60,60`` as ``--init=-5,-5,60,60``: argparse takes a value that starts with ``-`` for a flag."""
+    joined: list[str] = []
+    rest = iter(argv)
+    for arg in rest:
+        value = next(rest, None) if arg == "--init" else None
+        if value is not None and re.match(r"-[\d.]", value):
+            joined.append(f"--init={value}")
+        else:
+            joined += [arg] if value is None else [arg, value]
+    return joined
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,12 +116,14 @@ def parse_sets(pairs: list[str]) -> dict[str, object]:
     overrides = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise TrackerError(f"--set takes KEY=VALUE, got {pair!r}")
-        try:
-            overrides[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise TrackerError(f"--set {key.strip()}: {value!r} is not a YAML value") from None
+        key = key.strip()
+        if not sep or not key:
+            raise TrackerError(f"--set takes KEY=VALUE, got {quoted(pair)}")
+        if not value.strip():
+            raise TrackerError(f"--set {quoted(key)}: the value is empty (give KEY=VALUE)")
+        overrides[key] = load_yaml_text(value, f"--set {quoted(key)}")
+        if overrides[key] is None:
+            raise TrackerError(f"--set {quoted(key)}: {quoted(value)} is null, not a value")
     return overrides
 
 
@@ -129,29 +145,33 @@ def open_sequence(args: argparse.Namespace) -> tuple[Sequence, np.ndarray]:
     return sequence, sequence.ground_truth[0]
 
 
-class Outputs:
-    """Boxes file (written as it goes), annotated video and display window."""
+def run_inputs(args: argparse.Namespace, sequence: Sequence) -> list[tuple[str, Path]]:
+    """Every file the run reads, which no output may replace."""
+    inputs = sequence.input_files()
+    if args.config:
+        inputs.append(("the config", Path(args.config)))
+    if args.weights and args.weights.lower() not in ("none", "imagenet"):
+        inputs.append(("the weights", Path(args.weights)))
+    return inputs + [("shipped weights", path) for path in SHIPPED.values()]
 
-    def __init__(self, args: argparse.Namespace) -> None:
+
+class Outputs:
+    """Boxes file, summary JSON and annotated video, each written beside its path and moved there only when the
+    run succeeds; the display window. Every path is checked before the run starts."""
+
+    def __init__(self, args: argparse.Namespace, inputs: list[tuple[str, Path]]) -> None:
+        self.boxes = Output(args.output, "--output") if args.output else None
+        self.summary = Output(args.summary_json, "--summary-json") if args.summary_json else None
         self.recorder = VideoRecorder(args.save) if args.save else None
+        refuse_clobbering([o for o in (self.boxes, self.summary, self.recorder and self.recorder.output) if o],
+                          inputs)
         self.display = args.display
         if self.display:
             check_display("--display")
-        # opened (and so emptied) last: a check that fails must not cost the user an existing file
-        self.boxes_file = self._open(args.output) if args.output else None
-
-    @staticmethod
-    def _open(path: str):
-        try:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            return open(path, "w")
-        except OSError as exc:
-            raise TrackerError(f"cannot write {path}: {exc.strerror}") from None
 
     def frame(self, image: np.ndarray, box: np.ndarray, truth: np.ndarray | None) -> None:
-        if self.boxes_file:
-            self.boxes_file.write(",".join(f"{v:.2f}" for v in box) + "\n")
-            self.boxes_file.flush()
+        if self.boxes:
+            self.boxes.write(",".join(f"{v:.2f}" for v in box) + "\n")
         if not (self.recorder or self.display):
             return
         canvas = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
@@ -164,13 +184,21 @@ class Outputs:
             cv2.imshow("tracker", canvas)
             cv2.waitKey(1)
 
-    def close(self) -> None:
-        if self.boxes_file:
-            self.boxes_file.close()
-        if self.recorder:
-            self.recorder.close()
+    def close(self, summary: dict | None) -> None:
+        """Move every output into place (``summary``: the run succeeded), or leave every path as it was."""
         if self.display:
             cv2.destroyAllWindows()
+        if self.recorder:
+            self.recorder.close(keep=summary is not None)
+        for output in (self.boxes, self.summary):
+            if output is None:
+                continue
+            if summary is None:
+                output.discard()
+                continue
+            if output is self.summary:
+                output.write(json_text(summary))
+            output.commit()
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -181,47 +209,52 @@ def run(args: argparse.Namespace) -> dict:
     else:
         config = make_config(args)
     sequence, init_box = open_sequence(args)
-    if args.tracker == "ours":
-        tracker = build_tracker(config, args.weights)
-    outputs = Outputs(args)
+    outputs = Outputs(args, run_inputs(args, sequence))
+    summary = None
+    try:
+        if args.tracker == "ours":
+            tracker = build_tracker(config, args.weights)
+        summary = track_sequence(args, tracker, sequence, init_box, outputs)
+        if args.tracker == "ours":
+            stats = tracker.sequence_stats()
+            summary.update({
+                "tracker": f"ours ({config.updater})", "updater": config.updater, "backbone": tracker.config.backbone,
+                "weights": args.weights or "default", "batch_size": config.batch_size, "seed": config.seed,
+                "candidate_features": config.candidate_features, "sample_features": config.sample_features,
+                "box_estimator": config.box_estimator, "skipped_steps": tracker.skipped_steps,
+                "phase_seconds": stats.phase_seconds, "updater_diagnostics": tracker.updater.diagnostics()})
+        else:
+            summary["tracker"] = tracker.name
+        json_text(summary)  # a summary that cannot be written fails the run before anything is moved into place
+    finally:
+        outputs.close(summary)
+    return summary
+
+
+def track_sequence(args: argparse.Namespace, tracker: Tracker, sequence: Sequence, init_box: np.ndarray,
+                   outputs: Outputs) -> dict:
+    """The frame loop, with boxes going to the outputs; the summary of what it measured."""
     n_total = len(sequence) if args.max_frames is None else min(len(sequence), args.max_frames)
     truth = sequence.ground_truth
     boxes, seconds, lost = [], [], []
     start = time.perf_counter()
-    try:
-        # closing the bar (also when a frame fails) clears its line, so an error prints on a line of its own
-        with tqdm(total=n_total, desc=sequence.name, unit="frame", disable=args.quiet, leave=False) as progress:
-            for index, frame in enumerate(track(tracker, sequence, init_box, n_total)):
-                boxes.append(frame.box)
-                seconds.append(frame.seconds)
-                lost.append(frame.lost)
-                outputs.frame(frame.image, frame.box,
-                              truth[index] if truth is not None and index < len(truth) else None)
-                progress.update()
-    finally:
-        outputs.close()
+    # closing the bar (also when a frame fails) clears its line, so an error prints on a line of its own
+    with tqdm(total=n_total, desc=sequence.name, unit="frame", disable=args.quiet, leave=False) as progress:
+        for index, frame in enumerate(track(tracker, sequence, init_box, n_total)):
+            boxes.append(frame.box)
+            seconds.append(frame.seconds)
+            lost.append(frame.lost)
+            outputs.frame(frame.image, frame.box, truth[index] if truth is not None and index < len(truth) else None)
+            progress.update()
     if not boxes:
         raise TrackerError(f"no frames could be read from {args.video}")
     elapsed = time.perf_counter() - start
-    stats = tracker.sequence_stats()
+    budget = tracker.config.frame_budget_ms if args.tracker == "ours" else TrackerConfig.frame_budget_ms
     summary = {"sequence": sequence.name, "frames": len(boxes), "seconds": elapsed, "fps": len(boxes) / elapsed,
-               "failed_frames": stats.failed_frames,
-               "latency": latency_report(np.array(seconds), np.array(lost),
-                                         config.frame_budget_ms if args.tracker == "ours" else
-                                         TrackerConfig.frame_budget_ms)}
-    if args.tracker == "ours":
-        summary.update({
-            "tracker": f"ours ({config.updater})", "updater": config.updater, "backbone": tracker.config.backbone,
-            "weights": args.weights or "default", "batch_size": config.batch_size, "seed": config.seed,
-            "candidate_features": config.candidate_features, "sample_features": config.sample_features,
-            "box_estimator": config.box_estimator, "skipped_steps": tracker.skipped_steps,
-            "phase_seconds": stats.phase_seconds, "updater_diagnostics": tracker.updater.diagnostics()})
-    else:
-        summary["tracker"] = tracker.name
+               "failed_frames": tracker.sequence_stats().failed_frames,
+               "latency": latency_report(np.array(seconds), np.array(lost), budget)}
     if truth is not None and args.init is None:
         summary.update(scores(np.array(boxes), truth[:len(boxes)]))
-    if args.summary_json:
-        write_json(args.summary_json, summary)
     return summary
 
 
@@ -256,7 +289,7 @@ def print_warning(message: Warning | str, *_: object, **__: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(box_values_as_values(list(sys.argv[1:] if argv is None else argv)))
     with warnings.catch_warnings():  # restores the default display afterwards (main is also called in-process)
         warnings.showwarning = print_warning
         return run_main(args)
@@ -271,17 +304,10 @@ def live_main(argv: list[str] | None = None) -> int:
 
 
 def run_main(args: argparse.Namespace) -> int:
-    try:
-        if args.webcam is not None:
-            run_webcam(args)
-            return 0
-        summary = run(args)
-    except TrackerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return run_command(lambda: run_webcam(args) if args.webcam is not None else print_summary(run(args)))
+
+
+def print_summary(summary: dict) -> None:
     line = f"{summary['sequence']}: {summary['frames']} frames at {summary['fps']:.1f} fps ({summary['tracker']})"
     latency = summary["latency"]["all"]
     if latency["frames"]:
@@ -292,4 +318,3 @@ def run_main(args: argparse.Namespace) -> int:
         if summary["scored_frames"] < summary["frames"]:
             line += f" (on the {summary['scored_frames']} frames with ground truth)"
     print(line)
-    return 0

@@ -18,7 +18,7 @@ import yaml
 from tracker.backbones import BACKBONES
 from tracker.backbones.efficientnet_lite0 import N_BLOCKS
 from tracker.box_estimation import BOX_ESTIMATORS
-from tracker.errors import TrackerError
+from tracker.errors import MAX_QUOTE, TrackerError, quoted
 from tracker.files import read_text
 from tracker.update_schedule import SCHEDULES
 from tracker.updaters import UPDATERS
@@ -29,6 +29,8 @@ FEEDBACK_INITS = ("random", "eq7")
 FEEDBACK_SCALINGS = ("fan_in", "norm", "none", "bp_error_rms")
 # the largest count or size any setting may take: far above any real use, below what overflows a C size
 MAX_COUNT = 1_000_000
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few kB; more is not a config
+MAX_CONFIG_NODES = 10_000  # YAML values once aliases are expanded; the full config has about 100
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,7 @@ class TrackerConfig:
         for name in ("candidate_features", "sample_features"):
             check(getattr(self, name) in FEATURE_MODES, f"{name} must be one of {FEATURE_MODES}")
         check(self.box_estimator in BOX_ESTIMATORS,
-              f"unknown box_estimator {self.box_estimator!r}; choose from {sorted(BOX_ESTIMATORS)}")
+              f"unknown box_estimator {quoted(self.box_estimator)}; choose from {sorted(BOX_ESTIMATORS)}")
         check(self.update_schedule in SCHEDULES, f"update_schedule must be one of {SCHEDULES}")
         check(math.isfinite(self.frame_budget_ms) and self.frame_budget_ms > 0,
               f"frame_budget_ms must be finite and positive, got {self.frame_budget_ms}")
@@ -193,10 +195,10 @@ class TrackerConfig:
               f"box_feedback_max_scale must be finite and >= 1, got {self.box_feedback_max_scale}")
         check(math.isfinite(self.box_min_score), "box_min_score must be finite")
         check(math.isfinite(self.box_feedback_min_score), "box_feedback_min_score must be finite")
-        check(self.updater in UPDATERS, f"unknown updater {self.updater!r}; choose from {sorted(UPDATERS)}")
+        check(self.updater in UPDATERS, f"unknown updater {quoted(self.updater)}; choose from {sorted(UPDATERS)}")
         check(self.feedback_init in FEEDBACK_INITS, f"feedback_init must be one of {FEEDBACK_INITS}")
         check(self.feedback_scaling in FEEDBACK_SCALINGS, f"feedback_scaling must be one of {FEEDBACK_SCALINGS}")
-        check(self.backbone in BACKBONES, f"unknown backbone {self.backbone!r}; choose from {sorted(BACKBONES)}")
+        check(self.backbone in BACKBONES, f"unknown backbone {quoted(self.backbone)}; choose from {sorted(BACKBONES)}")
         check(1 <= self.trunk_blocks <= N_BLOCKS, f"trunk_blocks must be in 1-{N_BLOCKS}, got {self.trunk_blocks}")
         check(all(0 < c <= MAX_COUNT for c in self.backbone_channels), "backbone_channels must be positive")
         check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
@@ -256,7 +258,7 @@ def _check_type(name: str, value: object, annotation: object) -> object:
         key_type, value_type = typing.get_args(annotation)
         if isinstance(value, dict):
             return {_check_type(name, k, key_type): _check_type(name, v, value_type) for k, v in value.items()}
-    raise TrackerError(f"config: {name} must be {_type_name(annotation)}, got {value!r}")
+    raise TrackerError(f"config: {name} must be {_type_name(annotation)}, got {quoted(value)}")
 
 
 def _type_name(annotation: object) -> str:
@@ -270,12 +272,47 @@ def _type_name(annotation: object) -> str:
 def from_dict(values: dict) -> TrackerConfig:
     hints = typing.get_type_hints(TrackerConfig)
     known = {f.name for f in fields(TrackerConfig)}
-    unknown = sorted(set(values) - known)
+    unknown = sorted(set(values) - known, key=str)
     if unknown:
-        raise TrackerError(f"config: unknown key(s) {', '.join(unknown)}")
+        shown = ", ".join(quoted(k, 60) if not isinstance(k, str) or len(k) > 60 else k for k in unknown[:10])
+        raise TrackerError(f"config: unknown key(s) {shown}" + (f" and {len(unknown) - 10} more" if len(unknown) > 10
+                                                                 else ""))
     config = TrackerConfig(**{k: _check_type(k, v, hints[k]) for k, v in values.items()})
     config.validate()
     return config
+
+
+def _expanded_nodes(node: yaml.Node, done: dict[int, int], open_nodes: set[int], what: str) -> int:
+    """How many nodes ``node`` holds once every alias is expanded (each shared node counted once per use)."""
+    key = id(node)
+    if key in done:
+        return done[key]
+    if key in open_nodes:
+        raise TrackerError(f"{what}: an alias refers to itself")
+    open_nodes.add(key)
+    if isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_nodes(n, done, open_nodes, what) for n in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_nodes(k, done, open_nodes, what) + _expanded_nodes(v, done, open_nodes, what)
+                       for k, v in node.value)
+    else:
+        size = 1
+    open_nodes.discard(key)
+    done[key] = size
+    return size
+
+
+def load_yaml_text(text: str, what: str) -> object:
+    """YAML, read safely and within bounds: a 400-byte alias bomb expands to gigabytes once built."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise TrackerError(f"{what} is {len(text)} characters, over the {MAX_CONFIG_BYTES} a config may have")
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None and _expanded_nodes(node, {}, set(), what) > MAX_CONFIG_NODES:
+            raise TrackerError(f"{what}: its aliases expand to more than {MAX_CONFIG_NODES} values")
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise TrackerError(f"{what} is not valid YAML: {str(exc).splitlines()[0][:MAX_QUOTE]}") from None
 
 
 def load_config(path: str | Path | None = None, **overrides: object) -> TrackerConfig:
@@ -286,9 +323,12 @@ def load_config(path: str | Path | None = None, **overrides: object) -> TrackerC
         if not path.is_file():
             raise TrackerError(f"config file not found: {path}")
         try:
-            loaded = yaml.safe_load(read_text(path, 'config file'))
-        except yaml.YAMLError as exc:
-            raise TrackerError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+            size = path.stat().st_size
+        except OSError as exc:
+            raise TrackerError(f"cannot read config file {path}: {exc.strerror}") from None
+        if size > MAX_CONFIG_BYTES:
+            raise TrackerError(f"config file {path} is {size} bytes, over the {MAX_CONFIG_BYTES} a config may have")
+        loaded = load_yaml_text(read_text(path, "config file"), f"config file {path}")
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):

@@ -3,26 +3,42 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
 
+from tracker.data.sequence import decoder_messages
 from tracker.errors import TrackerError
+from tracker.outputs import Output
 
 VIDEO_FPS = 30.0  # the rate of a saved video when the source does not say (OTB's frame folders)
+# Qt's own log lines (fonts, xcb, wayland) are noise on our stderr; a user's own rules win
+os.environ.setdefault("QT_LOGGING_RULES", "*=false")
+# a window opened and closed in a child process: Qt aborts the process it runs in when it cannot reach a display
+WINDOW_PROBE = "import cv2; cv2.namedWindow('probe'); cv2.waitKey(1); cv2.destroyAllWindows()"
+PROBE_SECONDS = 30
 
 
 def check_display(what: str) -> None:
-    """Fail with one line where a window cannot open (Qt would abort the process instead)."""
-    if not sys.platform.startswith("linux") or os.environ.get("WAYLAND_DISPLAY"):
+    """Fail with one line where a window cannot open, whatever form DISPLAY takes (Qt would abort instead)."""
+    if not sys.platform.startswith("linux"):
         return
     display = os.environ.get("DISPLAY", "")
-    if not display:
+    if not display and not os.environ.get("WAYLAND_DISPLAY"):
         raise TrackerError(f"no display available: {what} needs a screen (DISPLAY is not set)")
-    if display.startswith(":") and not Path(f"/tmp/.X11-unix/X{display[1:].split('.')[0]}").exists():
-        raise TrackerError(f"no display available: no X server is running on DISPLAY={display}")
+    where = f"DISPLAY={display}" if display else f"WAYLAND_DISPLAY={os.environ['WAYLAND_DISPLAY']}"
+    try:
+        probe = subprocess.run([sys.executable, "-c", WINDOW_PROBE], capture_output=True, text=True,
+                               timeout=PROBE_SECONDS)
+    except subprocess.TimeoutExpired:
+        raise TrackerError(f"no display available: a window on {where} did not open within {PROBE_SECONDS} s") \
+            from None
+    if probe.returncode != 0:
+        said = [line.strip() for line in probe.stderr.splitlines() if line.strip()]
+        reason = f" ({said[0][:200]})" if said else ""
+        raise TrackerError(f"no display available: {what} cannot open a window on {where}{reason}")
 
 
 def draw_box(canvas: np.ndarray, box: np.ndarray, colour: tuple[int, int, int]) -> None:
@@ -31,21 +47,29 @@ def draw_box(canvas: np.ndarray, box: np.ndarray, colour: tuple[int, int, int]) 
 
 
 class VideoRecorder:
-    """An mp4 of BGR frames, opened on the first frame (its size is the video's)."""
+    """An mp4 of BGR frames, opened on the first frame (its size is the video's). It is written beside ``path``
+    and moved there by ``close()``; ``close(keep=False)`` (a failed run) leaves ``path`` as it was."""
 
     def __init__(self, path: str, fps: float = VIDEO_FPS) -> None:
-        self.path = path
+        self.output = Output(path, "--save", streams=False)
         self.fps = fps
         self.writer: cv2.VideoWriter | None = None
 
     def write(self, canvas_bgr: np.ndarray) -> None:
         if self.writer is None:
-            self.writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*"mp4v"), self.fps,
-                                          (canvas_bgr.shape[1], canvas_bgr.shape[0]))
+            with decoder_messages() as messages:  # FFmpeg's own lines: folded into our error
+                self.writer = cv2.VideoWriter(str(self.output.temp_path()), cv2.VideoWriter_fourcc(*"mp4v"),
+                                              self.fps, (canvas_bgr.shape[1], canvas_bgr.shape[0]))
             if not self.writer.isOpened():
-                raise TrackerError(f"cannot write video {self.path}")
+                reason = f" ({messages[-1].strip()[:200]})" if messages else ""
+                raise TrackerError(f"cannot write video {self.output.path}: OpenCV cannot encode mp4v video into "
+                                   f"a {self.output.path.suffix or 'suffix-less'} file{reason}")
         self.writer.write(canvas_bgr)
 
-    def close(self) -> None:
+    def close(self, keep: bool = True) -> None:
         if self.writer is not None:
             self.writer.release()
+        if keep and self.writer is not None:
+            self.output.commit()
+        else:
+            self.output.discard()

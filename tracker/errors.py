@@ -1,5 +1,66 @@
-"""The one exception type that user-facing entry points turn into a one-line error."""
+"""The one exception type that user-facing entry points turn into a one-line error, and the guard that does it."""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+from collections.abc import Callable
+
+MAX_QUOTE = 200  # characters of any value an error line quotes
+MAX_LINE = 1000  # and of the whole line: a path can be long, an error line is still one line
 
 
 class TrackerError(Exception):
     """Bad input from the user (paths, boxes, config, weights): reported in one line, exit 2."""
+
+
+def quoted(value: object, limit: int = MAX_QUOTE) -> str:
+    """``repr(value)``, cut to ``limit`` characters: an error line never echoes a whole file."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def os_error_message(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
+
+
+def print_error(message: str) -> None:
+    line = " ".join(message.split())
+    if len(line) > MAX_LINE:
+        line = line[:MAX_LINE] + "..."
+    print(f"error: {line}", file=sys.stderr)
+
+
+def is_closed_pipe(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno == errno.EPIPE
+
+
+def quiet_closed_pipe() -> int:
+    """A reader that went away (``| head -1``): stop without a word, as Unix tools do (128 + SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nothing is flushed into the closed pipe at exit
+    except (OSError, ValueError):
+        pass
+    return 141
+
+
+def run_command(body: Callable[[], int | None]) -> int:
+    """An entry point's body: bad input or an OS refusal -> one ``error:`` line and exit 2, Ctrl-C -> 130,
+    a closed stdout -> a quiet stop."""
+    try:
+        code = body() or 0
+        sys.stdout.flush()
+        return code
+    except TrackerError as exc:
+        print_error(str(exc))
+    except OSError as exc:
+        if is_closed_pipe(exc):
+            return quiet_closed_pipe()
+        print_error(os_error_message(exc))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 2

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from tracker.errors import TrackerError
+from tracker.outputs import write_text
 
 
 def read_text(path: Path, what: str) -> str:
@@ -25,16 +26,14 @@ def read_text(path: Path, what: str) -> str:
                            f"(byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
 
 
-def write_json(path: str | Path, data: object) -> None:
-    """Atomically (a reader never sees half a file) and strictly: a NaN is a bug to surface, not to write."""
-    target = Path(path)
+def json_text(data: object) -> str:
+    """Strict JSON: a NaN is a bug to surface, not to write."""
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(target.suffix + ".tmp")
-        text = json.dumps(data, indent=2, allow_nan=False)
-        tmp.write_text(text)
-        tmp.replace(target)
-    except OSError as exc:
-        raise TrackerError(f"cannot write {path}: {exc.strerror}") from None
+        return json.dumps(data, indent=2, allow_nan=False)
     except ValueError as exc:
-        raise TrackerError(f"cannot write {path}: {exc}") from None
+        raise TrackerError(f"cannot write JSON: {exc}") from None
+
+
+def write_json(path: str | Path, data: object, flag: str = "output") -> None:
+    """Atomically: a reader never sees half a file, and a failure leaves the file as it was."""
+    write_text(path, json_text(data), flag)

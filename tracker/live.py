@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,7 +129,7 @@ class OpenCVWindow:
     """An OpenCV HighGUI window with mouse-drag box selection."""
 
     def __init__(self, title: str = "bdfa-tracker live") -> None:
-        check_display("the live demo")
+        check_display("the live demo")  # Qt aborts the process where no window can open
         self.title = title
         cv2.namedWindow(title, cv2.WINDOW_AUTOSIZE)
 
@@ -166,6 +167,22 @@ def draw_overlay(image_rgb: np.ndarray, box: np.ndarray, score: float, lost: boo
     return canvas
 
 
+def save_snapshot(folder: Path, image_bgr: np.ndarray) -> bool:
+    """The next free ``snapshot_NNN.png`` in ``folder`` (an earlier session's are kept); a warning if it fails."""
+    number = 1
+    while (folder / f"snapshot_{number:03d}.png").exists():
+        number += 1
+    path = folder / f"snapshot_{number:03d}.png"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        written = cv2.imwrite(str(path), image_bgr)
+    except (OSError, cv2.error):
+        written = False
+    if not written:
+        warnings.warn(f"cannot write the snapshot {path}", stacklevel=2)
+    return written
+
+
 def run_live(reader: LatestFrameReader, window: Window, config: TrackerConfig,
              make_tracker: Callable[[TrackerConfig], Tracker], init_box: np.ndarray | None = None,
              save: str | None = None, snapshot_dir: str = ".", fixed_name: str | None = None) -> LiveStats:
@@ -188,6 +205,7 @@ def run_live(reader: LatestFrameReader, window: Window, config: TrackerConfig,
     recorder = VideoRecorder(save) if save else None
     score, lost = float("inf"), False
     overlay = draw_overlay(frame, box, 0.0, False, updater, stats, paused)
+    finished = False
     try:
         while True:
             key = window.key() & 0xFF
@@ -196,9 +214,7 @@ def run_live(reader: LatestFrameReader, window: Window, config: TrackerConfig,
             if key == ord(" "):
                 paused = not paused
             elif key == ord("s"):
-                stats.snapshots += 1
-                path = Path(snapshot_dir) / f"snapshot_{stats.snapshots:03d}.png"
-                cv2.imwrite(str(path), overlay)
+                stats.snapshots += save_snapshot(Path(snapshot_dir), overlay)
             elif key == ord("r") or (key == ord("u") and fixed_name is None):
                 if key == ord("r"):
                     chosen = window.select(frame)
@@ -231,9 +247,10 @@ def run_live(reader: LatestFrameReader, window: Window, config: TrackerConfig,
             window.show(overlay)
             if recorder:
                 recorder.write(overlay)
+        finished = True
     finally:
         if recorder:
-            recorder.close()
+            recorder.close(keep=finished)
         reader.stop()
         window.close()
     return stats

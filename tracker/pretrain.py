@@ -35,9 +35,10 @@ from tracker.boxes import SampleGenerator
 from tracker.config import MAX_COUNT, TrackerConfig, load_config
 from tracker.data.otb import list_otb, open_otb
 from tracker.data.sequence import ImageSequence, read_image
-from tracker.errors import TrackerError
+from tracker.errors import TrackerError, quoted, run_command
 from tracker.features import feature_dim, frame_features
 from tracker.head import Head
+from tracker.outputs import Output, write_text, writing
 from tracker.updaters import UPDATERS, make_updater
 
 OTB100 = (
@@ -186,9 +187,8 @@ class Pretrainer:
                 "rng": self.rng.bit_generator.state, "generator": self.generator.get_state(), "args": vars(self.args)}
 
     def save_checkpoint(self, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(self.state(), tmp)
-        tmp.replace(path)
+        with writing(path, "checkpoint", streams=False) as output:
+            torch.save(self.state(), output.temp_path())
 
     def load_checkpoint(self, path: Path) -> None:
         try:
@@ -256,7 +256,7 @@ def check_args(args: argparse.Namespace) -> None:
     args.augment = [] if args.augment == "none" else args.augment.split(",")
     bad = [a for a in args.augment if a not in AUGMENTATIONS]
     if bad:
-        raise TrackerError(f"unknown augmentation {bad[0]!r}; choose from {AUGMENTATIONS}")
+        raise TrackerError(f"unknown augmentation {quoted(bad[0])}; choose from {AUGMENTATIONS}")
     for flag, value, lowest, highest in (
             ("iterations", args.iterations, 0, MAX_COUNT), ("threads", args.threads, 1, 1024),
             ("checkpoint-every", args.checkpoint_every, 1, MAX_COUNT), ("batch-frames", args.batch_frames, 1, 1024),
@@ -293,11 +293,10 @@ def make_trainable_backbone(args: argparse.Namespace) -> Backbone:
 def run(args: argparse.Namespace) -> dict:
     domains = load_domains(args.data)
     out = Path(args.out)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise TrackerError(f"cannot create the folder of --out {out}: {exc.strerror}") from None
     checkpoint = out.with_name(out.name + ".ckpt")
+    # a folder, a device or a read-only place fails now, not after hours of training
+    for path, flag in ((out, "--out"), (checkpoint, "checkpoint"), (out.with_suffix(".json"), "--out's record")):
+        Output(path, flag, streams=False)
     trainer = Pretrainer(args, domains)
     if checkpoint.is_file():
         trainer.load_checkpoint(checkpoint)
@@ -335,28 +334,23 @@ def run(args: argparse.Namespace) -> dict:
     # --iterations 0 exports the starting backbone alone: the tracker then draws fresh fc4/fc5 per sequence
     fc = {f"{name}.{p}": getattr(getattr(trainer.head, name), p) for name in ("fc4", "fc5") for p in ("weight", "bias")}
     save_weights(out, trainer.backbone, fc if trained else None, meta)
-    out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    write_text(out.with_suffix(".json"), json.dumps(meta, indent=2) + "\n", "--out's record")
     return meta
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        args = parse_args(argv)
-        torch.set_num_threads(args.threads)
-        keep_freed_memory()
-        meta = run(args)
-    except TrackerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # before the first iteration: nothing to keep
-        print("interrupted", file=sys.stderr)
-        return 130
+    return run_command(lambda: pretrain_command(parse_args(argv)))
+
+
+def pretrain_command(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.threads)
+    keep_freed_memory()
+    meta = run(args)
     if meta["final_loss"] is None:
         print(f"no iterations: the starting {meta['architecture']['backbone']} backbone alone -> {args.out}")
     else:
         print(f"pretrained {meta['iterations']} iterations: loss {meta['final_loss']:.3f}, "
               f"accuracy {meta['final_accuracy']:.3f} -> {args.out}")
-    return 0
 
 
 if __name__ == "__main__":

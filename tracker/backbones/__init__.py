@@ -6,7 +6,7 @@ from tracker.backbones.base import Backbone
 from tracker.backbones.efficientnet_lite0 import EfficientNetLite0
 from tracker.backbones.mdnet import MDNetBackbone
 from tracker.backbones.weights import WeightsFile, load_into, read_weights, save_weights
-from tracker.errors import TrackerError
+from tracker.errors import TrackerError, quoted
 
 BACKBONES: dict[str, type[Backbone]] = {cls.name: cls for cls in (MDNetBackbone, EfficientNetLite0)}
 
@@ -14,11 +14,11 @@ BACKBONES: dict[str, type[Backbone]] = {cls.name: cls for cls in (MDNetBackbone,
 def backbone_from_settings(name: str, settings: dict) -> Backbone:
     """An empty backbone of the layout a weights file (or a config) describes."""
     if name not in BACKBONES:
-        raise TrackerError(f"unknown backbone {name!r}; choose from {sorted(BACKBONES)}")
+        raise TrackerError(f"unknown backbone {quoted(name)}; choose from {sorted(BACKBONES)}")
     try:
         return BACKBONES[name].from_settings(settings)
     except (KeyError, TypeError, ValueError):
-        raise TrackerError(f"backbone {name}: bad settings {settings!r}") from None
+        raise TrackerError(f"backbone {name}: bad settings {quoted(settings)}") from None
 
 
 def load_backbone(weights: WeightsFile) -> Backbone:

@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 
 from tracker.backbones.base import Backbone
-from tracker.errors import TrackerError
+from tracker.errors import TrackerError, quoted
+from tracker.outputs import writing
 
 WEIGHTS_FORMAT = "bdfa-tracker-weights"
 VERSION = 2
@@ -66,7 +67,7 @@ def read_weights(path: str | Path) -> WeightsFile:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise TrackerError(f"weights file {path} holds no tensors")
     if not isinstance(backbone, str) or backbone not in KNOWN_BACKBONES:
-        raise TrackerError(f"weights file {path} holds an unknown backbone {backbone!r}; this version knows "
+        raise TrackerError(f"weights file {path} holds an unknown backbone {quoted(backbone)}; this version knows "
                            f"{', '.join(KNOWN_BACKBONES)}")
     broken = next((k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
     if broken is not None:
@@ -111,8 +112,6 @@ def save_weights(path: str | Path, backbone: Backbone, fc: dict[str, torch.Tenso
     """Atomically: an interrupted save never leaves half a file under ``path``."""
     state = {k: v.detach().clone() for k, v in backbone.state_dict().items()}
     state.update({k: v.detach().clone() for k, v in (fc or {}).items()})
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"format": WEIGHTS_FORMAT, "version": VERSION, "backbone": backbone.name,
-                "settings": backbone.settings(), "state_dict": state, "meta": meta or {}}, tmp)
-    tmp.replace(path)
+    with writing(path, "weights file", streams=False) as output:
+        torch.save({"format": WEIGHTS_FORMAT, "version": VERSION, "backbone": backbone.name,
+                    "settings": backbone.settings(), "state_dict": state, "meta": meta or {}}, output.temp_path())

@@ -23,12 +23,18 @@ OTB_FRAME_RANGES = {
 }
 
 
+def frame_number(path: Path) -> int | None:
+    """The number a frame's file name ends in (``img0042.jpg`` -> 42), or None."""
+    match = re.search(r"(\d+)$", path.stem)
+    return int(match.group(1)) if match else None
+
+
 def frames_in_range(folder: Path, frames: list[Path], first: int, last: int) -> list[Path]:
     """The frames numbered ``first``-``last`` by the digits ending their file names (by position if unnumbered)."""
-    numbers = [re.search(r"(\d+)$", f.stem) for f in frames]
-    if not all(numbers):
+    numbers = [frame_number(f) for f in frames]
+    if None in numbers:
         return frames[first - 1:last]
-    by_number = {int(m.group(1)): f for m, f in zip(numbers, frames)}
+    by_number = dict(zip(numbers, frames))
     missing = [n for n in range(first, last + 1) if n not in by_number]
     if missing:
         raise TrackerError(f"{folder}: frame {missing[0]} of OTB-2015's range {first}-{last} is missing "
@@ -62,7 +68,9 @@ def parse_boxes(path: Path) -> np.ndarray:
         finite = np.isfinite(values)
         # a line of NaN marks a frame without the target (UAV123 style): kept, and not scored
         if len(values) != 4 or not (finite.all() or np.isnan(values).all()):
-            raise TrackerError(f"malformed ground truth at {path}:{number}: {line.strip()!r} (expected x,y,w,h)")
+            raise TrackerError(f"malformed ground truth at {path}:{number}: {line.strip()[:200]!r} (expected x,y,w,h)")
+        if finite.all() and (values[2] < 0 or values[3] < 0):
+            raise TrackerError(f"ground truth at {path}:{number} has a negative size: {line.strip()[:200]!r}")
         rows.append(values)
     if not rows:
         raise TrackerError(f"ground truth file is empty: {path}")
@@ -70,7 +78,25 @@ def parse_boxes(path: Path) -> np.ndarray:
 
 
 def image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    """The frames in ``folder``, in the order of the numbers in their names (``2.jpg`` before ``10.jpg``); by
+    name where none is numbered. Names that mix the two, or two frames with one number, have no order."""
+    try:
+        frames = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    except OSError as exc:
+        raise TrackerError(f"cannot list the frames in {folder}: {exc.strerror}") from None
+    numbers = {p: frame_number(p) for p in frames}
+    unnumbered = sorted(p.name for p, n in numbers.items() if n is None)
+    if not unnumbered:
+        frames.sort(key=lambda p: (numbers[p], p.name))
+        for before, after in zip(frames, frames[1:]):
+            if numbers[before] == numbers[after]:
+                raise TrackerError(f"frames {before.name} and {after.name} in {folder} have the same number: "
+                                   "their order is unknown")
+        return frames
+    if len(unnumbered) < len(frames):
+        raise TrackerError(f"{folder} mixes numbered frames with unnumbered ones ({unnumbered[0]}): their order "
+                           "is unknown")
+    return sorted(frames, key=lambda p: p.name)
 
 
 def split_target(path: Path) -> tuple[Path, int | None]:
@@ -111,7 +137,7 @@ def open_otb(folder: Path, target: int | None = None, name: str | None = None) -
         raise TrackerError(f"{folder}: fewer frames ({len(frames)}) than ground-truth boxes ({len(boxes)})")
     if len(frames) > len(boxes):
         raise TrackerError(f"{folder}: fewer ground-truth boxes ({len(boxes)}) than frames ({len(frames)})")
-    return ImageSequence(label, frames, boxes)
+    return ImageSequence(label, frames, boxes, gt_path)
 
 
 def open_source(path: str | Path) -> Sequence:
@@ -137,7 +163,11 @@ def list_otb(root: str | Path) -> dict[str, tuple[Path, int | None]]:
     if not root.is_dir():
         raise TrackerError(f"no such folder: {root}")
     found: dict[str, tuple[Path, int | None]] = {}
-    for folder in sorted(p for p in root.iterdir() if (p / "img").is_dir()):
+    try:
+        folders = sorted(p for p in root.iterdir() if (p / "img").is_dir())
+    except OSError as exc:
+        raise TrackerError(f"cannot list the sequences in {root}: {exc.strerror}") from None
+    for folder in folders:
         files = ground_truth_files(folder)
         numbered = [f for f in files if f.name != "groundtruth_rect.txt"]
         if numbered:

@@ -20,9 +20,15 @@ from tracker.errors import TrackerError
 class Sequence(ABC):
     """Frames (RGB uint8) and, when known, one ground-truth box per frame."""
 
-    def __init__(self, name: str, ground_truth: np.ndarray | None = None) -> None:
+    def __init__(self, name: str, ground_truth: np.ndarray | None = None,
+                 ground_truth_file: Path | None = None) -> None:
         self.name = name
         self.ground_truth = ground_truth
+        self.ground_truth_file = ground_truth_file
+
+    def input_files(self) -> list[tuple[str, Path]]:
+        """``(what, path)`` for each file the sequence is read from: outputs must never replace one."""
+        return [("the ground truth", self.ground_truth_file)] if self.ground_truth_file is not None else []
 
     @abstractmethod
     def __len__(self) -> int: ...
@@ -36,6 +42,10 @@ class Sequence(ABC):
 
 class CorruptFrameWarning(UserWarning):
     """A frame decoded only in part (libjpeg's "Corrupt JPEG data"): tracking goes on with what decoded."""
+
+
+class TruncatedVideoWarning(UserWarning):
+    """A video that ends before the frame count its header announces: what was read is tracked."""
 
 
 @contextmanager
@@ -68,42 +78,67 @@ def read_image(path: Path) -> np.ndarray:
 
 
 class ImageSequence(Sequence):
-    def __init__(self, name: str, paths: list[Path], ground_truth: np.ndarray | None = None) -> None:
-        super().__init__(name, ground_truth)
+    def __init__(self, name: str, paths: list[Path], ground_truth: np.ndarray | None = None,
+                 ground_truth_file: Path | None = None) -> None:
+        super().__init__(name, ground_truth, ground_truth_file)
         self.paths = paths
 
     def __len__(self) -> int:
         return len(self.paths)
 
+    def input_files(self) -> list[tuple[str, Path]]:
+        return super().input_files() + [("a frame", path) for path in self.paths]
+
     def __iter__(self) -> Iterator[np.ndarray]:
+        size = None
         for path in self.paths:
-            yield read_image(path)
+            image = read_image(path)
+            if size is None:
+                size = image.shape[:2]
+            elif image.shape[:2] != size:
+                raise TrackerError(f"frame {path} is {image.shape[1]}x{image.shape[0]}, but the sequence's first "
+                                   f"frame is {size[1]}x{size[0]}: every frame of a sequence must have one size")
+            yield image
 
 
 class VideoSequence(Sequence):
     def __init__(self, name: str, path: Path) -> None:
         super().__init__(name)
         self.path = path
-        capture = cv2.VideoCapture(str(path))
-        ok = capture.isOpened() and capture.read()[0]
-        self.n_frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if ok else 0
-        capture.release()
+        with decoder_messages() as messages:
+            capture = cv2.VideoCapture(str(path))
+            ok = capture.isOpened() and capture.read()[0]
+            self.n_frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if ok else 0
+            capture.release()
         if not ok:
-            raise TrackerError(f"cannot read video file: {path}")
+            detail = f" ({messages[0].strip()[:200]})" if messages else ""
+            raise TrackerError(f"cannot read video file: {path}{detail}")
 
     def __len__(self) -> int:
         return self.n_frames
 
+    def input_files(self) -> list[tuple[str, Path]]:
+        return [("the video", self.path)]
+
     def __iter__(self) -> Iterator[np.ndarray]:
         capture = cv2.VideoCapture(str(self.path))
+        read = 0
+        said: list[str] = []
         try:
             while True:
-                ok, frame = capture.read()
+                with decoder_messages() as messages:  # FFmpeg's own lines, folded into one warning below
+                    ok, frame = capture.read()
+                said += messages
                 if not ok:
-                    return
+                    break
+                read += 1
                 yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
         finally:
             capture.release()
+        if read < self.n_frames:
+            detail = f" (the decoder says: {said[0].strip()[:200]})" if said else ""
+            warnings.warn(f"video {self.path} ended after {read} of the {self.n_frames} frames its header announces"
+                          f"{detail}", TruncatedVideoWarning, stacklevel=2)
 
 
 class ArraySequence(Sequence):

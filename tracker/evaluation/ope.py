@@ -20,6 +20,7 @@ from tracker.data.sequence import Sequence
 from tracker.errors import TrackerError
 from tracker.evaluation.metrics import precision_curve, success_curve
 from tracker.files import read_text
+from tracker.outputs import writing
 
 
 def run_name(updater: str, batch_size: int, seed: int) -> str:
@@ -33,11 +34,8 @@ def result_files(results: Path, tracker: str, sequence: str) -> tuple[Path, Path
 
 
 def _atomic_savetxt(path: Path, data: np.ndarray, fmt: str, delimiter: str = ",") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as handle:
-        np.savetxt(handle, data, fmt=fmt, delimiter=delimiter)
-    tmp.replace(path)
+    with writing(path, "result file") as output:
+        np.savetxt(output.open(), data, fmt=fmt, delimiter=delimiter)
 
 
 def write_result(results: Path, tracker: str, sequence: str, boxes: np.ndarray, times: np.ndarray) -> None:

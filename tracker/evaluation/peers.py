@@ -14,7 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tracker.errors import TrackerError
+from tracker.boxes import check_box
+from tracker.errors import TrackerError, quoted
 from tracker.tracking import FrameResult, SequenceStats
 
 DEFAULT_MODELS = Path(__file__).resolve().parents[3] / "shared" / "anchors" / "models"
@@ -47,6 +48,7 @@ class Peer:
     create: Callable[[Path], object]  # the OpenCV tracker, given the models folder
     model_files: tuple[str, ...] = ()
     contrib: str | None = None  # the opencv-contrib factory it needs
+    min_side: float = 1.0  # the smallest box side it starts on, in pixels
 
     def unavailable(self, models: Path) -> str | None:
         """Why this peer cannot run here, in one line; None when it can."""
@@ -63,7 +65,8 @@ class Peer:
 
 
 PEERS = {peer.key: peer for peer in (
-    Peer("mil", "OpenCV-MIL", lambda _: cv2.TrackerMIL_create()),
+    # MIL never returns from init on some boxes with a side under 5 px (its Haar features find no place)
+    Peer("mil", "OpenCV-MIL", lambda _: cv2.TrackerMIL_create(), min_side=5.0),
     Peer("nano", "NanoTrack", _nano, ("nanotrack_backbone_sim.onnx", "nanotrack_head_sim.onnx")),
     Peer("vit", "VitTrack", _vit, ("object_tracking_vittrack_2023sep.onnx",)),
     Peer("csrt", "OpenCV-CSRT", lambda _: _contrib("TrackerCSRT_create")(), contrib="TrackerCSRT_create"),
@@ -73,7 +76,7 @@ PEERS = {peer.key: peer for peer in (
 
 def peer(key: str) -> Peer:
     if key not in PEERS:
-        raise TrackerError(f"unknown peer {key!r}; choose from {', '.join(PEERS)}")
+        raise TrackerError(f"unknown peer {quoted(key)}; choose from {', '.join(PEERS)}")
     return PEERS[key]
 
 
@@ -94,9 +97,16 @@ class OpenCVTracker:
         # MIL samples with OpenCV's process-wide RNG: without a reset its boxes depend on what ran before
         cv2.setRNGSeed(0)
         self.tracker = self.peer.create(self.models)
-        self.box = np.asarray(box, dtype=float)
+        self.box = check_box(box, image.shape)
         self.lost_frames = 0
-        self.tracker.init(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), tuple(int(round(v)) for v in self.box))
+        if min(self.box[2:]) < self.peer.min_side:
+            raise TrackerError(f"{self.name} needs a box of at least {self.peer.min_side:g}x{self.peer.min_side:g} "
+                               f"px, got {self.box[2]:g}x{self.box[3]:g}")
+        try:
+            self.tracker.init(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), tuple(int(round(v)) for v in self.box))
+        except cv2.error as exc:
+            raise TrackerError(f"{self.name} cannot start on the box {self.box.tolist()}: "
+                               f"{str(exc).strip().splitlines()[-1][:200]}") from None
 
     def update(self, image: np.ndarray) -> np.ndarray:
         return self.track_frame(image).box

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -63,8 +64,8 @@ def run_sequence(tracker: Tracker, sequence: Sequence, max_frames: int | None = 
     return SequenceResult(sequence.name, boxes, seconds, lost, stats.phase_seconds, stats.failed_frames)
 
 
-def otb_sequences(root: str, names: list[str] | None = None) -> list[Sequence]:
-    """The OTB sequences under ``root`` (``Jogging`` -> ``Jogging.1``, ``Jogging.2``), optionally by name."""
+def otb_names(root: str, names: list[str] | None = None) -> dict[str, tuple[Path, int | None]]:
+    """The OTB sequence names under ``root`` (``Jogging`` -> ``Jogging.1``, ``Jogging.2``) -> (folder, target)."""
     found = list_otb(root)
     if names:
         unknown = sorted(set(names) - set(found))
@@ -73,4 +74,19 @@ def otb_sequences(root: str, names: list[str] | None = None) -> list[Sequence]:
         found = {n: found[n] for n in names}
     if not found:
         raise TrackerError(f"no OTB sequences found under {root}")
-    return [open_otb(folder, target, name) for name, (folder, target) in found.items()]
+    return found
+
+
+def otb_sequences(root: str, names: list[str] | None = None,
+                  unreadable: dict[str, str] | None = None) -> list[Sequence]:
+    """The OTB sequences under ``root``, optionally by name. With ``unreadable`` given, a sequence that cannot
+    be opened is left out and recorded there (name -> why) instead of failing them all."""
+    sequences = []
+    for name, (folder, target) in otb_names(root, names).items():
+        try:
+            sequences.append(open_otb(folder, target, name))
+        except TrackerError as exc:
+            if unreadable is None:
+                raise
+            unreadable[name] = str(exc)
+    return sequences
