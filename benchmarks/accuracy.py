@@ -20,6 +20,7 @@ from benchmarks.ope_report import tracker_rows
 from tracker.errors import TrackerError
 from tracker.evaluation.ope import has_result, read_result, score_sequence
 from tracker.evaluation.run import otb_sequences
+from tracker.outputs import write_text  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> None:
     report = markdown_table(["run", "sequence", "seeds", "success AUC", "precision@20", "fps"], rows)
     print(report)
     write_json(ope / "accuracy.json", table)
-    (ope / "accuracy.md").write_text(report + "\n")
+    write_text(ope / "accuracy.md", report + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,6 +32,7 @@ from tracker.data.sequence import Sequence  # noqa: E402
 from tracker.errors import TrackerError  # noqa: E402
 from tracker.evaluation.ope import finished_auc, run_name  # noqa: E402
 from tracker.evaluation.run import otb_sequences, run_sequence  # noqa: E402
+from tracker.outputs import write_text  # noqa: E402
 
 LAYERS = ("fc4", "fc5")
 
@@ -137,7 +138,7 @@ def run(args: argparse.Namespace) -> None:
                f"{args.batch_size}; AUC: the full sequence in {ope}. Boxes equal to the sweep's on "
                f"{agree} of {len(pairs)} pairs.")
     print(report)
-    (out / "alignment.md").write_text(report + "\n")
+    write_text(out / "alignment.md", report + "\n")
     write_json(out / "alignment.json", {"key": key, "correlations": table, "pairs": pairs})
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, target in zip(axes, ("success_auc", "auc_minus_reference")):

@@ -28,6 +28,7 @@ from benchmarks.common import DEFAULT_OTB, Run, cli_main, markdown_table, record
 from tracker.build import backbone_of  # noqa: E402
 from tracker.config import load_config  # noqa: E402
 from tracker.errors import TrackerError, quoted  # noqa: E402
+from tracker.outputs import write_text  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -113,7 +114,7 @@ def report(summary: dict, args: argparse.Namespace, out: Path) -> None:
     table += (f"\n\nbatch size {args.batch_size}; mean ± std over seeds; "
               "each seed's score is the mean over the sequences")
     print(table)
-    (out / "backbones.md").write_text(table + "\n")
+    write_text(out / "backbones.md", table + "\n")
     write_json(out / "backbones.json", {"batch_size": args.batch_size, "backbones": summary})
 
     labels, updaters = list(summary), args.updaters.split(",")

@@ -22,6 +22,7 @@ from tracker.evaluation.latency import latency_report
 from tracker.evaluation.metrics import scores
 from tracker.evaluation.run import run_sequence
 from tracker.files import write_json  # noqa: F401 - one atomic writer for the project
+from tracker.outputs import writing
 from tracker.tracking import Tracker
 
 DEFAULT_OTB = str(Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "otb")
@@ -32,8 +33,11 @@ def save_figure(fig: object, path: Path, dpi: int = 110) -> None:
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    try:
+        with writing(path, "figure", streams=False) as output:
+            fig.savefig(output.temp_path(), dpi=dpi)
+    finally:
+        plt.close(fig)
 
 
 def read_json(path: Path) -> dict:

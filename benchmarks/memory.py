@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from tracker.errors import TrackerError, run_command
+from tracker.outputs import write_text  # noqa: E402
 
 # what a child process imports is what it measures: benchmarks.common (and with it torch) only in the parent
 
@@ -130,7 +131,7 @@ def run(args: argparse.Namespace) -> None:
     write_json(out / "memory.json", {"command": " ".join(sys.argv), "sequence": args.sequence,
                                      "frames": args.frames, "threads": args.threads, "config": args.config,
                                      "records": records})
-    (out / "memory.md").write_text(report + "\n")
+    write_text(out / "memory.md", report + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,7 @@ from tracker.evaluation.ope import (  # noqa: E402
     summarise,
 )
 from tracker.evaluation.run import otb_sequences  # noqa: E402
+from tracker.outputs import write_text  # noqa: E402
 
 
 def score_tracker(scored: dict, names: list[str]) -> dict | None:
@@ -71,7 +72,7 @@ def write_report(out: Path, settings: dict) -> dict:
     attributes = attribute_scores(settings, names, per_tracker)
     sequences = sequence_scores(settings, names, per_tracker, list(others))
     report = build_tables(settings, groups, others, attributes, missing_anchor, names, sequences)
-    (out / "report.md").write_text(report)
+    write_text(out / "report.md", report)
     data = {
         "settings": settings,
         "groups": {f"{u}-b{b}": {"success_auc": [s["success_auc"] for s in seeds],

@@ -29,6 +29,7 @@ from benchmarks.common import cli_main, markdown_table, read_json, save_figure, 
 from tracker.errors import TrackerError  # noqa: E402
 from tracker.evaluation.ope import finished_auc, run_name  # noqa: E402
 from tracker.evaluation.run import otb_sequences  # noqa: E402
+from tracker.outputs import write_text  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -129,7 +130,7 @@ def run(args: argparse.Namespace) -> None:
     write_json(ope / "paired.json", {"reference": args.reference, "reference_ope": str(reference_ope),
                                      "resamples": args.resamples,
                                      "differences": {r: {str(b): e for b, e in bs.items()} for r, bs in table.items()}})
-    (ope / "paired.md").write_text(report + "\n")
+    write_text(ope / "paired.md", report + "\n")
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, batches in table.items():
         sizes = sorted(batches)

@@ -37,6 +37,7 @@ from tracker.errors import TrackerError
 from tracker.evaluation.run import otb_sequences
 from tracker.features import frame_features
 from tracker.mdnet import MDNetTracker, as_rgb
+from tracker.outputs import write_text  # noqa: E402
 
 DEFAULT_DATA = str(Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "pretrain")
 READINGS = ("shared", "shared, map per scale", "exact")
@@ -138,7 +139,7 @@ def run(args: argparse.Namespace) -> None:
     record_setup(out, args)
     write_json(out / "scale_sensitivity.json", {"step": args.step, "steps": args.steps, "sequences": names,
                                                 "frames": probe_frames, "scores": rows})
-    (out / "scale_sensitivity.md").write_text(table + "\n")
+    write_text(out / "scale_sensitivity.md", table + "\n")
     plot(rows, args.step, args.steps, out / "scale_sensitivity.png")
 
 

@@ -27,6 +27,7 @@ from tracker.config import TrackerConfig, load_config
 from tracker.errors import TrackerError, quoted
 from tracker.evaluation.latency import frame_latency
 from tracker.evaluation.run import otb_sequences
+from tracker.outputs import write_text  # noqa: E402
 from tracker.timing import PHASES
 
 
@@ -149,7 +150,7 @@ def run(args: argparse.Namespace) -> None:
                                     "runs": [{"label": r.label, "weights": r.weights or "default",
                                               "config": dataclasses.asdict(r.config)} for r in runs],
                                     "config_file": args.config, "max_frames": args.max_frames})
-    (out / "speed.md").write_text(report + "\n")
+    write_text(out / "speed.md", report + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

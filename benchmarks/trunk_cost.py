@@ -23,6 +23,7 @@ import torch
 
 from benchmarks.common import cli_main, markdown_table, record_setup, write_json
 from tracker.backbones import Backbone, EfficientNetLite0, MDNetBackbone
+from tracker.outputs import write_text
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def run(args: argparse.Namespace) -> None:
     record_setup(out, args)
     write_json(out / "trunk_cost.json", {"repeats": args.repeats, "rows": [
         {**asdict(v), "label": v.label, "seconds": t} for v, t in times.items()]})
-    (out / "trunk_cost.md").write_text(table + "\n")
+    write_text(out / "trunk_cost.md", table + "\n")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

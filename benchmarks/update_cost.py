@@ -25,6 +25,7 @@ from tracker.config import load_config
 from tracker.data.otb import open_source
 from tracker.errors import TrackerError, quoted
 from tracker.evaluation.run import run_sequence
+from tracker.outputs import write_text  # noqa: E402
 
 BATCH_SIZES = (8, 16, 32, 64, 128)
 
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace) -> None:
                                           "threads": torch.get_num_threads(),
                                           "mean_angles": {u: float(np.mean([r["angle_fc4_deg"] for r in records
                                                                             if r["updater"] == u])) for u in updaters}})
-    (out / "update_cost.md").write_text(table + "\n")
+    write_text(out / "update_cost.md", table + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

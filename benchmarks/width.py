@@ -23,6 +23,7 @@ from tracker import pretrain
 from tracker.config import load_config
 from tracker.errors import TrackerError, quoted
 from tracker.evaluation.run import otb_sequences
+from tracker.outputs import write_text  # noqa: E402
 
 DEFAULT_PRETRAIN = str(Path(DEFAULT_OTB).parent / "pretrain")
 
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> None:
     out = Path(args.out)
     record_setup(out, args)
     write_json(out / "width.json", {"samples": {str(w): v for w, v in samples.items()}, "settings": vars(args)})
-    (out / "width.md").write_text(table + "\n")
+    write_text(out / "width.md", table + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -283,6 +283,12 @@ def cli_in_subprocess(*args, env=None, prefix=()):
     return proc.returncode, proc.stdout, proc.stderr
 
 
+def cli_in_process(capsys, *args):
+    code = main([*args, "--quiet"])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
 def leftovers(folder):
     """Temporary files an output left behind."""
     return sorted(p.name for p in folder.rglob(".tmp-*"))
@@ -293,26 +299,26 @@ def leftovers(folder):
     ("img/0002.jpg", "is a frame of this run"),
     ("fast.yaml", "is the config of this run"),
 ])
-def test_an_output_that_is_an_input_of_the_run_is_refused(toy, fast_config_file, tmp_path, which, fragment):
+def test_an_output_that_is_an_input_of_the_run_is_refused(toy, fast_config_file, tmp_path, capsys, which, fragment):
     target = toy / which if which != "fast.yaml" else tmp_path / "fast.yaml"
     before = target.read_bytes()
     for flag in ("--output", "--summary-json", "--save"):
-        code, _, err = cli_in_subprocess("--video", str(toy), "--weights", "none", "--config", fast_config_file,
+        code, _, err = cli_in_process(capsys, "--video", str(toy), "--weights", "none", "--config", fast_config_file,
                                          flag, str(target))
         assert_one_line_error(code, err, f"{flag} {target} {fragment}")
         assert target.read_bytes() == before
 
 
-def test_an_output_that_is_another_output_is_refused(toy, tmp_path):
+def test_an_output_that_is_another_output_is_refused(toy, tmp_path, capsys):
     keep = tmp_path / "boxes.txt"
     keep.write_text("precious\n")
-    code, _, err = cli_in_subprocess("--video", str(toy), "--weights", "none", "--output", str(keep),
+    code, _, err = cli_in_process(capsys, "--video", str(toy), "--weights", "none", "--output", str(keep),
                                      "--summary-json", str(keep))
     assert_one_line_error(code, err, f"--summary-json {keep} is also --output")
     assert keep.read_text() == "precious\n"
 
 
-def test_a_run_that_fails_leaves_existing_outputs_as_they_were(toy, fast_config_file, tmp_path):
+def test_a_run_that_fails_leaves_existing_outputs_as_they_were(toy, fast_config_file, tmp_path, capsys):
     """The first failure comes after the outputs are checked (the box lies outside the frame), the second after
     boxes were written (frame 5 has another size)."""
     outputs = {flag: tmp_path / name for flag, name in (("--output", "b.txt"), ("--summary-json", "s.json"),
@@ -321,42 +327,42 @@ def test_a_run_that_fails_leaves_existing_outputs_as_they_were(toy, fast_config_
         path.write_text("precious\n")
     flags = [x for flag, path in outputs.items() for x in (flag, str(path))]
     base = ["--video", str(toy), "--weights", "none", "--config", fast_config_file, *flags]
-    assert_one_line_error(*cli_in_subprocess(*base, "--init", "900,900,20,20")[::2], "lies outside")
+    assert_one_line_error(*cli_in_process(capsys, *base, "--init", "900,900,20,20")[::2], "lies outside")
     cv2.imwrite(str(toy / "img" / "0005.jpg"), np.zeros((50, 60, 3), np.uint8))
-    assert_one_line_error(*cli_in_subprocess(*base)[::2], f"frame {toy / 'img' / '0005.jpg'} is 60x50")
+    assert_one_line_error(*cli_in_process(capsys, *base)[::2], f"frame {toy / 'img' / '0005.jpg'} is 60x50")
     for path in outputs.values():
         assert path.read_text() == "precious\n"
     assert leftovers(tmp_path) == []
 
 
-def test_outputs_that_are_not_regular_files_are_never_replaced(toy, fast_config_file, tmp_path):
+def test_outputs_that_are_not_regular_files_are_never_replaced(toy, fast_config_file, tmp_path, capsys):
     base = ["--video", str(toy), "--weights", "none", "--config", fast_config_file, "--max-frames", "2"]
     (tmp_path / "folder").mkdir()
-    assert_one_line_error(*cli_in_subprocess(*base, "--summary-json", str(tmp_path / "folder"))[::2],
+    assert_one_line_error(*cli_in_process(capsys, *base, "--summary-json", str(tmp_path / "folder"))[::2],
                           f"--summary-json {tmp_path / 'folder'} is a folder")
     sock = socket.socket(socket.AF_UNIX)
     sock.bind(str(tmp_path / "sock"))
     try:
-        assert_one_line_error(*cli_in_subprocess(*base, "--output", str(tmp_path / "sock"))[::2],
+        assert_one_line_error(*cli_in_process(capsys, *base, "--output", str(tmp_path / "sock"))[::2],
                               "exists and is not a regular file: it is not replaced")
     finally:
         sock.close()
     assert stat.S_ISSOCK(os.lstat(tmp_path / "sock").st_mode)
     # a device is written as a stream, in place: it stays a device
-    code, _, err = cli_in_subprocess(*base, "--summary-json", "/dev/null")
+    code, _, err = cli_in_process(capsys, *base, "--summary-json", "/dev/null")
     assert code == 0, err
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
     # a symlink stays a symlink; the file it points to gets the summary
     (tmp_path / "real.json").write_text("{}")
     (tmp_path / "link.json").symlink_to(tmp_path / "real.json")
-    code, _, err = cli_in_subprocess(*base, "--summary-json", str(tmp_path / "link.json"))
+    code, _, err = cli_in_process(capsys, *base, "--summary-json", str(tmp_path / "link.json"))
     assert code == 0, err
     assert (tmp_path / "link.json").is_symlink() and json.loads((tmp_path / "real.json").read_text())["frames"] == 2
 
 
-def test_a_summary_with_a_255_character_name_is_written(toy, fast_config_file, tmp_path):
+def test_a_summary_with_a_255_character_name_is_written(toy, fast_config_file, tmp_path, capsys):
     path = tmp_path / ("s" * 250 + ".json")
-    code, _, err = cli_in_subprocess("--video", str(toy), "--weights", "none", "--config", fast_config_file,
+    code, _, err = cli_in_process(capsys, "--video", str(toy), "--weights", "none", "--config", fast_config_file,
                                      "--max-frames", "2", "--summary-json", str(path))
     assert code == 0, err
     assert json.loads(path.read_text())["frames"] == 2
@@ -597,15 +603,29 @@ def test_an_error_line_quotes_at_most_about_200_characters_of_a_value(tmp_path):
 
 
 @pytest.mark.parametrize("form", [["--init", "-5,-5,60,60"], ["--init=-5,-5,60,60"]])
-def test_a_box_with_a_negative_corner_is_a_value_whatever_the_form(toy, fast_config_file, tmp_path, form):
-    code, _, err = cli_in_subprocess("--video", str(toy), "--weights", "none", "--config", fast_config_file,
+def test_a_box_with_a_negative_corner_is_a_value_whatever_the_form(toy, fast_config_file, tmp_path, capsys, form):
+    code, _, err = cli_in_process(capsys, "--video", str(toy), "--weights", "none", "--config", fast_config_file,
                                      "--max-frames", "2", "--output", str(tmp_path / "b.txt"), *form)
     assert code == 0, err
     assert (tmp_path / "b.txt").read_text().splitlines()[0] == "-5.00,-5.00,60.00,60.00"
 
 
-def test_a_video_opencv_cannot_encode_is_one_line_without_ffmpeg_noise(toy, fast_config_file, tmp_path):
+@pytest.mark.parametrize("name, ffmpeg_says", [("x.gif", "gif muxer supports only codec gif"),
+                                               ("x.webm", "Only VP8 or VP9")])
+def test_a_video_opencv_cannot_encode_is_one_line_without_ffmpeg_noise(toy, fast_config_file, tmp_path, name,
+                                                                      ffmpeg_says):
     code, _, err = cli_in_subprocess("--video", str(toy), "--weights", "none", "--config", fast_config_file,
-                                     "--max-frames", "2", "--save", str(tmp_path / "x.gif"))
-    assert_one_line_error(code, err, f"cannot write video {tmp_path / 'x.gif'}")
-    assert not (tmp_path / "x.gif").exists() and leftovers(tmp_path) == []
+                                     "--max-frames", "2", "--save", str(tmp_path / name))
+    assert_one_line_error(code, err, f"cannot write video {tmp_path / name}: OpenCV cannot encode mp4v video")
+    assert ffmpeg_says in err  # FFmpeg's reason, folded into our line
+    assert not (tmp_path / name).exists() and leftovers(tmp_path) == []
+
+
+def test_an_mp4_with_digits_in_its_name_is_one_video(toy, fast_config_file, tmp_path, capsys):
+    assert cli_in_process(capsys, "--video", str(toy), "--weights", "none", "--config", fast_config_file,
+                          "--save", str(tmp_path / "run_01.mp4"))[0] == 0
+    capture = cv2.VideoCapture(str(tmp_path / "run_01.mp4"))
+    frames = 0
+    while capture.read()[0]:
+        frames += 1
+    assert frames == 8 and sorted(p.name for p in tmp_path.iterdir()) == ["Toy", "fast.yaml", "run_01.mp4"]

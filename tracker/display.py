@@ -57,9 +57,11 @@ class VideoRecorder:
 
     def write(self, canvas_bgr: np.ndarray) -> None:
         if self.writer is None:
+            # FFmpeg only: OpenCV's fallback, an image per frame, would number files after digits in the name
             with decoder_messages() as messages:  # FFmpeg's own lines: folded into our error
-                self.writer = cv2.VideoWriter(str(self.output.temp_path()), cv2.VideoWriter_fourcc(*"mp4v"),
-                                              self.fps, (canvas_bgr.shape[1], canvas_bgr.shape[0]))
+                self.writer = cv2.VideoWriter(str(self.output.temp_path()), cv2.CAP_FFMPEG,
+                                              cv2.VideoWriter_fourcc(*"mp4v"), self.fps,
+                                              (canvas_bgr.shape[1], canvas_bgr.shape[0]))
             if not self.writer.isOpened():
                 reason = f" ({messages[-1].strip()[:200]})" if messages else ""
                 raise TrackerError(f"cannot write video {self.output.path}: OpenCV cannot encode mp4v video into "
@@ -67,9 +69,11 @@ class VideoRecorder:
         self.writer.write(canvas_bgr)
 
     def close(self, keep: bool = True) -> None:
-        if self.writer is not None:
+        wrote = self.writer is not None
+        if wrote:
             self.writer.release()
-        if keep and self.writer is not None:
+            self.writer = None
+        if keep and wrote:
             self.output.commit()
         else:
             self.output.discard()
