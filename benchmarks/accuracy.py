@@ -1,7 +1,7 @@
 """Per-sequence accuracy and speed of an OPE sweep: success AUC, precision@20 and fps per (updater,
 online batch size) and sequence, the mean over the seeds that finished it.
 
-    python -m benchmarks.accuracy --ope results/ope
+    python -m benchmarks.accuracy --ope runs/ope
 
 A report only, a pure function of the results on disk: the runs are ``benchmarks.otb_ope``'s (resume,
 settings guard, failures and all). Writes ``accuracy.md`` and ``accuracy.json`` into the OPE folder.
@@ -19,13 +19,13 @@ from benchmarks.common import cli_main, markdown_table, read_json, write_json
 from benchmarks.ope_report import tracker_rows
 from tracker.errors import TrackerError
 from tracker.evaluation.ope import has_result, read_result, score_sequence
-from tracker.evaluation.run import otb_sequences
+from tracker.evaluation.run import open_sequences
 from tracker.outputs import write_text  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ope", default="results/ope", help="an OPE results folder (benchmarks.otb_ope --out)")
+    parser.add_argument("--ope", default="runs/ope", help="an OPE results folder (benchmarks.otb_ope --out)")
     return parser.parse_args(argv)
 
 
@@ -34,7 +34,7 @@ def per_sequence(ope: Path) -> dict[str, dict[str, dict[str, float]]]:
     settings = read_json(ope / "results.json").get("settings")
     if not settings:
         raise TrackerError(f"{ope} holds no OPE report (results.json): run benchmarks.otb_ope first")
-    sequences = otb_sequences(settings["otb"], settings["sequences"])
+    sequences = open_sequences(settings["otb"], settings["sequences"], dataset=settings.get("dataset", "otb"))
     table: dict[str, dict[str, dict[str, float]]] = {}
     for label, runs in tracker_rows(settings):
         for sequence in sequences:

@@ -1,6 +1,6 @@
 """Does a feedback rule's early alignment with BP predict how well it tracks the sequence?
 
-    python -m benchmarks.alignment --ope results/ope --updaters dfa,bdfa --batch-size 128 --frames 50
+    python -m benchmarks.alignment --ope runs/ope --updaters dfa,bdfa --batch-size 128 --frames 50
 
 For every (rule, sequence, seed) of an OPE sweep this reruns the first ``--frames`` frames with
 ``alignment_diagnostics`` (the same settings, seed and weights, so the same boxes: checked against the
@@ -31,7 +31,7 @@ from tracker.config import from_dict  # noqa: E402
 from tracker.data.sequence import Sequence  # noqa: E402
 from tracker.errors import TrackerError  # noqa: E402
 from tracker.evaluation.ope import finished_auc, run_name  # noqa: E402
-from tracker.evaluation.run import otb_sequences, run_sequence  # noqa: E402
+from tracker.evaluation.run import open_sequences, run_sequence  # noqa: E402
 from tracker.outputs import write_text  # noqa: E402
 
 LAYERS = ("fc4", "fc5")
@@ -39,7 +39,7 @@ LAYERS = ("fc4", "fc5")
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ope", default="results/ope", help="the OPE sweep whose runs are explained")
+    parser.add_argument("--ope", default="runs/ope", help="the OPE sweep whose runs are explained")
     parser.add_argument("--updaters", default="dfa,bdfa")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seeds", type=int, help="seeds 0..N-1 (default: the sweep's)")
@@ -47,7 +47,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--reference", default="bp", help="the rule whose AUC the differences are taken to")
     parser.add_argument("--weights", help="the sweep's weights (default: pretrained/default.pt)")
     parser.add_argument("--resamples", type=int, default=10000)
-    parser.add_argument("--out", default="results/alignment")
+    parser.add_argument("--out", default="runs/alignment")
     return parser.parse_args(argv)
 
 
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> None:
     seeds = args.seeds or settings["seeds"]
     if seeds > settings["seeds"] or seeds < 1 or args.frames < 2:
         raise TrackerError(f"--seeds must be 1..{settings['seeds']} (the sweep's) and --frames at least 2")
-    sequences = otb_sequences(settings["otb"], settings["sequences"])
+    sequences = open_sequences(settings["otb"], settings["sequences"], dataset=settings.get("dataset", "otb"))
     out.mkdir(parents=True, exist_ok=True)
     store = out / "pairs.json"
     key = {"ope": str(ope), "batch_size": args.batch_size, "frames": args.frames}

@@ -1,8 +1,10 @@
 """What pretraining buys: OTB OPE of the tracker on several backbones, each tracked with several updaters.
 
-    python -m benchmarks.backbones --backbones imagenet=imagenet,bp=pretrained/finetuned_bp.pt,\\
-        cbdfa=pretrained/finetuned_cbdfa.pt,mdnet=pretrained/mdnet.pt,frozen_trunk=pretrained/frozen_trunk_bp.pt \
+    python -m benchmarks.backbones --backbones imagenet=imagenet,bp=runs/weights/finetuned_bp.pt,\\
+        cbdfa=runs/weights/finetuned_cbdfa.pt,mdnet=pretrained/mdnet.pt,frozen_trunk=runs/weights/frozen_trunk_bp.pt \
         --updaters bp,bdfa --seeds 3 --jobs 2
+
+(the fine-tuned files are made by the commands of docs/pretraining.md; only the shipped ones are the default)
 
 Each backbone (its layout is the one its weights hold) is one ``benchmarks.otb_ope`` sweep under
 ``--out``/<label> (so it resumes the same way: finished runs are kept), without anchors or peers;
@@ -33,9 +35,7 @@ from tracker.outputs import write_text  # noqa: E402
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backbones", default="imagenet=imagenet,bp=pretrained/finetuned_bp.pt,"
-                                               "cbdfa=pretrained/finetuned_cbdfa.pt,mdnet=pretrained/mdnet.pt,"
-                                               "frozen_trunk=pretrained/frozen_trunk_bp.pt",
+    parser.add_argument("--backbones", default="imagenet=imagenet,mdnet=pretrained/mdnet.pt",
                         help="comma list of label=weights ('none' = seeded random MDNet layout, 'imagenet' = the "
                              "ImageNet EfficientNet-Lite0 trunk with fresh fc4/fc5)")
     parser.add_argument("--otb", default=DEFAULT_OTB)
@@ -45,7 +45,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--config", help="YAML overrides for every run")
-    parser.add_argument("--out", default="results/backbones")
+    parser.add_argument("--out", default="runs/backbones")
     parser.add_argument("--fresh", action="store_true", help="re-run finished runs")
     return parser.parse_args(argv)
 

@@ -22,7 +22,7 @@ from tracker.evaluation.ope import (  # noqa: E402
     score_sequence,
     summarise,
 )
-from tracker.evaluation.run import otb_sequences  # noqa: E402
+from tracker.evaluation.run import open_sequences  # noqa: E402
 from tracker.outputs import write_text  # noqa: E402
 
 
@@ -35,15 +35,17 @@ def score_tracker(scored: dict, names: list[str]) -> dict | None:
 
 def write_report(out: Path, settings: dict) -> dict:
     # a sequence that cannot be opened any more is reported by its failed runs, not scored
-    sequences = otb_sequences(settings["otb"], settings["sequences"], unreadable={})
+    sequences = open_sequences(settings["otb"], settings["sequences"], unreadable={},
+                               dataset=settings.get("dataset", "otb"))
     truth = {s.name: s.ground_truth for s in sequences}
+    bounds = {s.name: s.bound for s in sequences}
     names = list(truth)
     results = out / "results"
     per_tracker: dict[str, dict] = {}
     run_names = [run_name(u, b, s) for u in settings["updaters"] for b in settings["batch_sizes"]
                  for s in range(settings["seeds"])]
     for tracker in run_names + settings["peers"]:
-        per_tracker[tracker] = {n: score_sequence(*_result(results, tracker, n, truth[n]))
+        per_tracker[tracker] = {n: score_sequence(*_result(results, tracker, n, truth[n]), bound=bounds[n])
                                 for n in names if has_result(results, tracker, n)}
     missing_anchor: dict[str, list[str]] = {}
     for anchor in settings["anchors"]:
@@ -53,7 +55,7 @@ def write_report(out: Path, settings: dict) -> dict:
             if boxes is None:
                 missing_anchor.setdefault(anchor, []).append(n)
             else:
-                per_tracker[anchor][n] = score_sequence(boxes, truth[n])
+                per_tracker[anchor][n] = score_sequence(boxes, truth[n], bound=bounds[n])
 
     groups = {}
     for u in settings["updaters"]:
@@ -78,6 +80,7 @@ def write_report(out: Path, settings: dict) -> dict:
         "groups": {f"{u}-b{b}": {"success_auc": [s["success_auc"] for s in seeds],
                                  "precision_20": [s["precision_20"] for s in seeds],
                                  "fps": [s["fps"] for s in seeds],
+                                 **{key: [s[key] for s in seeds] for key in BENCHMARK_METRICS},
                                  "success_curve": np.mean([s["success_curve"] for s in seeds], 0).tolist(),
                                  "precision_curve": np.mean([s["precision_curve"] for s in seeds], 0).tolist()}
                    for (u, b), seeds in groups.items()},
@@ -119,7 +122,8 @@ def plot_curves(out: Path, settings: dict, groups: dict, others: dict) -> None:
             ax.set(xlabel=xlabel, ylabel="success rate" if kind == "success" else "precision",
                    title=f"OPE {kind} plot, online batch {b}", ylim=(0, 1.02))
             ax.grid(alpha=0.3)
-            ax.legend(fontsize=8, loc="lower left" if kind == "success" else "lower right")
+            if lines:  # a sweep whose runs all failed has no curve to name
+                ax.legend(fontsize=8, loc="lower left" if kind == "success" else "lower right")
             save_figure(fig, out / f"{kind}_b{b}.png")
 
 
@@ -200,6 +204,29 @@ def attribute_scores(settings: dict, names: list[str], per_tracker: dict) -> dic
     return {"sequences": by_attribute, "success_auc": table}
 
 
+# each benchmark's own scores, reported beside the OTB curves (keys of tracker.evaluation.ope.summarise)
+BENCHMARK_METRICS = {"ao": "AO", "sr50": "SR0.5", "sr75": "SR0.75", "norm_precision": "normalised precision"}
+OWN_METRICS = {"got10k": ("ao", "sr50", "sr75"), "lasot": ("norm_precision",)}
+
+
+def own_metrics_table(dataset: str, groups: dict, others: dict) -> list[str]:
+    """The dataset's own metrics: GOT-10k's AO and success rates, LaSOT's normalised precision."""
+    keys = OWN_METRICS.get(dataset)
+    if not keys:
+        return []
+    def spread(values: list[float]) -> str:
+        return f"{np.mean(values):.3f} ± {np.std(values):.3f}"
+
+    rows = [[f"ours {u} b{b}", len(seeds)] + [spread([s[k] for s in seeds]) for k in keys]
+            for (u, b), seeds in groups.items()]
+    rows += [[t, "-"] + [f"{s[k]:.3f}" for k in keys] for t, s in others.items()]
+    scope = ("AO and SR over every frame after the first where the target is visible, all sequences together "
+             "(got10k's ExperimentGOT10k)" if dataset == "got10k" else
+             "centre error in units of the true box's size, 51 thresholds 0-0.5, mean over sequences")
+    return [f"## {dataset} metrics\n", f"{scope}.\n",
+            markdown_table(["tracker", "seeds"] + [BENCHMARK_METRICS[k] for k in keys], rows), ""]
+
+
 def build_tables(settings: dict, groups: dict, others: dict, attributes: dict, missing_anchor: dict,
                  names: list[str], sequences: dict) -> str:
     rows = []
@@ -213,9 +240,11 @@ def build_tables(settings: dict, groups: dict, others: dict, attributes: dict, m
     partial = [f"{u}-b{b}" for (u, b), seeds in groups.items() if len(seeds) < expected]
     missing = [f"{u}-b{b}" for u in settings["updaters"] for b in settings["batch_sizes"] if (u, b) not in groups]
     setup = f"backbone: {settings['setup']['backbone']}; config: {settings['config_file'] or 'defaults'}"
-    parts = [f"# OTB one-pass evaluation\n\n{len(names)} sequences: {', '.join(names)}\n\n{setup}\n",
+    dataset = settings.get("dataset", "otb")
+    parts = [f"# One-pass evaluation ({dataset})\n\n{len(names)} sequences: {', '.join(names)}\n\n{setup}\n",
              "## Ours: updater x online batch size (mean ± std over seeds)\n",
              markdown_table(["updater", "batch", "seeds", "success AUC", "precision@20", "fps"], rows), ""]
+    parts += own_metrics_table(dataset, groups, others)
     if others:
         parts += ["## Every tracker, same sequences and frames\n",
                   "Ours: mean over seeds. Published trackers: their raw results (no fps: not run here). "

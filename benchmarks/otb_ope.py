@@ -1,7 +1,7 @@
 """OTB one-pass evaluation across updaters, online batch sizes and seeds, beside published trackers.
 
     python -m benchmarks.otb_ope --otb ../shared/datasets/otb --updaters bp,dfa,bdfa \\
-        --batch-sizes 128,64,32,16,8 --seeds 3 --jobs 2 --out results/ope
+        --batch-sizes 128,64,32,16,8 --seeds 3 --jobs 2 --out runs/ope
 
 Every (tracker, sequence) run is written atomically in the got10k / OTB result layout under
 ``--out``/results as soon as it finishes, and skipped on a re-run unless ``--fresh``: Ctrl-C loses
@@ -27,10 +27,11 @@ from benchmarks.common import DEFAULT_OTB, cli_main, guard_resume, read_json, ru
 from benchmarks.ope_report import write_report
 from tracker.build import backbone_of
 from tracker.config import load_config
+from tracker.data.layouts import LAYOUTS
 from tracker.errors import TrackerError, quoted
 from tracker.evaluation.ope import has_result, run_name, write_result
 from tracker.evaluation.peers import DEFAULT_MODELS, PEERS
-from tracker.evaluation.run import otb_names, otb_sequences, run_sequence
+from tracker.evaluation.run import list_sequences, open_sequences, run_sequence
 
 DEFAULT_ANCHORS_ROOT = Path(DEFAULT_OTB).parent.parent / "anchors" / "otb100"
 FAILED_RUNS = "failed_runs.json"  # {"<run>/<sequence>": why} for runs that failed, kept until retried
@@ -38,14 +39,19 @@ FAILED_RUNS = "failed_runs.json"  # {"<run>/<sequence>": why} for runs that fail
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--otb", default=DEFAULT_OTB, help="folder of OTB sequences")
+    parser.add_argument("--dataset", choices=sorted(LAYOUTS), default="otb",
+                        help="the benchmark whose folder layout --root has (tracker/data/layouts.py); each is "
+                             "scored by its own convention beside the OTB curves")
+    parser.add_argument("--root", help="the benchmark's folder (default: ../shared/datasets/otb for otb)")
+    parser.add_argument("--otb", help="= --dataset otb --root OTB")
     parser.add_argument("--sequences", help="comma-separated names (default: every sequence found)")
     parser.add_argument("--updaters", default="bp,dfa,bdfa")
     parser.add_argument("--batch-sizes", default="128,64,32,16,8")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per (updater, batch size)")
     parser.add_argument("--jobs", type=int, default=1, help="parallel worker processes")
-    parser.add_argument("--out", default="results/ope")
-    parser.add_argument("--anchors", default="MDNet,SiamFC", help="published trackers to score and draw ('' for none)")
+    parser.add_argument("--out", default="runs/ope")
+    parser.add_argument("--anchors", help="published trackers to score and draw ('' for none; default MDNet,SiamFC "
+                                           "on OTB, none elsewhere)")
     parser.add_argument("--anchors-root", default=str(DEFAULT_ANCHORS_ROOT))
     parser.add_argument("--peers", default=",".join(PEERS),
                         help=f"OpenCV trackers from {','.join(PEERS)} ('' for none); those that cannot run here "
@@ -59,7 +65,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--report-only", action="store_true", help="no runs: report what has finished")
     parser.add_argument("--executor", choices=("local", "ray"), default="local")
     parser.add_argument("--address", help="Ray cluster HOST:PORT ('local' starts Ray in this process)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.otb is not None:
+        if args.root is not None or args.dataset != "otb":
+            parser.error("--otb is --dataset otb --root; give one or the other")
+        args.root = args.otb
+    args.root = args.root or (DEFAULT_OTB if args.dataset == "otb" else None)
+    if args.root is None:
+        parser.error(f"--dataset {args.dataset} needs --root")
+    args.otb = args.root  # the settings' name for the root, as reports read it
+    if args.anchors is None:
+        args.anchors = "MDNet,SiamFC" if args.dataset == "otb" else ""
+    return args
 
 
 def split(text: str) -> list[str]:
@@ -94,7 +111,7 @@ def plan(args: argparse.Namespace) -> tuple[list[dict], dict]:
     skipped = {PEERS[p].label: reason for p in peers if (reason := PEERS[p].unavailable(models)) is not None}
     peers = [p for p in peers if PEERS[p].label not in skipped]
     # names only: a sequence that cannot be read fails its own runs, not the sweep
-    sequences = list(otb_names(args.otb, split(args.sequences) if args.sequences else None))
+    sequences = list(list_sequences(args.root, split(args.sequences) if args.sequences else None, args.dataset))
     out = Path(args.out)
     try:
         (out / "results").mkdir(parents=True, exist_ok=True)
@@ -112,14 +129,14 @@ def plan(args: argparse.Namespace) -> tuple[list[dict], dict]:
     runs = [{"name": run_name(u, b, s), "updater": u, "batch_size": b, "seed": s}
             for s in range(args.seeds) for b in batch_sizes for u in updaters]
     runs += [{"name": PEERS[p].label, "peer": p} for p in peers]
-    jobs = [{**run, "sequence": name, "otb": args.otb, "results": str(out / "results"),
+    jobs = [{**run, "sequence": name, "otb": args.root, "dataset": args.dataset, "results": str(out / "results"),
              "weights": args.weights, "config": args.config, "backbone": config.backbone,
              "peer_models": str(models)}
             for run in runs for name in sequences]
     settings = {"updaters": updaters, "batch_sizes": batch_sizes, "seeds": args.seeds, "anchors": anchors,
                 "anchors_root": args.anchors_root, "peers": [PEERS[p].label for p in peers],
                 "peers_skipped": skipped,
-                "sequences": sequences, "otb": args.otb,
+                "sequences": sequences, "otb": args.root, "dataset": args.dataset,
                 "config_file": args.config, "setup": run_setup(config, args.weights)}
     return jobs, settings
 
@@ -160,7 +177,7 @@ def track_job(job: dict) -> None:
     threads = int(os.environ.get("OPE_THREADS", "1"))
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
-    sequence = otb_sequences(job["otb"], [job["sequence"]])[0]
+    sequence = open_sequences(job["otb"], [job["sequence"]], dataset=job["dataset"])[0]
     if "peer" in job:
         tracker = OpenCVTracker(job["peer"], Path(job["peer_models"]))
         warm_up(OpenCVTracker(job["peer"], Path(job["peer_models"])))

@@ -1,8 +1,8 @@
 """Paired differences between learning rules in an OPE sweep: rule - BP per online batch size, with
 95% bootstrap confidence intervals.
 
-    python -m benchmarks.paired --ope results/ope --reference bp
-    python -m benchmarks.paired --ope results/tuning/norm --reference-ope results/ope
+    python -m benchmarks.paired --ope runs/ope --reference bp
+    python -m benchmarks.paired --ope runs/tuning/norm --reference-ope runs/ope
 
 The second form compares a variant sweep (the same sequences and seeds under other settings,
 ``benchmarks.otb_ope --config``) with the reference rule of another sweep.
@@ -28,13 +28,13 @@ import numpy as np  # noqa: E402
 from benchmarks.common import cli_main, markdown_table, read_json, save_figure, write_json  # noqa: E402
 from tracker.errors import TrackerError  # noqa: E402
 from tracker.evaluation.ope import finished_auc, run_name  # noqa: E402
-from tracker.evaluation.run import otb_sequences  # noqa: E402
+from tracker.evaluation.run import open_sequences  # noqa: E402
 from tracker.outputs import write_text  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ope", default="results/ope", help="an OPE results folder (benchmarks.otb_ope --out)")
+    parser.add_argument("--ope", default="runs/ope", help="an OPE results folder (benchmarks.otb_ope --out)")
     parser.add_argument("--reference", default="bp", help="the rule the others are compared with")
     parser.add_argument("--reference-ope", help="the OPE folder holding the reference rule's runs (default: --ope)")
     parser.add_argument("--resamples", type=int, default=10000, help="bootstrap resamples")
@@ -44,7 +44,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def auc_grid(ope: Path, settings: dict, rule: str, batch: int) -> np.ndarray:
     """Success AUC per (sequence, seed); NaN where that run has not finished."""
-    sequences = otb_sequences(settings["otb"], settings["sequences"])
+    sequences = open_sequences(settings["otb"], settings["sequences"], dataset=settings.get("dataset", "otb"))
     grid = np.full((len(sequences), settings["seeds"]), np.nan)
     for i, sequence in enumerate(sequences):
         for seed in range(settings["seeds"]):

@@ -34,7 +34,7 @@ from tracker.build import build_tracker
 from tracker.config import load_config
 from tracker.data.sequence import Sequence
 from tracker.errors import TrackerError
-from tracker.evaluation.run import otb_sequences
+from tracker.evaluation.run import open_sequences
 from tracker.features import frame_features
 from tracker.mdnet import MDNetTracker, as_rgb
 from tracker.outputs import write_text  # noqa: E402
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> None:
         probe_frames = []
     if not probe_frames or min(probe_frames) < 1:
         raise TrackerError("--frames must be frame indices >= 1 (frame 0 initialises the tracker)")
-    sequences = otb_sequences(args.data, args.sequences.split(",") if args.sequences else None)
+    sequences = open_sequences(args.data, args.sequences.split(",") if args.sequences else None)
     names = [sequence.name for sequence in sequences]
     config = load_config(args.config)
     trackers = {mode: build_tracker(config.with_feature_mode(mode), args.weights, warn=False)
@@ -152,7 +152,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=6, help="steps each way")
     parser.add_argument("--weights", help="as run_tracker's --weights (default: pretrained/default.pt)")
     parser.add_argument("--config", help="tracker YAML overrides")
-    parser.add_argument("--out", default="results/scale_sensitivity")
+    parser.add_argument("--out", default="runs/scale_sensitivity")
     return parser.parse_args(argv)
 
 

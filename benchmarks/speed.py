@@ -26,7 +26,7 @@ from tracker.build import backbone_of
 from tracker.config import TrackerConfig, load_config
 from tracker.errors import TrackerError, quoted
 from tracker.evaluation.latency import frame_latency
-from tracker.evaluation.run import otb_sequences
+from tracker.evaluation.run import open_sequences
 from tracker.outputs import write_text  # noqa: E402
 from tracker.timing import PHASES
 
@@ -42,7 +42,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--exact", default="Crossing,Couple,DragonBaby",
                         help="sequences for shared vs exact features ('none' to skip)")
     parser.add_argument("--max-frames", type=int, default=40, help="frames per sequence for shared vs exact")
-    parser.add_argument("--updater", default="bp")
+    parser.add_argument("--updater", default=TrackerConfig.updater, help="learning rule (default: the config's)")
     parser.add_argument("--config", help="YAML overriding the defaults for every run")
     parser.add_argument("--out", default="runs/speed", help="results folder (git-ignored by default)")
     return parser.parse_args(argv)
@@ -125,7 +125,7 @@ def latency_tables(records: list[dict], runs: list[Run]) -> str:
 
 def run(args: argparse.Namespace) -> None:
     runs = make_runs(args)
-    whole = otb_sequences(args.otb, None if args.sequences == "all" else args.sequences.split(","))
+    whole = open_sequences(args.otb, None if args.sequences == "all" else args.sequences.split(","))
     records: list[dict] = []
     warm_up()
     measure(runs, whole, None, "whole", records)
@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> None:
         first = runs[0]
         modes = [Run(mode, first.config.with_feature_mode(mode), first.weights) for mode in ("shared", "exact")]
         exact_records: list[dict] = []
-        measure(modes, otb_sequences(args.otb, args.exact.split(",")), args.max_frames, "modes", exact_records)
+        measure(modes, open_sequences(args.otb, args.exact.split(",")), args.max_frames, "modes", exact_records)
         fps = {m.label: sum(r["frames"] for r in exact_records if r["run"] == m.label)
                / sum(r["seconds"] for r in exact_records if r["run"] == m.label) for m in modes}
         ratio = fps["shared"] / fps["exact"]

@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--out", default="results/trunk_cost")
+    parser.add_argument("--out", default="runs/trunk_cost")
     return parser.parse_args(argv)
 
 

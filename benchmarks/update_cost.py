@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-sizes", default=",".join(map(str, BATCH_SIZES)))
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--weights")
-    parser.add_argument("--out", default="results/update_cost")
+    parser.add_argument("--out", default="runs/update_cost")
     return parser.parse_args(argv)
 
 

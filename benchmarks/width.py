@@ -22,7 +22,7 @@ from benchmarks.common import DEFAULT_OTB, Run, cli_main, markdown_table, measur
 from tracker import pretrain
 from tracker.config import load_config
 from tracker.errors import TrackerError, quoted
-from tracker.evaluation.run import otb_sequences
+from tracker.evaluation.run import open_sequences
 from tracker.outputs import write_text  # noqa: E402
 
 DEFAULT_PRETRAIN = str(Path(DEFAULT_OTB).parent / "pretrain")
@@ -47,7 +47,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--max-frames", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--out", default="results/width")
+    parser.add_argument("--out", default="runs/width")
     return parser.parse_args(argv)
 
 
@@ -71,7 +71,7 @@ def tracking_fps(width: tuple[int, int, int], sequences: list, max_frames: int) 
 def run(args: argparse.Namespace) -> None:
     widths = [parse_width(w) for w in args.widths]
     domains = pretrain.load_domains(args.data)
-    sequences = otb_sequences(args.otb, args.sequences.split(","))
+    sequences = open_sequences(args.otb, args.sequences.split(","))
     warm_up()
     samples: dict[tuple, dict[str, list[float]]] = {w: {"s_per_iteration": [], "fps": []} for w in widths}
     for repeat in range(args.repeats):

@@ -16,12 +16,14 @@ def test_defaults_are_mdnet_settings_but_the_marked_deviations():
     assert (c.momentum, c.weight_decay, c.grad_clip, c.lr_mult) == (0.9, 0.0005, 10.0, {"fc6": 10.0})
     # the deviations (each marked "# deviation" in tracker/config.py with its reason), and only those
     assert (c.backbone, c.backbone_channels, c.batch_neg_cand) == ("efficientnet_lite0", (48, 96, 128), 256)
+    assert (c.updater, c.update_schedule, c.update_steps_per_frame) == ("bdfa", "steps", 2)
 
 
-def test_mdnet_mining_config_restores_mdnets_candidate_count():
-    config = load_config(Path(__file__).resolve().parent.parent / "configs" / "mdnet_mining.yaml")
-    assert config.batch_neg_cand == 1024
-    assert config.replace(batch_neg_cand=256) == TrackerConfig()  # it changes nothing else
+def test_the_mdnet_fidelity_preset_restores_mdnets_rule_reading_mining_and_schedule():
+    config = load_config(Path(__file__).resolve().parent.parent / "configs" / "mdnet_fidelity.yaml")
+    assert (config.updater, config.batch_neg_cand, config.update_schedule) == ("bp", 1024, "full")
+    assert config.replace(updater="bdfa", batch_neg_cand=256, candidate_features="shared", sample_features="shared",
+                          update_schedule="steps", update_first_lost_in_full=True) == TrackerConfig()
 
 
 def test_yaml_overrides_a_subset(tmp_path):
@@ -67,9 +69,14 @@ def test_missing_config_file():
 
 
 @pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.yaml")))
-def test_shipped_configs_load(path):
+def test_shipped_presets_load(path):
     config = load_config(path)
     assert config != TrackerConfig()  # each one changes something
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parent.parent / "results").glob("*/configs/*.yaml")))
+def test_the_studies_variant_configs_still_load(path):
+    load_config(path)  # (a study's own row for the default changes nothing)
 
 
 def test_the_config_is_frozen_changes_go_through_replace_which_validates():

@@ -21,7 +21,7 @@ from tracker.data.otb import open_source
 from tracker.data.sequence import Sequence
 from tracker.data.synthetic import synthetic_sequence
 from tracker.display import VideoRecorder, check_display, draw_box
-from tracker.errors import TrackerError, quoted, run_command
+from tracker.errors import TrackerError, print_warning, quoted, run_command
 from tracker.evaluation.latency import latency_report
 from tracker.evaluation.metrics import scores
 from tracker.evaluation.peers import DEFAULT_MODELS, PEERS, OpenCVTracker
@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "(VitTrack), mil, csrt / kcf (need opencv-contrib-python)")
     parser.add_argument("--peer-models", default=str(DEFAULT_MODELS),
                         help="folder of the NanoTrack and VitTrack ONNX files")
-    parser.add_argument("--updater", choices=sorted(UPDATERS), help="online learning rule (default: bp)")
+    parser.add_argument("--updater", choices=sorted(UPDATERS), help="online learning rule (default: bdfa)")
     parser.add_argument("--backbone", choices=sorted(BACKBONES),
                         help="efficientnet_lite0 (default: ImageNet EfficientNet-Lite0 trunk) or mdnet (conv1-3)")
     parser.add_argument("--feedback-init", choices=("random", "eq7"),
@@ -281,11 +281,6 @@ def run_webcam(args: argparse.Namespace) -> None:
     stats = run_live(reader, window, config, make_tracker, init_box, args.save, args.snapshots,
                      fixed_name=peer.name if peer is not None else None)
     print(f"live: {stats.frames} frames tracked, {stats.skipped} skipped, {stats.fps:.1f} fps at the end")
-
-
-def print_warning(message: Warning | str, *_: object, **__: object) -> None:
-    """``warnings.showwarning`` for the command line: one ``warning:`` line, above the progress bar."""
-    tqdm.write(f"warning: {message}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

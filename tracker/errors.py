@@ -33,6 +33,13 @@ def print_error(message: str) -> None:
     print(f"error: {line}", file=sys.stderr)
 
 
+def print_warning(message: Warning | str, *_: object, **__: object) -> None:
+    """``warnings.showwarning`` for the programs: one ``warning:`` line on stderr, above any progress bar."""
+    from tqdm import tqdm
+
+    tqdm.write(f"warning: {message}", file=sys.stderr)
+
+
 def is_closed_pipe(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno == errno.EPIPE
 

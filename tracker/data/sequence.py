@@ -25,6 +25,7 @@ class Sequence(ABC):
         self.name = name
         self.ground_truth = ground_truth
         self.ground_truth_file = ground_truth_file
+        self.bound: tuple[int, int] | None = None  # (width, height) IoU clips boxes to, where a benchmark says
 
     def input_files(self) -> list[tuple[str, Path]]:
         """``(what, path)`` for each file the sequence is read from: outputs must never replace one."""

@@ -12,6 +12,8 @@ from got10k.utils.metrics import center_error, rect_iou
 
 SUCCESS_THRESHOLDS = np.linspace(0, 1, 21)
 PRECISION_THRESHOLDS = np.arange(0, 51)
+# LaSOT's normalised precision: the centre error in units of the true box's width and height, 0 .. 0.5
+NORM_PRECISION_THRESHOLDS = np.linspace(0, 0.5, 51)
 
 
 def annotated(boxes: np.ndarray, ground_truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -29,6 +31,23 @@ def success_curve(boxes: np.ndarray, ground_truth: np.ndarray) -> np.ndarray:
 def precision_curve(boxes: np.ndarray, ground_truth: np.ndarray) -> np.ndarray:
     errors = center_error(*annotated(boxes, ground_truth))
     return (errors[:, None] <= PRECISION_THRESHOLDS[None, :]).mean(axis=0) if len(errors) else np.zeros(51)
+
+
+def normalised_precision_curve(boxes: np.ndarray, ground_truth: np.ndarray) -> np.ndarray:
+    """LaSOT's normalised precision curve: the share of frames whose centre error, divided per axis by the
+    true box's width and height, is within each threshold (its mean is the normalised precision)."""
+    boxes, ground_truth = annotated(boxes, ground_truth)
+    if not len(boxes):
+        return np.zeros(len(NORM_PRECISION_THRESHOLDS))
+    size = np.maximum(ground_truth[:, 2:], 1e-12)
+    offset = (boxes[:, :2] + boxes[:, 2:] / 2 - ground_truth[:, :2] - ground_truth[:, 2:] / 2) / size
+    errors = np.linalg.norm(offset, axis=1)
+    return (errors[:, None] <= NORM_PRECISION_THRESHOLDS[None, :]).mean(axis=0)
+
+
+def overlaps(boxes: np.ndarray, ground_truth: np.ndarray, bound: tuple[int, int] | None = None) -> np.ndarray:
+    """GOT-10k's per-frame IoU: frames after the first that have ground truth, boxes clipped to ``bound``."""
+    return rect_iou(*annotated(boxes[1:], ground_truth[1:]), bound=bound)
 
 
 def scores(boxes: np.ndarray, ground_truth: np.ndarray) -> dict[str, float | int | None]:

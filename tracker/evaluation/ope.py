@@ -10,7 +10,7 @@ Scoring follows got10k: frame 1 is replaced by the ground truth, success counts 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ import numpy as np
 from tracker.data.otb import parse_boxes
 from tracker.data.sequence import Sequence
 from tracker.errors import TrackerError
-from tracker.evaluation.metrics import precision_curve, success_curve
+from tracker.evaluation.metrics import normalised_precision_curve, overlaps, precision_curve, success_curve
 from tracker.files import read_text
 from tracker.outputs import writing
 
@@ -85,17 +85,22 @@ class SequenceScore:
     precision: np.ndarray  # (51,)
     frames: int
     seconds: float | None = None
+    ious: np.ndarray = field(default_factory=lambda: np.zeros(0))  # GOT-10k's: frames after the first
+    norm_precision: np.ndarray = field(default_factory=lambda: np.zeros(51))  # LaSOT's curve
 
 
-def score_sequence(boxes: np.ndarray, ground_truth: np.ndarray, times: np.ndarray | None = None) -> SequenceScore:
-    """got10k's per-sequence curves; results longer than the ground truth are cut to its length."""
+def score_sequence(boxes: np.ndarray, ground_truth: np.ndarray, times: np.ndarray | None = None,
+                   bound: tuple[int, int] | None = None) -> SequenceScore:
+    """got10k's per-sequence curves, GOT-10k's overlaps and LaSOT's normalised precision; results longer than
+    the ground truth are cut to its length."""
     n = len(ground_truth)
     if len(boxes) < n:
         raise TrackerError(f"result has {len(boxes)} boxes for {n} ground-truth frames")
     boxes = np.array(boxes[:n], dtype=float)
     boxes[0] = ground_truth[0]
     seconds = float(np.sum(times[:n])) if times is not None else None
-    return SequenceScore(success_curve(boxes, ground_truth), precision_curve(boxes, ground_truth), n, seconds)
+    return SequenceScore(success_curve(boxes, ground_truth), precision_curve(boxes, ground_truth), n, seconds,
+                         overlaps(boxes, ground_truth, bound), normalised_precision_curve(boxes, ground_truth))
 
 
 def finished_auc(results: Path, tracker: str, sequence: Sequence) -> tuple[float, np.ndarray] | None:
@@ -107,10 +112,18 @@ def finished_auc(results: Path, tracker: str, sequence: Sequence) -> tuple[float
 
 
 def summarise(scores: list[SequenceScore]) -> dict[str, object]:
-    """Curves averaged over sequences, success AUC, precision@20 and fps (all frames / all time)."""
+    """Curves averaged over sequences, success AUC, precision@20 and fps (all frames / all time); GOT-10k's AO
+    and success rates over all frames together, by its toolkit's own evaluation; LaSOT's normalised precision
+    averaged over sequences."""
     success = np.mean([s.success for s in scores], axis=0)
     precision = np.mean([s.precision for s in scores], axis=0)
     timed = [s for s in scores if s.seconds]
     fps = sum(s.frames for s in timed) / sum(s.seconds for s in timed) if timed else None
+    from got10k.experiments import ExperimentGOT10k  # (matplotlib with it: only where a report is made)
+
+    ious = np.concatenate([s.ious for s in scores])
+    ao, sr50, _, _ = ExperimentGOT10k._evaluate(None, ious, np.zeros(0)) if len(ious) else (0.0, 0.0, None, None)
     return {"success_curve": success.tolist(), "precision_curve": precision.tolist(),
-            "success_auc": float(success.mean()), "precision_20": float(precision[20]), "fps": fps}
+            "success_auc": float(success.mean()), "precision_20": float(precision[20]), "fps": fps,
+            "ao": float(ao), "sr50": float(sr50), "sr75": float(np.mean(ious > 0.75)) if len(ious) else 0.0,
+            "norm_precision": float(np.mean([s.norm_precision.mean() for s in scores]))}

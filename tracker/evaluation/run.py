@@ -5,11 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from tracker.data.otb import list_otb, open_otb
+from tracker.data.layouts import TITLES, Opener, list_dataset
 from tracker.data.sequence import Sequence
 from tracker.errors import TrackerError
 from tracker.tracking import Tracker
@@ -64,27 +63,28 @@ def run_sequence(tracker: Tracker, sequence: Sequence, max_frames: int | None = 
     return SequenceResult(sequence.name, boxes, seconds, lost, stats.phase_seconds, stats.failed_frames)
 
 
-def otb_names(root: str, names: list[str] | None = None) -> dict[str, tuple[Path, int | None]]:
-    """The OTB sequence names under ``root`` (``Jogging`` -> ``Jogging.1``, ``Jogging.2``) -> (folder, target)."""
-    found = list_otb(root)
+def list_sequences(root: str, names: list[str] | None = None, dataset: str = "otb") -> dict[str, Opener]:
+    """The sequences of ``dataset``'s layout under ``root`` (OTB's ``Jogging`` -> ``Jogging.1``, ``Jogging.2``),
+    optionally by name: name -> opener."""
+    found = list_dataset(dataset, root)
     if names:
         unknown = sorted(set(names) - set(found))
         if unknown:
             raise TrackerError(f"sequence(s) not found under {root}: {', '.join(unknown)}")
         found = {n: found[n] for n in names}
     if not found:
-        raise TrackerError(f"no OTB sequences found under {root}")
+        raise TrackerError(f"no {TITLES[dataset]} sequences found under {root}")
     return found
 
 
-def otb_sequences(root: str, names: list[str] | None = None,
-                  unreadable: dict[str, str] | None = None) -> list[Sequence]:
-    """The OTB sequences under ``root``, optionally by name. With ``unreadable`` given, a sequence that cannot
-    be opened is left out and recorded there (name -> why) instead of failing them all."""
+def open_sequences(root: str, names: list[str] | None = None, unreadable: dict[str, str] | None = None,
+                   dataset: str = "otb") -> list[Sequence]:
+    """The sequences under ``root``, opened. With ``unreadable`` given, a sequence that cannot be opened is left
+    out and recorded there (name -> why) instead of failing them all."""
     sequences = []
-    for name, (folder, target) in otb_names(root, names).items():
+    for name, opener in list_sequences(root, names, dataset).items():
         try:
-            sequences.append(open_otb(folder, target, name))
+            sequences.append(opener())
         except TrackerError as exc:
             if unreadable is None:
                 raise

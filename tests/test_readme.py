@@ -1,0 +1,93 @@
+"""The README and the docs stay true: the headline table equals the results it cites, every link resolves,
+the presets load, and benchmarks never write into the committed results by default."""
+
+import importlib
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tracker.config import TrackerConfig, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+DOCS = [README, ROOT / "CHANGELOG.md", ROOT / "configs" / "README.md", ROOT / "results" / "README.md",
+        ROOT / "pretrained" / "README.md", *sorted((ROOT / "docs").glob("*.md")),
+        *sorted((ROOT / "results").glob("*/README.md"))]
+
+
+def headline_rows() -> list[list[str]]:
+    text = README.read_text()
+    table = text[text.index("<!-- headline"):].split("\n\n")[0].splitlines()[1:]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table]
+    assert rows[0][:4] == ["tracker", "success AUC", "precision@20", "fps"]
+    return rows[2:]
+
+
+def number(cell: str) -> str:
+    return cell.replace("*", "").strip()
+
+
+def test_the_headline_table_equals_the_results_it_cites():
+    rows = headline_rows()
+    assert len(rows) >= 4
+    for label, auc, precision, fps, source in rows:
+        label = label.strip("*")
+        path = ROOT / re.search(r"\]\(([^)#]+)\)", source).group(1)
+        data = json.loads(path.read_text())
+        rule = re.search(r"`(\w+)`", label)
+        if label.startswith("ours"):
+            group = data["groups"][f"{rule.group(1)}-b128"]
+            expected_auc = f"{np.mean(group['success_auc']):.3f} ± {np.std(group['success_auc']):.3f}"
+            expected_precision = f"{np.mean(group['precision_20']):.3f} ± {np.std(group['precision_20']):.3f}"
+            expected_fps = f"{np.mean(group['fps']):.1f}"
+        else:
+            other = data["others"][label.split()[0]]
+            expected_auc, expected_precision = f"{other['success_auc']:.3f}", f"{other['precision_20']:.3f}"
+            expected_fps = "-" if other["fps"] is None else f"{other['fps']:.1f}"
+        assert (number(auc), number(precision), number(fps)) == (expected_auc, expected_precision, expected_fps), label
+
+
+def test_the_readme_names_the_configured_default_rule():
+    defaults = [label for label, *_ in headline_rows() if "(default)" in label]
+    assert defaults == [f"**ours, `{TrackerConfig().updater}` (default)**"]
+    assert f"`{TrackerConfig().updater}` (default)" in README.read_text().split("\n\n")[1]  # the first paragraph
+
+
+def test_the_readme_is_a_product_page():
+    text = README.read_text()
+    lines = text.splitlines()
+    assert len(lines) <= 250 and len(text.encode()) <= 25_000
+    first_command = next(i for i, line in enumerate(lines) if line.startswith(("python", "git clone", "pip")))
+    assert first_command < 40
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=[str(d.relative_to(ROOT)) for d in DOCS])
+def test_every_relative_link_resolves(doc):
+    for target in re.findall(r"\]\(([^)\s]+)\)", doc.read_text()):
+        if re.match(r"[a-z]+://|#|mailto:", target):
+            continue
+        assert (doc.parent / target.split("#")[0]).exists(), f"{doc.relative_to(ROOT)} links to missing {target}"
+
+
+def test_every_preset_loads_says_what_it_is_for_and_is_indexed():
+    index = (ROOT / "configs" / "README.md").read_text()
+    presets = sorted((ROOT / "configs").glob("*.yaml"))
+    assert presets
+    for preset in presets:
+        assert preset.read_text().startswith("# ") and f"]({preset.name})" in index, preset.name
+        load_config(preset)
+
+
+BENCHMARKS = ["accuracy", "alignment", "backbones", "memory", "otb_ope", "paired", "scale_sensitivity", "speed",
+              "trunk_cost", "update_cost", "width"]
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_benchmarks_write_to_runs_by_default(name):
+    args = importlib.import_module(f"benchmarks.{name}").parse_args([])
+    for flag in ("out", "ope"):
+        if hasattr(args, flag):
+            assert str(getattr(args, flag)).startswith("runs/"), (name, flag)

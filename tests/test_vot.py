@@ -1,0 +1,94 @@
+"""``bdfa-vot`` driven through ``trax.client`` as the VOT toolkit drives it: every frame answered, the boxes of
+``run_tracker.py`` on the same frames and seed, and a clean end on bad input."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.conftest import FAST, write_otb
+from tests.test_cli import ROOT
+
+trax_client = pytest.importorskip("trax.client", reason="vot-trax is not installed (pip install -e '.[vot]')")
+from trax import TraxException  # noqa: E402
+from trax.image import FileImage  # noqa: E402
+from trax.region import Polygon, Rectangle  # noqa: E402
+
+
+@pytest.fixture
+def sequence(tmp_path):
+    folder = write_otb(tmp_path / "Toy", n_frames=8)
+    config = tmp_path / "fast.yaml"
+    config.write_text(yaml.safe_dump({**FAST, "backbone_channels": [16, 32, 32]}))
+    frames = sorted((folder / "img").iterdir())
+    first = np.loadtxt(folder / "groundtruth_rect.txt", delimiter=",")[0]
+    return folder, frames, first, ["--weights", "none", "--config", str(config), "--seed", "3"]
+
+
+class Server:
+    """A ``bdfa-vot`` process with a TraX client on its stdin and stdout."""
+
+    def __init__(self, args):
+        self.proc = subprocess.Popen([sys.executable, "-m", "tracker.integrations.vot", *args], cwd=ROOT,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # a log callback: vot-trax 4.0.2 fails to set up a client without one
+        self.client = trax_client.Client(stream=(self.proc.stdin.fileno(), self.proc.stdout.fileno()),
+                                         log=lambda message: None)
+
+    def initialize(self, path, region):
+        return self.client.initialize({"color": FileImage.create(str(path))}, [(region, {})], {})[0][0]
+
+    def frame(self, path):
+        return self.client.frame({"color": FileImage.create(str(path))}, {}, [])[0][0]
+
+    def finish(self):
+        """The server's exit code and its stderr lines (warnings apart)."""
+        try:
+            err = self.proc.communicate(timeout=60)[1].decode()
+        finally:
+            self.proc.kill()
+        return self.proc.returncode, [line for line in err.splitlines() if not line.startswith("warning:")]
+
+
+def test_every_frame_is_answered_with_run_tracker_boxes(sequence, tmp_path):
+    folder, frames, first, args = sequence
+    server = Server(args)
+    assert server.client.tracker_name == "bdfa-tracker"
+    region, properties = server.initialize(frames[0], Rectangle.create(*first))
+    boxes = [region.bounds()]
+    scores = []
+    for path in frames[1:]:
+        region, properties = server.frame(path)
+        boxes.append(region.bounds())
+        scores.append(float(properties["confidence"]))
+    server.client.quit()
+    assert server.finish() == (0, [])
+    reference = tmp_path / "reference.txt"
+    subprocess.run([sys.executable, str(ROOT / "run_tracker.py"), "--video", str(folder), *args, "--quiet",
+                    "--output", str(reference)], check=True, cwd=ROOT, capture_output=True, timeout=300)
+    np.testing.assert_allclose(np.array(boxes), np.loadtxt(reference, delimiter=","), atol=0.006)
+    assert len(scores) == len(frames) - 1 and np.all(np.isfinite(scores))
+
+
+def test_a_polygon_starts_from_its_bounding_rectangle(sequence):
+    _, frames, first, args = sequence
+    x, y, w, h = first
+    server = Server(args)
+    region, _ = server.initialize(frames[0], Polygon.create([(x, y), (x + w, y), (x + w, y + h), (x, y + h)]))
+    server.client.quit()
+    assert server.finish()[0] == 0
+    np.testing.assert_allclose(region.bounds(), first, atol=1e-4)
+
+
+@pytest.mark.parametrize("case, fragment", [("image", "image not found: "), ("region", "is smaller than 1x1 px")])
+def test_a_bad_image_or_region_ends_the_session_cleanly_on_both_sides(sequence, tmp_path, case, fragment):
+    _, frames, first, args = sequence
+    server = Server(args)
+    image = tmp_path / "absent.jpg" if case == "image" else frames[0]
+    region = Rectangle.create(*first) if case == "image" else Rectangle.create(first[0], first[1], -5, 20)
+    with pytest.raises(TraxException, match=f"Server terminated the session: .*{fragment}"):
+        server.initialize(image, region)
+    code, lines = server.finish()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], lines
