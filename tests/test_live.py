@@ -17,7 +17,7 @@ from tracker.backbones import MDNetBackbone as Backbone
 from tracker.config import TrackerConfig
 from tracker.data.synthetic import synthetic_sequence
 from tracker.errors import TrackerError
-from tracker.live import LatestFrameReader, LiveStats, draw_overlay, run_live
+from tracker.live import UPDATER_CYCLE, LatestFrameReader, LiveStats, draw_overlay, run_live
 from tracker.mdnet import MDNetTracker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,10 +112,12 @@ def test_scripted_keys_pause_reselect_cycle_snapshot_quit(tmp_path):
     # pause (4th key) to resume (7th): no update runs while paused, and updates run around it
     assert updates_at[5] == updates_at[6] == updates_at[7]
     assert updates_at[4] > updates_at[1] and updates_at[8] > updates_at[7]
-    # r re-initialised bp on the given box; u switched to the next registered rule (fa) on the current box
-    assert recorder.inits[0] == ("bp", GT0.tolist())
-    assert recorder.inits[1] == ("bp", [60.0, 50.0, 30.0, 30.0])
-    assert recorder.configs == ["bp", "fa"] and recorder.inits[2][0] == "fa"
+    # r re-initialised the default rule on the given box; u switched to the next registered rule on the current box
+    default = TrackerConfig().updater
+    following = UPDATER_CYCLE[(UPDATER_CYCLE.index(default) + 1) % len(UPDATER_CYCLE)]
+    assert recorder.inits[0] == (default, GT0.tolist())
+    assert recorder.inits[1] == (default, [60.0, 50.0, 30.0, 30.0])
+    assert recorder.configs == [default, following] and recorder.inits[2][0] == following
     snapshot = tmp_path / "snapshot_001.png"
     assert cv2.imread(str(snapshot)).shape == (240, 320, 3)
     assert (tmp_path / "snapshot_002.png").is_file()

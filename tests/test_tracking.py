@@ -95,9 +95,12 @@ def test_tracking_never_imports_torchs_compiler_stack():
 
 
 def test_exact_mode_tracks_too(fast_config):
+    """The reading is under test, so the rule is BP: on this random 16-32-32 backbone with the fast settings the
+    feedback rules do not hold the target in 12 frames in either mode (mean IoU about 0.09 over seeds 0-2)."""
     sequence = synthetic_sequence()
     with pytest.warns(UserWarning):
-        tracker = build_tracker(fast_config.with_feature_mode("exact").replace( backbone_channels=(16, 32, 32)), "none")
+        tracker = build_tracker(fast_config.with_feature_mode("exact").replace(backbone_channels=(16, 32, 32),
+                                                                              updater="bp"), "none")
     boxes = track(tracker, sequence, n=12)
     assert iou(boxes, sequence.ground_truth[:12]).mean() > 0.5
 
