@@ -90,12 +90,13 @@ class Output:
         return self.handle
 
     def write(self, text: str) -> None:
-        """Append ``text`` and flush it (a stream's reader sees each line as it comes). A closed pipe is passed
-        on as it is: the command line ends quietly on it."""
+        """Append ``text``; a stream is flushed at once (its reader sees each line as it comes), a file when it is
+        committed. A closed pipe is passed on as it is: the command line ends quietly on it."""
         handle = self.open()
         try:
             handle.write(text)
-            handle.flush()
+            if self.stream:
+                handle.flush()
         except OSError as exc:
             if is_closed_pipe(exc):
                 raise
