@@ -1,5 +1,9 @@
 """OpenCV's trackers as peers: each tracks, a missing model is a reason (not a traceback), --tracker runs them."""
 
+import ctypes
+import ctypes.util
+
+import cv2
 import numpy as np
 import pytest
 
@@ -27,6 +31,23 @@ def test_each_peer_tracks_the_synthetic_sequence(key):
     assert static_box_iou(sequence.ground_truth) < 0.25 < 0.5 < iou(result.boxes, sequence.ground_truth).mean()
 
 
+def test_mil_boxes_depend_on_the_seed_only():
+    """MIL draws from C's rand() and OpenCV's RNG, both process-wide: what ran before, or the thread count,
+    must not move its boxes (it did, and failed CI once); another seed must."""
+    sequence = synthetic_sequence(n_frames=20)
+    first = run_sequence(OpenCVTracker("mil"), sequence).boxes
+    threads = cv2.getNumThreads()
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c")).rand()  # what another library would do in between
+        cv2.setRNGSeed(12345)
+        cv2.setNumThreads(4)
+        again = run_sequence(OpenCVTracker("mil"), sequence).boxes
+    finally:
+        cv2.setNumThreads(threads)
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, run_sequence(OpenCVTracker("mil", seed=1), sequence).boxes)
+
+
 def test_a_missing_or_broken_model_file_is_a_one_line_reason(tmp_path):
     assert PEERS["nano"].unavailable(tmp_path) == (
         f"nanotrack_backbone_sim.onnx, nanotrack_head_sim.onnx not found in {tmp_path}")
@@ -49,6 +70,7 @@ def test_tracker_nano_writes_one_box_per_frame(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--tracker", "mil", "--updater", "bdfa"], "error: --updater: only for our tracker, not for --tracker mil"),
+    (["--tracker", "mil", "--seed", "-1"], "error: seed must be in 0 .. 2**32 - 1, got -1"),
     (["--tracker", "nano", "--peer-models", "/nonexistent"], "error: NanoTrack cannot run: nanotrack_backbone"),
     (["--tracker", "vit", "--webcam", "0", "--updater", "bdfa"], "error: --updater: only for our tracker"),
 ])

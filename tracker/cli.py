@@ -101,14 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 # flags that set up our tracker; given with --tracker <peer> they would silently do nothing
 OURS_ONLY = ("updater", "backbone", "feedback_init", "diagnostics", "batch_size", "feature_mode", "box_estimator",
-             "config", "weights", "seed", "set")
+             "config", "weights", "set")
 
 
 def make_peer(args: argparse.Namespace) -> OpenCVTracker:
     given = [f"--{name.replace('_', '-')}" for name in OURS_ONLY if getattr(args, name) not in (None, False, [])]
     if given:
         raise TrackerError(f"{' '.join(given)}: only for our tracker, not for --tracker {args.tracker}")
-    return OpenCVTracker(args.tracker, Path(args.peer_models))
+    return OpenCVTracker(args.tracker, Path(args.peer_models), seed=0 if args.seed is None else args.seed)
 
 
 def parse_sets(pairs: list[str]) -> dict[str, object]:

@@ -7,6 +7,8 @@ their ONNX files (``../shared/anchors/models``); MIL needs nothing; CSRT and KCF
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,13 @@ from tracker.tracking import FrameResult, SequenceStats
 DEFAULT_MODELS = Path(__file__).resolve().parents[3] / "shared" / "anchors" / "models"
 # OpenCV's DNN warns on every model load that its new graph engine ignores the target: noise for users
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
+def _seed_c_rand(seed: int) -> None:
+    """Seed the C library's ``rand()``, which MIL's Haar features draw from (OpenCV's RNG does not reach it)."""
+    name = ctypes.util.find_library("c")
+    if name is not None:
+        ctypes.CDLL(name).srand(ctypes.c_uint(seed))
 
 
 def _contrib(name: str) -> Callable[[], object] | None:
@@ -83,8 +92,11 @@ def peer(key: str) -> Peer:
 class OpenCVTracker:
     """RGB frames and (x, y, w, h) boxes in and out, like :class:`tracker.mdnet.MDNetTracker`."""
 
-    def __init__(self, key: str, models: Path = DEFAULT_MODELS) -> None:
+    def __init__(self, key: str, models: Path = DEFAULT_MODELS, seed: int = 0) -> None:
         self.peer = peer(key)
+        if not 0 <= seed < 2**32:
+            raise TrackerError(f"seed must be in 0 .. 2**32 - 1, got {seed}")
+        self.seed = seed
         self.models = Path(models)
         reason = self.peer.unavailable(self.models)
         if reason is not None:
@@ -94,8 +106,10 @@ class OpenCVTracker:
         self.lost_frames = 0
 
     def init(self, image: np.ndarray, box: np.ndarray) -> None:
-        # MIL samples with OpenCV's process-wide RNG: without a reset its boxes depend on what ran before
-        cv2.setRNGSeed(0)
+        # MIL samples with OpenCV's RNG and picks its features with C's rand(): both process-wide, so without a
+        # reset its boxes depend on what ran before in the process (and on the thread count)
+        cv2.setRNGSeed(self.seed)
+        _seed_c_rand(self.seed)
         self.tracker = self.peer.create(self.models)
         self.box = check_box(box, image.shape)
         self.lost_frames = 0
