@@ -33,6 +33,27 @@ def score_tracker(scored: dict, names: list[str]) -> dict | None:
     return summarise([scored[n] for n in names])
 
 
+def peer_runs(settings: dict) -> dict[str, list[str]]:
+    """Each peer's result folders: one per seed for a seeded peer (MIL), else one (sweeps before seeded peers
+    had one folder each, named by the label)."""
+    return settings.get("peer_runs") or {t: [t] for t in settings["peers"]}
+
+
+def mean_summary(summaries: list[dict]) -> dict:
+    """Seeds' summaries averaged key by key (curves point by point), with the seed count and the AUC's spread."""
+    mean = {}
+    for key, value in summaries[0].items():
+        values = [s[key] for s in summaries]
+        if any(v is None for v in values):
+            mean[key] = None
+        elif isinstance(value, list):
+            mean[key] = np.mean(values, 0).tolist()
+        else:
+            mean[key] = float(np.mean(values))
+    aucs = [s["success_auc"] for s in summaries]
+    return {**mean, "seeds": len(summaries), "success_auc_std": float(np.std(aucs))}
+
+
 def write_report(out: Path, settings: dict) -> dict:
     # a sequence that cannot be opened any more is reported by its failed runs, not scored
     sequences = open_sequences(settings["otb"], settings["sequences"], unreadable={},
@@ -44,7 +65,8 @@ def write_report(out: Path, settings: dict) -> dict:
     per_tracker: dict[str, dict] = {}
     run_names = [run_name(u, b, s) for u in settings["updaters"] for b in settings["batch_sizes"]
                  for s in range(settings["seeds"])]
-    for tracker in run_names + settings["peers"]:
+    peers = peer_runs(settings)
+    for tracker in run_names + [run for runs in peers.values() for run in runs]:
         per_tracker[tracker] = {n: score_sequence(*_result(results, tracker, n, truth[n]), bound=bounds[n])
                                 for n in names if has_result(results, tracker, n)}
     missing_anchor: dict[str, list[str]] = {}
@@ -65,14 +87,18 @@ def write_report(out: Path, settings: dict) -> dict:
             if seeds:
                 groups[(u, b)] = seeds
     others = {t: score_tracker(per_tracker[t], [n for n in names if n in per_tracker[t]])
-              for t in settings["anchors"] + settings["peers"]}
+              for t in settings["anchors"]}
+    for label, runs in peers.items():  # a seeded peer: the seeds that finished every sequence, averaged
+        seeds = [s for s in (score_tracker(per_tracker[run], names) for run in runs) if s is not None]
+        others[label] = mean_summary(seeds) if len(runs) > 1 and seeds else score_tracker(
+            per_tracker[runs[0]], [n for n in names if n in per_tracker[runs[0]]])
     others = {t: s for t, s in others.items() if s is not None}
 
     out.mkdir(parents=True, exist_ok=True)
     plot_curves(out, settings, groups, others)
     plot_batch_sizes(out, settings, groups, others)
     attributes = attribute_scores(settings, names, per_tracker)
-    sequences = sequence_scores(settings, names, per_tracker, list(others))
+    sequences = sequence_scores(settings, names, per_tracker, [row for row in other_rows(settings) if row[0] in others])
     report = build_tables(settings, groups, others, attributes, missing_anchor, names, sequences)
     write_text(out / "report.md", report)
     data = {
@@ -151,7 +177,7 @@ def comparison_table(groups: dict, others: dict) -> str:
     rows = [(f"ours {u} b{b}", np.mean([s["success_auc"] for s in seeds]), np.mean([s["precision_20"] for s in seeds]),
              np.mean([s["fps"] for s in seeds]) if all(s["fps"] for s in seeds) else None)
             for (u, b), seeds in groups.items()]
-    rows += [(t, s["success_auc"], s["precision_20"], s["fps"]) for t, s in others.items()]
+    rows += [(with_seeds(t, s), s["success_auc"], s["precision_20"], s["fps"]) for t, s in others.items()]
     nano = others.get("NanoTrack", {}).get("fps")
     header = ["tracker", "success AUC", "precision@20", "fps"] + (["fps / NanoTrack fps"] if nano else [])
     table = []
@@ -163,16 +189,28 @@ def comparison_table(groups: dict, others: dict) -> str:
     return markdown_table(header, table)
 
 
+def with_seeds(label: str, score: dict) -> str:
+    """A seeded peer's label with its seed count and spread: one seed of MIL is not MIL."""
+    if "seeds" not in score:
+        return label
+    return f"{label} ({score['seeds']} seeds, AUC ± {score['success_auc_std']:.3f})"
+
+
+def other_rows(settings: dict) -> list[tuple[str, list[str]]]:
+    """(label, the result folders it averages) for the published trackers and the peers."""
+    return [(t, [t]) for t in settings["anchors"]] + list(peer_runs(settings).items())
+
+
 def tracker_rows(settings: dict) -> list[tuple[str, list[str]]]:
     """(label, the result folders it averages): one per (updater, batch size), over its seeds."""
     return [(f"{u}-b{b}", [run_name(u, b, s) for s in range(settings["seeds"])])
             for u in settings["updaters"] for b in settings["batch_sizes"]]
 
 
-def sequence_scores(settings: dict, names: list[str], per_tracker: dict, others: list[str]) -> dict:
+def sequence_scores(settings: dict, names: list[str], per_tracker: dict, others: list[tuple[str, list[str]]]) -> dict:
     """Success AUC per sequence: mean over the seeds that finished it, per (updater, batch size) and other tracker."""
     table = {}
-    for label, trackers in tracker_rows(settings) + [(t, [t]) for t in others]:
+    for label, trackers in tracker_rows(settings) + others:
         entry = {n: float(np.mean([per_tracker[t][n].success.mean() for t in trackers if n in per_tracker.get(t, {})]))
                  for n in names if any(n in per_tracker.get(t, {}) for t in trackers)}
         if entry:
@@ -191,7 +229,7 @@ def attribute_scores(settings: dict, names: list[str], per_tracker: dict) -> dic
         for tag in tags.get(normalise_name(n), []):
             by_attribute.setdefault(tag, []).append(n)
     table = {}
-    rows = tracker_rows(settings) + [(t, [t]) for t in settings["anchors"] + settings["peers"]]
+    rows = tracker_rows(settings) + other_rows(settings)
     for label, trackers in rows:
         entry = {}
         for tag, seqs in sorted(by_attribute.items()):
@@ -219,7 +257,7 @@ def own_metrics_table(dataset: str, groups: dict, others: dict) -> list[str]:
 
     rows = [[f"ours {u} b{b}", len(seeds)] + [spread([s[k] for s in seeds]) for k in keys]
             for (u, b), seeds in groups.items()]
-    rows += [[t, "-"] + [f"{s[k]:.3f}" for k in keys] for t, s in others.items()]
+    rows += [[t, s.get("seeds", "-")] + [f"{s[k]:.3f}" for k in keys] for t, s in others.items()]
     scope = ("AO and SR over every frame after the first where the target is visible, all sequences together "
              "(got10k's ExperimentGOT10k)" if dataset == "got10k" else
              "centre error in units of the true box's size, 51 thresholds 0-0.5, mean over sequences")

@@ -128,13 +128,14 @@ def plan(args: argparse.Namespace) -> tuple[list[dict], dict]:
     # seed outermost: an interrupted sweep has whole updater x batch-size grids for its first seeds
     runs = [{"name": run_name(u, b, s), "updater": u, "batch_size": b, "seed": s}
             for s in range(args.seeds) for b in batch_sizes for u in updaters]
-    runs += [{"name": PEERS[p].label, "peer": p} for p in peers]
+    peer_runs = {PEERS[p].label: PEERS[p].run_names(args.seeds) for p in peers}
+    runs += [{"name": name, "peer": p, "seed": s} for p in peers for s, name in enumerate(peer_runs[PEERS[p].label])]
     jobs = [{**run, "sequence": name, "otb": args.root, "dataset": args.dataset, "results": str(out / "results"),
              "weights": args.weights, "config": args.config, "backbone": config.backbone,
              "peer_models": str(models)}
             for run in runs for name in sequences]
     settings = {"updaters": updaters, "batch_sizes": batch_sizes, "seeds": args.seeds, "anchors": anchors,
-                "anchors_root": args.anchors_root, "peers": [PEERS[p].label for p in peers],
+                "anchors_root": args.anchors_root, "peers": [PEERS[p].label for p in peers], "peer_runs": peer_runs,
                 "peers_skipped": skipped,
                 "sequences": sequences, "otb": args.root, "dataset": args.dataset,
                 "config_file": args.config, "setup": run_setup(config, args.weights)}
@@ -179,7 +180,7 @@ def track_job(job: dict) -> None:
     cv2.setNumThreads(threads)
     sequence = open_sequences(job["otb"], [job["sequence"]], dataset=job["dataset"])[0]
     if "peer" in job:
-        tracker = OpenCVTracker(job["peer"], Path(job["peer_models"]))
+        tracker = OpenCVTracker(job["peer"], Path(job["peer_models"]), seed=job["seed"])
         warm_up(OpenCVTracker(job["peer"], Path(job["peer_models"])))
     else:
         config = load_config(job["config"], updater=job["updater"], batch_size=job["batch_size"], seed=job["seed"],
@@ -201,32 +202,26 @@ def execute(jobs: list[dict], workers: int, executor: str, address: str | None) 
         progress.update()
 
     progress = tqdm(total=len(jobs), desc="runs", unit="run")
-    ours = [job for job in jobs if "peer" not in job]
-    # OpenCV's MIL keeps process-wide random state (cv2.setRNGSeed does not reach it): its boxes would
-    # depend on the sequences run before in the same process, so every peer run gets a fresh process
-    peers = [job for job in jobs if "peer" in job]
     try:
         if executor == "ray":
             run_on_ray(jobs, address, record)
             return failed
         os.environ["OPE_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
         if workers == 1:
-            for job in ours:
+            for job in jobs:
                 record(job, run_job(job))
         else:
-            run_in_pool(ours, workers, record)
-        run_in_pool(peers, workers, record, fresh_process_per_run=True)
+            run_in_pool(jobs, workers, record)
     finally:
         progress.close()
     return failed
 
 
-def run_in_pool(jobs: list[dict], workers: int, record: Callable[[dict, str | None], None],
-                fresh_process_per_run: bool = False) -> None:
+def run_in_pool(jobs: list[dict], workers: int, record: Callable[[dict, str | None], None]) -> None:
     # spawn, not fork: the parent has OpenCV's and torch's thread pools running (the peers were loaded
     # to check them), and a forked child can inherit one of their locks held: it hangs
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                             max_tasks_per_child=1 if fresh_process_per_run else None, initializer=worker_started,
+                             initializer=worker_started,
                              initargs=(signal.getsignal(signal.SIGINT) is signal.SIG_IGN,)) as pool:
         pending = {pool.submit(run_job, job): job for job in jobs}
         try:

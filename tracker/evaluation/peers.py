@@ -58,6 +58,11 @@ class Peer:
     model_files: tuple[str, ...] = ()
     contrib: str | None = None  # the opencv-contrib factory it needs
     min_side: float = 1.0  # the smallest box side it starts on, in pixels
+    seeded: bool = False  # its boxes depend on the seed: sweeps run it once per seed, like ours
+
+    def run_names(self, seeds: int) -> list[str]:
+        """Its result folders in a sweep over seeds 0..seeds-1: one per seed if seeded, else one."""
+        return [f"{self.label}-s{s}" for s in range(seeds)] if self.seeded else [self.label]
 
     def unavailable(self, models: Path) -> str | None:
         """Why this peer cannot run here, in one line; None when it can."""
@@ -75,7 +80,7 @@ class Peer:
 
 PEERS = {peer.key: peer for peer in (
     # MIL never returns from init on some boxes with a side under 5 px (its Haar features find no place)
-    Peer("mil", "OpenCV-MIL", lambda _: cv2.TrackerMIL_create(), min_side=5.0),
+    Peer("mil", "OpenCV-MIL", lambda _: cv2.TrackerMIL_create(), min_side=5.0, seeded=True),
     Peer("nano", "NanoTrack", _nano, ("nanotrack_backbone_sim.onnx", "nanotrack_head_sim.onnx")),
     Peer("vit", "VitTrack", _vit, ("object_tracking_vittrack_2023sep.onnx",)),
     Peer("csrt", "OpenCV-CSRT", lambda _: _contrib("TrackerCSRT_create")(), contrib="TrackerCSRT_create"),
