@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from tracker.data.sequence import decoder_messages
-from tracker.errors import TrackerError
+from tracker.errors import TrackerError, clipped
 from tracker.outputs import Output
 
 VIDEO_FPS = 30.0  # the rate of a saved video when the source does not say (OTB's frame folders)
@@ -37,7 +37,7 @@ def check_display(what: str) -> None:
             from None
     if probe.returncode != 0:
         said = [line.strip() for line in probe.stderr.splitlines() if line.strip()]
-        reason = f" ({said[0][:200]})" if said else ""
+        reason = f" ({clipped(said[0])})" if said else ""
         raise TrackerError(f"no display available: {what} cannot open a window on {where}{reason}")
 
 
@@ -63,7 +63,7 @@ class VideoRecorder:
                                               cv2.VideoWriter_fourcc(*"mp4v"), self.fps,
                                               (canvas_bgr.shape[1], canvas_bgr.shape[0]))
             if not self.writer.isOpened():
-                reason = f" ({messages[-1].strip()[:200]})" if messages else ""
+                reason = f" ({clipped(messages[-1])})" if messages else ""
                 raise TrackerError(f"cannot write video {self.output.path}: OpenCV cannot encode mp4v video into "
                                    f"a {self.output.path.suffix or 'suffix-less'} file{reason}")
         self.writer.write(canvas_bgr)

@@ -21,6 +21,12 @@ def quoted(value: object, limit: int = MAX_QUOTE) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
+def clipped(text: str, limit: int = MAX_QUOTE) -> str:
+    """What another program said (a decoder, OpenCV, FFmpeg), stripped and cut to ``limit`` characters."""
+    text = text.strip()
+    return text if len(text) <= limit else f"{text[:limit]}..."
+
+
 def os_error_message(exc: OSError) -> str:
     where = f"{exc.filename}: " if exc.filename else ""
     return f"{where}{exc.strerror or exc}"

@@ -26,7 +26,7 @@ import numpy as np
 
 from tracker.data.otb import frames_in_range, image_files, list_otb, open_otb, parse_boxes
 from tracker.data.sequence import ImageSequence, Sequence
-from tracker.errors import TrackerError
+from tracker.errors import TrackerError, quoted
 from tracker.files import read_text
 
 Opener = Callable[[], Sequence]
@@ -94,7 +94,7 @@ def _open_got10k(folder: Path) -> Sequence:
         try:
             bound = tuple(int(v) for v in ast.literal_eval(found.group(1))) if found else None
         except (ValueError, SyntaxError, TypeError):
-            raise TrackerError(f"malformed resolution in {meta}: {found.group(1)[:200]!r}") from None
+            raise TrackerError(f"malformed resolution in {meta}: {quoted(found.group(1))}") from None
     return _sequence(folder.name, frames, folder / "groundtruth.txt", boxes, hidden, bound)
 
 
@@ -161,7 +161,7 @@ def _open_nfs(folder: Path, anno: Path) -> Sequence:
         except ValueError:
             rows.append([])
         if len(rows[-1]) != 4:
-            raise TrackerError(f"malformed ground truth at {anno}:{number}: {line.strip()[:200]!r} "
+            raise TrackerError(f"malformed ground truth at {anno}:{number}: {quoted(line.strip())} "
                                "(expected id xmin ymin xmax ymax ...)")
     boxes = np.array(rows, dtype=float).reshape(-1, 4)
     boxes[:, 2:] -= boxes[:, :2]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from tracker.data.sequence import ImageSequence, Sequence, VideoSequence
-from tracker.errors import TrackerError
+from tracker.errors import TrackerError, quoted
 from tracker.files import read_text
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
@@ -68,9 +68,9 @@ def parse_boxes(path: Path) -> np.ndarray:
         finite = np.isfinite(values)
         # a line of NaN marks a frame without the target (UAV123 style): kept, and not scored
         if len(values) != 4 or not (finite.all() or np.isnan(values).all()):
-            raise TrackerError(f"malformed ground truth at {path}:{number}: {line.strip()[:200]!r} (expected x,y,w,h)")
+            raise TrackerError(f"malformed ground truth at {path}:{number}: {quoted(line.strip())} (expected x,y,w,h)")
         if finite.all() and (values[2] < 0 or values[3] < 0):
-            raise TrackerError(f"ground truth at {path}:{number} has a negative size: {line.strip()[:200]!r}")
+            raise TrackerError(f"ground truth at {path}:{number} has a negative size: {quoted(line.strip())}")
         rows.append(values)
     if not rows:
         raise TrackerError(f"ground truth file is empty: {path}")

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tracker.errors import TrackerError
+from tracker.errors import TrackerError, clipped
 
 
 class Sequence(ABC):
@@ -112,7 +112,7 @@ class VideoSequence(Sequence):
             self.n_frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if ok else 0
             capture.release()
         if not ok:
-            detail = f" ({messages[0].strip()[:200]})" if messages else ""
+            detail = f" ({clipped(messages[0])})" if messages else ""
             raise TrackerError(f"cannot read video file: {path}{detail}")
 
     def __len__(self) -> int:
@@ -137,7 +137,7 @@ class VideoSequence(Sequence):
         finally:
             capture.release()
         if read < self.n_frames:
-            detail = f" (the decoder says: {said[0].strip()[:200]})" if said else ""
+            detail = f" (the decoder says: {clipped(said[0])})" if said else ""
             warnings.warn(f"video {self.path} ended after {read} of the {self.n_frames} frames its header announces"
                           f"{detail}", TruncatedVideoWarning, stacklevel=2)
 

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from tracker.boxes import check_box
-from tracker.errors import TrackerError, quoted
+from tracker.errors import TrackerError, clipped, quoted
 from tracker.tracking import FrameResult, SequenceStats
 
 DEFAULT_MODELS = Path(__file__).resolve().parents[3] / "shared" / "anchors" / "models"
@@ -125,7 +125,7 @@ class OpenCVTracker:
             self.tracker.init(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), tuple(int(round(v)) for v in self.box))
         except cv2.error as exc:
             raise TrackerError(f"{self.name} cannot start on the box {self.box.tolist()}: "
-                               f"{str(exc).strip().splitlines()[-1][:200]}") from None
+                               f"{clipped(str(exc).strip().splitlines()[-1])}") from None
 
     def update(self, image: np.ndarray) -> np.ndarray:
         return self.track_frame(image).box

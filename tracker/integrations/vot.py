@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from tracker.data.sequence import read_image
-from tracker.errors import TrackerError, print_error, print_warning, quoted, run_command
+from tracker.errors import TrackerError, clipped, print_error, print_warning, quoted, run_command
 from tracker.tracking import Tracker
 
 INSTALL = "pip install -e '.[vot]'"
@@ -106,7 +106,7 @@ def serve(tracker: Tracker, trax: object) -> None:
                 reply(server, trax, result.box, result.score)
     except TrackerError as exc:
         print_error(str(exc))
-        server.quit(reason=str(exc)[:200])
+        server.quit(reason=clipped(str(exc)))
         raise SystemExit(2) from None
     except trax.TraxException as exc:  # the client went away mid-session
         raise TrackerError(f"TraX session ended: {quoted(str(exc))}") from None
