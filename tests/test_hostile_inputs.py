@@ -257,6 +257,30 @@ def test_a_jpeg_that_decodes_in_part_is_one_warning_line_naming_the_frame(tmp_pa
     assert not [line for line in err.splitlines() if line.startswith(libjpeg_says)]  # libjpeg's own line is hidden
 
 
+def test_decoder_lines_are_caught_per_read_in_one_file_and_reads_go_on_without_a_temp_folder(monkeypatch, capfd):
+    """Each read gets only its own lines (the one capture file is emptied between reads); a nested capture
+    leaves them to the enclosing one; with no temporary file to be had, reads work and the lines pass through."""
+    from tracker.data import sequence
+
+    with sequence.decoder_messages() as first:
+        os.write(2, b"Corrupt JPEG data: 1 extraneous bytes\n")
+        with sequence.decoder_messages() as inner:
+            os.write(2, b"Premature end of JPEG file\n")
+    with sequence.decoder_messages() as second:
+        pass
+    assert first == ["Corrupt JPEG data: 1 extraneous bytes", "Premature end of JPEG file"]
+    assert inner == [] and second == [] and capfd.readouterr().err == ""
+    monkeypatch.setattr(sequence, "_capture_file", [])
+
+    def no_space(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sequence.tempfile, "TemporaryFile", no_space)
+    with sequence.decoder_messages() as uncaught:
+        os.write(2, b"Premature end of JPEG file\n")
+    assert uncaught == [] and "Premature end of JPEG file" in capfd.readouterr().err
+
+
 @pytest.mark.parametrize("flags", [["--output", "b.txt"], ["--summary-json", "s.json"], ["--max-frames", "5"]])
 def test_the_live_demo_refuses_flags_it_would_ignore(flags, capsys):
     assert main(["--webcam", "0", *flags]) == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import threading
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -49,21 +50,41 @@ class TruncatedVideoWarning(UserWarning):
     """A video that ends before the frame count its header announces: what was read is tracked."""
 
 
+_capture_lock = threading.RLock()
+_capture_file: list = []  # one temporary file per process, reused by every read (a frame is read 30 times a second)
+_capturing = threading.local()
+
+
 @contextmanager
 def decoder_messages() -> Iterator[list[str]]:
-    """Catch what C decoders print on file descriptor 2 (libjpeg warns there and decodes anyway)."""
+    """Catch what C decoders print on file descriptor 2 (libjpeg warns there and decodes anyway). Where no
+    temporary file can be made (a full or read-only temp folder), their lines go to stderr as they are."""
     messages: list[str] = []
-    with tempfile.TemporaryFile() as caught:
+    with _capture_lock:
+        if getattr(_capturing, "on", False):  # nested: the enclosing capture gets the lines
+            yield messages
+            return
+        if not _capture_file:
+            try:
+                _capture_file.append(tempfile.TemporaryFile())
+            except OSError:
+                yield messages
+                return
+        caught = _capture_file[0]
+        caught.seek(0)
+        caught.truncate()
         sys.stderr.flush()
         saved = os.dup(2)
         os.dup2(caught.fileno(), 2)
+        _capturing.on = True
         try:
             yield messages
         finally:
+            _capturing.on = False
             os.dup2(saved, 2)
             os.close(saved)
             caught.seek(0)
-            messages += [m for m in caught.read().decode(errors="replace").splitlines() if m.strip()]
+            messages += [m for m in caught.read(65536).decode(errors="replace").splitlines() if m.strip()]
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -129,7 +150,7 @@ class VideoSequence(Sequence):
             while True:
                 with decoder_messages() as messages:  # FFmpeg's own lines, folded into one warning below
                     ok, frame = capture.read()
-                said += messages
+                said = said or messages[:1]
                 if not ok:
                     break
                 read += 1
