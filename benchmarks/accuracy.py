@@ -17,14 +17,14 @@ import numpy as np
 
 from benchmarks.common import cli_main, markdown_table, read_json, write_json
 from benchmarks.ope_report import tracker_rows
-from tracker.errors import TrackerError
+from tracker.errors import ArgumentParser, TrackerError
 from tracker.evaluation.ope import has_result, read_result, score_sequence
 from tracker.evaluation.run import open_sequences
 from tracker.outputs import write_text  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ope", default="runs/ope", help="an OPE results folder (benchmarks.otb_ope --out)")
     return parser.parse_args(argv)
 

@@ -29,7 +29,7 @@ from benchmarks.paired import sweep_settings  # noqa: E402
 from tracker.build import build_tracker  # noqa: E402
 from tracker.config import from_dict  # noqa: E402
 from tracker.data.sequence import Sequence  # noqa: E402
-from tracker.errors import TrackerError  # noqa: E402
+from tracker.errors import ArgumentParser, TrackerError  # noqa: E402
 from tracker.evaluation.ope import finished_auc, run_name  # noqa: E402
 from tracker.evaluation.run import open_sequences, run_sequence  # noqa: E402
 from tracker.outputs import write_text  # noqa: E402
@@ -38,7 +38,7 @@ LAYERS = ("fc4", "fc5")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ope", default="runs/ope", help="the OPE sweep whose runs are explained")
     parser.add_argument("--updaters", default="dfa,bdfa")
     parser.add_argument("--batch-size", type=int, default=128)

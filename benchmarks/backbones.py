@@ -29,12 +29,12 @@ from benchmarks import otb_ope  # noqa: E402
 from benchmarks.common import DEFAULT_OTB, Run, cli_main, markdown_table, record_setup, save_figure, write_json  # noqa: E402
 from tracker.build import backbone_of  # noqa: E402
 from tracker.config import load_config  # noqa: E402
-from tracker.errors import TrackerError, quoted  # noqa: E402
+from tracker.errors import ArgumentParser, TrackerError, quoted  # noqa: E402
 from tracker.outputs import write_text  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbones", default="imagenet=imagenet,mdnet=pretrained/mdnet.pt",
                         help="comma list of label=weights ('none' = seeded random MDNet layout, 'imagenet' = the "
                              "ImageNet EfficientNet-Lite0 trunk with fresh fc4/fc5)")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tracker.errors import TrackerError, run_command
+from tracker.errors import ArgumentParser, TrackerError, run_command
 from tracker.outputs import write_text  # noqa: E402
 
 # what a child process imports is what it measures: benchmarks.common (and with it torch) only in the parent
@@ -87,7 +87,7 @@ def child(args: argparse.Namespace) -> dict:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--otb", help="folder of OTB sequences (default: ../shared/datasets/otb)")
     parser.add_argument("--sequence", default="Crossing")
     parser.add_argument("--frames", type=int, default=3000)

@@ -28,7 +28,7 @@ from benchmarks.ope_report import write_report
 from tracker.build import backbone_of
 from tracker.config import load_config
 from tracker.data.layouts import LAYOUTS
-from tracker.errors import TrackerError, quoted
+from tracker.errors import ArgumentParser, TrackerError, quoted
 from tracker.evaluation.ope import has_result, run_name, write_result
 from tracker.evaluation.peers import DEFAULT_MODELS, PEERS
 from tracker.evaluation.run import list_sequences, open_sequences, run_sequence
@@ -38,7 +38,7 @@ FAILED_RUNS = "failed_runs.json"  # {"<run>/<sequence>": why} for runs that fail
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=sorted(LAYOUTS), default="otb",
                         help="the benchmark whose folder layout --root has (tracker/data/layouts.py); each is "
                              "scored by its own convention beside the OTB curves")

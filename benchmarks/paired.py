@@ -26,14 +26,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.common import cli_main, markdown_table, read_json, save_figure, write_json  # noqa: E402
-from tracker.errors import TrackerError  # noqa: E402
+from tracker.errors import ArgumentParser, TrackerError  # noqa: E402
 from tracker.evaluation.ope import finished_auc, run_name  # noqa: E402
 from tracker.evaluation.run import open_sequences  # noqa: E402
 from tracker.outputs import write_text  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ope", default="runs/ope", help="an OPE results folder (benchmarks.otb_ope --out)")
     parser.add_argument("--reference", default="bp", help="the rule the others are compared with")
     parser.add_argument("--reference-ope", help="the OPE folder holding the reference rule's runs (default: --ope)")

@@ -33,7 +33,7 @@ from tracker.box_estimation import scaled_about_centre
 from tracker.build import build_tracker
 from tracker.config import load_config
 from tracker.data.sequence import Sequence
-from tracker.errors import TrackerError
+from tracker.errors import ArgumentParser, TrackerError
 from tracker.evaluation.run import open_sequences
 from tracker.features import frame_features
 from tracker.mdnet import MDNetTracker, as_rgb
@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=DEFAULT_DATA, help="folder of sequences in OTB layout")
     parser.add_argument("--sequences", help="comma-separated names (default: every sequence found)")
     parser.add_argument("--frames", default="5,10", help="frames probed after the first")

@@ -24,7 +24,7 @@ import numpy as np
 from benchmarks.common import DEFAULT_OTB, Run, cli_main, markdown_table, measure, record_setup, warm_up, write_json
 from tracker.build import backbone_of
 from tracker.config import TrackerConfig, load_config
-from tracker.errors import TrackerError, quoted
+from tracker.errors import ArgumentParser, TrackerError, quoted
 from tracker.evaluation.latency import frame_latency
 from tracker.evaluation.run import open_sequences
 from tracker.outputs import write_text  # noqa: E402
@@ -32,7 +32,7 @@ from tracker.timing import PHASES
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--otb", default=DEFAULT_OTB)
     parser.add_argument("--sequences", default="all", help="comma list or 'all'")
     parser.add_argument("--backbones", default="efficientnet_lite0=default,mdnet=pretrained/mdnet.pt",

@@ -23,6 +23,7 @@ import torch
 
 from benchmarks.common import cli_main, markdown_table, record_setup, write_json
 from tracker.backbones import Backbone, EfficientNetLite0, MDNetBackbone
+from tracker.errors import ArgumentParser
 from tracker.outputs import write_text
 
 
@@ -107,7 +108,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--out", default="runs/trunk_cost")
     return parser.parse_args(argv)

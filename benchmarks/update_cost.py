@@ -23,7 +23,7 @@ from benchmarks.common import DEFAULT_OTB, cli_main, markdown_table, record_setu
 from tracker.build import build_tracker
 from tracker.config import load_config
 from tracker.data.otb import open_source
-from tracker.errors import TrackerError, quoted
+from tracker.errors import ArgumentParser, TrackerError, quoted
 from tracker.evaluation.run import run_sequence
 from tracker.outputs import write_text  # noqa: E402
 
@@ -31,7 +31,7 @@ BATCH_SIZES = (8, 16, 32, 64, 128)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sequence", default=str(Path(DEFAULT_OTB) / "Deer"))
     parser.add_argument("--updaters", default="bp,fa,dfa,bdfa")
     parser.add_argument("--batch-sizes", default=",".join(map(str, BATCH_SIZES)))

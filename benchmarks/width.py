@@ -21,7 +21,7 @@ import numpy as np
 from benchmarks.common import DEFAULT_OTB, Run, cli_main, markdown_table, measure, record_setup, warm_up, write_json
 from tracker import pretrain
 from tracker.config import load_config
-from tracker.errors import TrackerError, quoted
+from tracker.errors import ArgumentParser, TrackerError, quoted
 from tracker.evaluation.run import open_sequences
 from tracker.outputs import write_text  # noqa: E402
 
@@ -39,7 +39,7 @@ def parse_width(text: str) -> tuple[int, int, int]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--widths", nargs="+", default=["48,96,128", "96,256,512"])
     parser.add_argument("--data", default=DEFAULT_PRETRAIN, help="pretraining sequences")
     parser.add_argument("--otb", default=DEFAULT_OTB)

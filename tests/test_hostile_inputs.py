@@ -653,3 +653,21 @@ def test_an_mp4_with_digits_in_its_name_is_one_video(toy, fast_config_file, tmp_
     while capture.read()[0]:
         frames += 1
     assert frames == 8 and sorted(p.name for p in tmp_path.iterdir()) == ["Toy", "fast.yaml", "run_01.mp4"]
+
+
+@pytest.mark.parametrize("module, argv", [
+    ("tracker.cli", ["--bogus"]),
+    ("tracker.cli", ["--updater", "sgd"]),
+    ("tracker.pretrain", ["--iterations"]),
+    ("tracker.integrations.vot", ["--seed", "x"]),
+    ("tracker.integrations.vot_workspace", ["--root", "x"]),
+    ("benchmarks.otb_ope", ["--jobs", "two"]),
+    ("benchmarks.speed", ["--bogus"]),
+])
+def test_a_usage_mistake_is_one_error_line_not_the_usage_text(module, argv, capsys):
+    import importlib
+
+    with pytest.raises(SystemExit) as stop:
+        importlib.import_module(module).main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1 and err.startswith("error: ") and "--help)" in err, err

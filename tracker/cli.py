@@ -21,7 +21,7 @@ from tracker.data.otb import open_source
 from tracker.data.sequence import Sequence
 from tracker.data.synthetic import synthetic_sequence
 from tracker.display import VideoRecorder, check_display, draw_box
-from tracker.errors import TrackerError, print_warning, quoted, run_command
+from tracker.errors import ArgumentParser, TrackerError, print_warning, quoted, run_command
 from tracker.evaluation.latency import latency_report
 from tracker.evaluation.metrics import scores
 from tracker.evaluation.peers import DEFAULT_MODELS, PEERS, OpenCVTracker
@@ -56,7 +56,7 @@ def box_values_as_values(argv: list[str]) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="MDNet-style tracker with BP / DFA / BDFA online learning.")
+    parser = ArgumentParser(description="MDNet-style tracker with BP / DFA / BDFA online learning.")
     parser.add_argument("--video", help="OTB folder (img/ + groundtruth_rect.txt; Seq.2 = second target), "
                                         "folder of frames or video file; default: built-in synthetic demo")
     parser.add_argument("--webcam", metavar="SOURCE",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import errno
 import os
 import sys
@@ -37,6 +38,15 @@ def print_error(message: str) -> None:
     if len(line) > MAX_LINE:
         line = line[:MAX_LINE] + "..."
     print(f"error: {line}", file=sys.stderr)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with a usage mistake (an unknown flag, a missing value, a bad choice) as one ``error:`` line
+    and exit 2, like every other bad input; ``--help`` still prints the usage."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print_error(f"{message} (see {self.prog} --help)")
+        raise SystemExit(2)
 
 
 def print_warning(message: Warning | str, *_: object, **__: object) -> None:

@@ -35,7 +35,7 @@ from tracker.boxes import SampleGenerator
 from tracker.config import MAX_COUNT, TrackerConfig, load_config
 from tracker.data.otb import list_otb, open_otb
 from tracker.data.sequence import ImageSequence, read_image
-from tracker.errors import TrackerError, quoted, run_command
+from tracker.errors import ArgumentParser, TrackerError, quoted, run_command
 from tracker.features import feature_dim, frame_features
 from tracker.head import Head
 from tracker.outputs import Output, write_text, writing
@@ -216,7 +216,7 @@ class Pretrainer:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="MDNet multi-domain pretraining (BP, or CDFA / CBDFA).")
+    parser = ArgumentParser(description="MDNet multi-domain pretraining (BP, or CDFA / CBDFA).")
     parser.add_argument("--data", required=True, help="folder of training sequences (OTB layout), never OTB")
     parser.add_argument("--out", required=True, help="weights file to write (e.g. pretrained/default.pt)")
     parser.add_argument("--fc-updater", choices=sorted(UPDATERS), default="bp",

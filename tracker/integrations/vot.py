@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from tracker.data.sequence import read_image
-from tracker.errors import TrackerError, clipped, print_error, print_warning, quoted, run_command
+from tracker.errors import ArgumentParser, TrackerError, clipped, print_error, print_warning, quoted, run_command
 from tracker.tracking import Tracker
 
 INSTALL = "pip install -e '.[vot]'"
@@ -115,7 +115,7 @@ def serve(tracker: Tracker, trax: object) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     from tracker.updaters import UPDATERS
 
-    parser = argparse.ArgumentParser(description="TraX server for the VOT toolkit (protocol = trax / traxpython)")
+    parser = ArgumentParser(description="TraX server for the VOT toolkit (protocol = trax / traxpython)")
     parser.add_argument("--updater", choices=sorted(UPDATERS), help="online learning rule (default: the config's)")
     parser.add_argument("--config", help="YAML file overriding any subset of the defaults")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config key")

@@ -36,7 +36,7 @@ import numpy as np
 
 from tracker.data.layouts import LAYOUTS
 from tracker.data.sequence import ImageSequence
-from tracker.errors import TrackerError, quoted, run_command
+from tracker.errors import ArgumentParser, TrackerError, quoted, run_command
 from tracker.evaluation.run import open_sequences
 
 TRACKER = "bdfa"
@@ -147,7 +147,7 @@ def current_umask() -> int:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0].strip("`: "))
+    parser = ArgumentParser(description=__doc__.splitlines()[0].strip("`: "))
     parser.add_argument("--dataset", choices=sorted(LAYOUTS), default="otb", help="the layout of --root")
     parser.add_argument("--root", required=True, help="the dataset's folder, read in place")
     parser.add_argument("--sequences", help="comma-separated names (default: every sequence found)")
