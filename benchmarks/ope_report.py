@@ -54,6 +54,15 @@ def mean_summary(summaries: list[dict]) -> dict:
     return {**mean, "seeds": len(summaries), "success_auc_std": float(np.std(aucs))}
 
 
+def peer_score(per_tracker: dict, runs: list[str], names: list[str]) -> dict | None:
+    """A seeded peer: the mean over its seeds that finished every sequence; else (or if none did) its first
+    run, over the sequences it finished."""
+    seeds = [s for s in (score_tracker(per_tracker[run], names) for run in runs) if s is not None]
+    if len(runs) > 1 and seeds:
+        return mean_summary(seeds)
+    return score_tracker(per_tracker[runs[0]], [n for n in names if n in per_tracker[runs[0]]])
+
+
 def write_report(out: Path, settings: dict) -> dict:
     # a sequence that cannot be opened any more is reported by its failed runs, not scored
     sequences = open_sequences(settings["otb"], settings["sequences"], unreadable={},
@@ -88,10 +97,8 @@ def write_report(out: Path, settings: dict) -> dict:
                 groups[(u, b)] = seeds
     others = {t: score_tracker(per_tracker[t], [n for n in names if n in per_tracker[t]])
               for t in settings["anchors"]}
-    for label, runs in peers.items():  # a seeded peer: the seeds that finished every sequence, averaged
-        seeds = [s for s in (score_tracker(per_tracker[run], names) for run in runs) if s is not None]
-        others[label] = mean_summary(seeds) if len(runs) > 1 and seeds else score_tracker(
-            per_tracker[runs[0]], [n for n in names if n in per_tracker[runs[0]]])
+    for label, runs in peers.items():
+        others[label] = peer_score(per_tracker, runs, names)
     others = {t: s for t, s in others.items() if s is not None}
 
     out.mkdir(parents=True, exist_ok=True)

@@ -270,7 +270,7 @@ def test_decoder_lines_are_caught_per_read_in_one_file_and_reads_go_on_without_a
         pass
     assert first == ["Corrupt JPEG data: 1 extraneous bytes", "Premature end of JPEG file"]
     assert inner == [] and second == [] and capfd.readouterr().err == ""
-    monkeypatch.setattr(sequence, "_capture_file", [])
+    monkeypatch.setattr(sequence, "_capture_file", None)
 
     def no_space(*args, **kwargs):
         raise OSError(28, "No space left on device")

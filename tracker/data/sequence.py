@@ -50,37 +50,39 @@ class TruncatedVideoWarning(UserWarning):
     """A video that ends before the frame count its header announces: what was read is tracked."""
 
 
+# one temporary file per process, reused by every read (a frame is read 30 times a second); the lock is held
+# for the whole capture, so only the thread holding it ever sees _capturing set
 _capture_lock = threading.RLock()
-_capture_file: list = []  # one temporary file per process, reused by every read (a frame is read 30 times a second)
-_capturing = threading.local()
+_capture_file = None
+_capturing = False
 
 
 @contextmanager
 def decoder_messages() -> Iterator[list[str]]:
     """Catch what C decoders print on file descriptor 2 (libjpeg warns there and decodes anyway). Where no
     temporary file can be made (a full or read-only temp folder), their lines go to stderr as they are."""
+    global _capture_file, _capturing
     messages: list[str] = []
     with _capture_lock:
-        if getattr(_capturing, "on", False):  # nested: the enclosing capture gets the lines
+        if _capture_file is None and not _capturing:
+            try:
+                _capture_file = tempfile.TemporaryFile()
+            except OSError:
+                pass
+        if _capturing or _capture_file is None:  # nested (the enclosing capture gets the lines), or no file
             yield messages
             return
-        if not _capture_file:
-            try:
-                _capture_file.append(tempfile.TemporaryFile())
-            except OSError:
-                yield messages
-                return
-        caught = _capture_file[0]
+        caught = _capture_file
         caught.seek(0)
         caught.truncate()
         sys.stderr.flush()
         saved = os.dup(2)
         os.dup2(caught.fileno(), 2)
-        _capturing.on = True
+        _capturing = True
         try:
             yield messages
         finally:
-            _capturing.on = False
+            _capturing = False
             os.dup2(saved, 2)
             os.close(saved)
             caught.seek(0)

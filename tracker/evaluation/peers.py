@@ -11,6 +11,7 @@ import ctypes
 import ctypes.util
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import cv2
@@ -25,11 +26,18 @@ DEFAULT_MODELS = Path(__file__).resolve().parents[3] / "shared" / "anchors" / "m
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
+@cache
+def _libc() -> ctypes.CDLL | None:
+    """The C library, looked up once (``find_library`` runs ``ldconfig``)."""
+    name = ctypes.util.find_library("c")
+    return ctypes.CDLL(name) if name is not None else None
+
+
 def _seed_c_rand(seed: int) -> None:
     """Seed the C library's ``rand()``, which MIL's Haar features draw from (OpenCV's RNG does not reach it)."""
-    name = ctypes.util.find_library("c")
-    if name is not None:
-        ctypes.CDLL(name).srand(ctypes.c_uint(seed))
+    libc = _libc()
+    if libc is not None:
+        libc.srand(ctypes.c_uint(seed))
 
 
 def _contrib(name: str) -> Callable[[], object] | None:
