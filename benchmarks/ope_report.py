@@ -105,21 +105,27 @@ def write_report(out: Path, settings: dict) -> dict:
     plot_curves(out, settings, groups, others)
     plot_batch_sizes(out, settings, groups, others)
     attributes = attribute_scores(settings, names, per_tracker)
-    sequences = sequence_scores(settings, names, per_tracker, [row for row in other_rows(settings) if row[0] in others])
-    report = build_tables(settings, groups, others, attributes, missing_anchor, names, sequences)
+    scored_others = [row for row in other_rows(settings) if row[0] in others]
+    sequences = sequence_scores(settings, names, per_tracker, scored_others)
+    diagnostic = {key: sequence_scores(settings, names, per_tracker, scored_others, curve)
+                  for key, curve in SIZE_DIAGNOSTIC.items()}
+    report = build_tables(settings, groups, others, attributes, missing_anchor, names, sequences, diagnostic)
     write_text(out / "report.md", report)
     data = {
         "settings": settings,
         "groups": {f"{u}-b{b}": {"success_auc": [s["success_auc"] for s in seeds],
                                  "precision_20": [s["precision_20"] for s in seeds],
                                  "fps": [s["fps"] for s in seeds],
-                                 **{key: [s[key] for s in seeds] for key in BENCHMARK_METRICS},
+                                 **{key: [s[key] for s in seeds] for key in (*BENCHMARK_METRICS, *SIZE_DIAGNOSTIC)},
                                  "success_curve": np.mean([s["success_curve"] for s in seeds], 0).tolist(),
                                  "precision_curve": np.mean([s["precision_curve"] for s in seeds], 0).tolist()}
                    for (u, b), seeds in groups.items()},
         "others": others, "attributes": attributes, "missing_anchor_files": missing_anchor,
         "per_sequence_mean": sequences,
-        "per_sequence": {t: {n: {"success_auc": float(s.success.mean()), "precision_20": float(s.precision[20])}
+        "per_sequence_mean_size_diagnostic": diagnostic,
+        "per_sequence": {t: {n: {"success_auc": float(s.success.mean()), "precision_20": float(s.precision[20]),
+                                 "location_only_auc": float(s.location_only.mean()),
+                                 "size_only_auc": float(s.size_only.mean())}
                              for n, s in scored.items()} for t, scored in per_tracker.items()},
     }
     write_json(out / "results.json", data)
@@ -214,11 +220,14 @@ def tracker_rows(settings: dict) -> list[tuple[str, list[str]]]:
             for u in settings["updaters"] for b in settings["batch_sizes"]]
 
 
-def sequence_scores(settings: dict, names: list[str], per_tracker: dict, others: list[tuple[str, list[str]]]) -> dict:
-    """Success AUC per sequence: mean over the seeds that finished it, per (updater, batch size) and other tracker."""
+def sequence_scores(settings: dict, names: list[str], per_tracker: dict, others: list[tuple[str, list[str]]],
+                    curve: str = "success") -> dict:
+    """AUC of ``curve`` (a SequenceScore success curve) per sequence: mean over the seeds that finished it, per
+    (updater, batch size) and other tracker."""
     table = {}
     for label, trackers in tracker_rows(settings) + others:
-        entry = {n: float(np.mean([per_tracker[t][n].success.mean() for t in trackers if n in per_tracker.get(t, {})]))
+        entry = {n: float(np.mean([getattr(per_tracker[t][n], curve).mean() for t in trackers
+                                   if n in per_tracker.get(t, {})]))
                  for n in names if any(n in per_tracker.get(t, {}) for t in trackers)}
         if entry:
             table[label] = entry
@@ -249,6 +258,9 @@ def attribute_scores(settings: dict, names: list[str], per_tracker: dict) -> dic
     return {"sequences": by_attribute, "success_auc": table}
 
 
+# the size diagnostic (tracker.evaluation.metrics.size_diagnostic): summary key -> SequenceScore curve
+SIZE_DIAGNOSTIC = {"location_only_auc": "location_only", "size_only_auc": "size_only"}
+
 # each benchmark's own scores, reported beside the OTB curves (keys of tracker.evaluation.ope.summarise)
 BENCHMARK_METRICS = {"ao": "AO", "sr50": "SR0.5", "sr75": "SR0.75", "norm_precision": "normalised precision"}
 OWN_METRICS = {"got10k": ("ao", "sr50", "sr75"), "lasot": ("norm_precision",)}
@@ -272,8 +284,36 @@ def own_metrics_table(dataset: str, groups: dict, others: dict) -> list[str]:
             markdown_table(["tracker", "seeds"] + [BENCHMARK_METRICS[k] for k in keys], rows), ""]
 
 
+def size_diagnostic_tables(groups: dict, others: dict, names: list[str], sequences: dict,
+                           diagnostic: dict) -> list[str]:
+    """Where success AUC is lost: the AUC with the true size at each tracker's centres (its location alone)
+    and with its size at the true centres (its size alone), overall and per sequence."""
+    def mean(seeds: list[dict], key: str) -> float:
+        return float(np.mean([s[key] for s in seeds]))
+
+    rows = [[f"ours {u} b{b}", mean(seeds, "success_auc"), mean(seeds, "location_only_auc"),
+             mean(seeds, "size_only_auc")] for (u, b), seeds in groups.items()]
+    rows += [[t, s["success_auc"], s["location_only_auc"], s["size_only_auc"]] for t, s in others.items()
+             if s.get("location_only_auc") is not None]
+    rows = [row + [row[2] - row[1], row[3] - row[1]] for row in sorted(rows, key=lambda row: -row[1])]
+    parts = ["## Where success AUC is lost: location against size\n",
+             "Success AUC as scored; with the true width and height at the tracker's own centres (its location "
+             "alone: what a perfect size would give); with its own width and height at the true centres (its size "
+             "alone). Ours: mean over seeds.\n",
+             markdown_table(["tracker", "success AUC", "true size at its centre", "its size at the true centre",
+                             "lost to size", "lost to location"], rows), ""]
+    labels = [label for label in sequences if label in diagnostic["location_only_auc"]]
+    if labels:
+        cells = [[n] + [f"{sequences[label][n]:.3f} / {diagnostic['location_only_auc'][label][n]:.3f} / "
+                        f"{diagnostic['size_only_auc'][label][n]:.3f}" if n in sequences[label] else "-"
+                        for label in labels] for n in names]
+        parts += ["Per sequence: success AUC / true size at its centre / its size at the true centre.\n",
+                  markdown_table(["sequence"] + labels, cells), ""]
+    return parts
+
+
 def build_tables(settings: dict, groups: dict, others: dict, attributes: dict, missing_anchor: dict,
-                 names: list[str], sequences: dict) -> str:
+                 names: list[str], sequences: dict, diagnostic: dict) -> str:
     rows = []
     for (u, b), seeds in groups.items():
         auc = [s["success_auc"] for s in seeds]
@@ -295,6 +335,8 @@ def build_tables(settings: dict, groups: dict, others: dict, attributes: dict, m
                   "Ours: mean over seeds. Published trackers: their raw results (no fps: not run here). "
                   "OpenCV peers: run in this sweep, timed per frame like ours.\n",
                   comparison_table(groups, others), ""]
+    if groups or others:
+        parts += size_diagnostic_tables(groups, others, names, sequences, diagnostic)
     notes = []
     if partial or missing:
         notes.append(f"- Unfinished sweep: fewer than {expected} seeds for {', '.join(partial) or 'none'}; "

@@ -48,7 +48,8 @@ def test_outputs_and_summary(tmp_path, otb_folder, fast_yaml):
     assert boxes.shape == (8, 4) and np.all(np.isfinite(boxes))
     data = json.loads(summary.read_text())
     assert data["frames"] == 8 and data["fps"] > 0
-    assert {"mean_iou", "success_auc", "precision_20"} <= set(data)
+    assert {"mean_iou", "success_auc", "precision_20", "location_only_auc", "size_only_auc"} <= set(data)
+    assert data["location_only_auc"] >= 0 and data["size_only_auc"] >= 0
     assert set(data["phase_seconds"]) == {"features", "scoring", "updates", "bbreg"}
     assert 0 <= data["failed_frames"] <= 7  # frames after the first scored as lost
     latency = data["latency"]

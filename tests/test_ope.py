@@ -41,6 +41,18 @@ def test_constant_10px_offset_scores_what_we_compute_by_hand():
     assert summary["precision_curve"][10] == 1.0
 
 
+def test_size_diagnostic_separates_a_wrong_size_from_a_wrong_centre():
+    """Boxes twice the true size about the true centres: their location is perfect, their size is not; boxes of
+    the true size 10 px off: the other way round."""
+    doubled = np.c_[GT[:, :2] - GT[:, 2:] / 2, 2 * GT[:, 2:]]
+    summary = summarise([score_sequence(doubled, GT)])
+    assert summary["location_only_auc"] == pytest.approx(20 / 21)
+    assert summary["size_only_auc"] == pytest.approx(summary["success_auc"]) < 0.5
+    shifted = summarise([score_sequence(GT + [10, 0, 0, 0], GT)])
+    assert shifted["size_only_auc"] == pytest.approx(20 / 21)
+    assert shifted["location_only_auc"] == pytest.approx(shifted["success_auc"]) < 0.7
+
+
 def test_scores_equal_got10k_experiment_curves():
     rng = np.random.default_rng(0)
     boxes = GT + rng.normal(0, 8, GT.shape)
@@ -126,6 +138,14 @@ def test_tiny_end_to_end_run_writes_every_plot_table_and_json(tiny, capsys):
     assert per_sequence["bp-b8"]["SynA"] == pytest.approx(np.mean(  # the mean over the two seeds
         [data["per_sequence"][f"bp-b8-s{s}"]["SynA"]["success_auc"] for s in (0, 1)]))
     assert "## Success AUC per sequence" in report
+    # the size diagnostic, for ours, the published results and the peers alike
+    assert "## Where success AUC is lost: location against size" in report
+    assert data["others"]["Pub"]["location_only_auc"] == pytest.approx(20 / 21)
+    assert len(data["groups"]["bp-b8"]["location_only_auc"]) == 2
+    assert 0 <= data["others"]["OpenCV-MIL"]["size_only_auc"] <= 1
+    seed0 = data["per_sequence"]["bp-b8-s0"]["SynA"]
+    assert seed0["location_only_auc"] >= 0 and seed0["size_only_auc"] >= 0
+    assert set(data["per_sequence_mean_size_diagnostic"]["location_only_auc"]) == set(per_sequence)
     assert data["settings"]["setup"]["config"]["backbone_channels"] == [16, 32, 32]  # the settings the runs used
     assert "backbone: random" in report
 

@@ -20,7 +20,7 @@ def apply_deltas(boxes: np.ndarray, deltas: np.ndarray) -> np.ndarray:
 
 
 class BBoxRegressor:
-    """Ridge regression with intercept, solved in its dual form (fewer samples than features)."""
+    """Ridge regression with intercept: (X^T X + lam I)^-1 X^T Y, solved in whichever form is smaller."""
 
     def __init__(self, lam: float = 1000.0) -> None:
         self.lam = lam
@@ -29,13 +29,16 @@ class BBoxRegressor:
         self.target_mean: np.ndarray | None = None
 
     def fit(self, features: torch.Tensor, boxes: np.ndarray, target: np.ndarray) -> None:
+        """``target``: the true box (4,), or each sample's own (n, 4)."""
         x = features.double().numpy()
-        y = box_deltas(boxes, np.tile(target, (len(boxes), 1)))
+        y = box_deltas(boxes, np.broadcast_to(target, boxes.shape))
         self.feature_mean = x.mean(0)
         self.target_mean = y.mean(0)
         xc, yc = x - self.feature_mean, y - self.target_mean
-        gram = xc @ xc.T + self.lam * np.eye(len(xc))
-        self.weights = xc.T @ np.linalg.solve(gram, yc)  # = (X^T X + lam I)^-1 X^T Y
+        if len(xc) <= xc.shape[1]:  # the dual: an n x n system
+            self.weights = xc.T @ np.linalg.solve(xc @ xc.T + self.lam * np.eye(len(xc)), yc)
+        else:  # the primal, the same weights: a d x d system
+            self.weights = np.linalg.solve(xc.T @ xc + self.lam * np.eye(xc.shape[1]), xc.T @ yc)
 
     def predict(self, features: torch.Tensor, boxes: np.ndarray) -> np.ndarray:
         if self.weights is None:

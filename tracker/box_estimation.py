@@ -16,6 +16,16 @@ The classifier reads one shared map per frame (fast, but it barely sees a box's 
   apparent size. Nothing is added to a tracked frame.
 - ``scale_search``: ``scale_levels`` boxes about the centre, ``scale_step`` apart in scale, each read
   off its own crop and scored by the classifier; the best-scoring size wins.
+- ``scale_filter``: ``zoom_bbreg``'s centre, with the size of DSST's scale filter (tracker/scale_filter.py),
+  which compares the target with itself at ``size_filter_levels`` scales and keeps learning on every
+  confident frame, so a target that grows or shrinks is followed past what the first frame showed.
+- ``scale_aspect_filter``: ``scale_filter`` and a second filter of the same kind over aspect ratios at
+  constant area, so width and height are estimated apart.
+- ``online_bbreg``: ``zoom_bbreg`` whose regression is refit every ``long_interval`` confident frames
+  from samples about the box it reported, read off that frame's map, beside the first frame's.
+
+Every estimator leaves an uncertain frame (lost, or scored under ``box_min_score``) to ``hold``: the
+classifier's box, or for the filters their last size at its centre; nothing is learnt from such a frame.
 
 Whether the estimated box also steers the next frame's search is the tracker's business
 (``box_feedback``, with its guards), not the estimator's.
@@ -24,6 +34,7 @@ Whether the estimated box also steers the next frame's search is the tracker's b
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import deque
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -31,8 +42,10 @@ import torch
 
 from tracker.backbones import Backbone
 from tracker.bbreg import BBoxRegressor
+from tracker.boxes import SampleGenerator
 from tracker.features import FrameFeatures, feature_dim, frame_features
 from tracker.head import Head
+from tracker.scale_filter import SizeFilter, scaled, stretched
 
 if TYPE_CHECKING:  # the config validates box_estimator against this module's names
     from tracker.config import TrackerConfig
@@ -58,6 +71,10 @@ class BoxEstimator(ABC):
                  head: Head) -> np.ndarray:
         """The box (4,) on a frame where the classifier's best candidates are ``top`` (k, 4), read as
         ``top_features`` off ``frame``; ``head`` scores features."""
+
+    def hold(self, box: np.ndarray) -> np.ndarray:
+        """The box to report on an uncertain frame whose classifier box is ``box``; nothing is learnt."""
+        return box
 
 
 class SharedBBReg(BoxEstimator):
@@ -93,6 +110,10 @@ class ZoomBBReg(SharedBBReg):
     """Ridge regression fit on samples read off maps zoomed for their scale; applied on the classifier's map."""
 
     def fit(self, image: np.ndarray, box: np.ndarray, samples: np.ndarray, frame: FrameFeatures) -> None:
+        self.regressor.fit(self.zoomed_features(image, box, samples), samples, box)
+
+    def zoomed_features(self, image: np.ndarray, box: np.ndarray, samples: np.ndarray) -> torch.Tensor:
+        """Each sample read off a map zoomed by the ``box_zoom_step`` power nearest its scale to ``box``."""
         cfg = self.config
         log_scale = 0.5 * np.log(samples[:, 2] * samples[:, 3] / (box[2] * box[3]))
         levels = np.round(log_scale / np.log(cfg.box_zoom_step)).astype(int)
@@ -105,7 +126,7 @@ class ZoomBBReg(SharedBBReg):
             zoomed = frame_features(self.backbone, image, "shared", cfg.img_size, cfg.padding, reference, cover,
                                     cfg.max_map_side)
             features[torch.from_numpy(chosen)] = zoomed.extract(samples[chosen])
-        self.regressor.fit(features, samples, box)
+        return features
 
 
 def scaled_about_centre(box: np.ndarray, factors: np.ndarray) -> np.ndarray:
@@ -130,11 +151,87 @@ class ScaleSearch(BoxEstimator):
         return boxes[int(np.argmax(scores))]
 
 
+class OnlineBBReg(ZoomBBReg):
+    """``zoom_bbreg`` that keeps learning: every ``long_interval``-th frame it estimates, ``n_bbreg / 10``
+    samples drawn about its box (as the first frame's are about the true one) are read off the frame's map and
+    kept for ``n_frames_long / long_interval`` such frames; the ridge regression is refit on them and the first
+    frame's samples together."""
+
+    def fit(self, image: np.ndarray, box: np.ndarray, samples: np.ndarray, frame: FrameFeatures) -> None:
+        cfg = self.config
+        self.rng = np.random.default_rng(cfg.seed)
+        self.sampler = SampleGenerator("uniform", (image.shape[1], image.shape[0]), cfg.trans_bbreg, cfg.scale_bbreg,
+                                       cfg.aspect_bbreg)
+        self.frames_estimated = 0
+        self.first = (self.zoomed_features(image, box, samples), samples, np.tile(box, (len(samples), 1)))
+        self.memory: deque[tuple[torch.Tensor, np.ndarray, np.ndarray]] = deque(
+            maxlen=max(cfg.n_frames_long // cfg.long_interval, 1))
+        self.regressor.fit(*self.first)
+
+    def estimate(self, image: np.ndarray, frame: FrameFeatures, top: np.ndarray, top_features: torch.Tensor,
+                 head: Head) -> np.ndarray:
+        box = super().estimate(image, frame, top, top_features, head)
+        self.frames_estimated += 1
+        if self.frames_estimated % self.config.long_interval == 0:
+            samples = self.sampler.draw_in_overlap(box, max(self.config.n_bbreg // 10, 1),
+                                                   (self.config.overlap_bbreg, 1.0), self.rng, accept=frame.contains)
+            if len(samples):
+                self.memory.append((frame.extract(samples), samples, np.tile(box, (len(samples), 1))))
+                kept = [self.first, *self.memory]
+                self.regressor.fit(torch.cat([m[0] for m in kept]), np.concatenate([m[1] for m in kept]),
+                                   np.concatenate([m[2] for m in kept]))
+        return box
+
+
+class ScaleFilter(ZoomBBReg):
+    """``zoom_bbreg``'s centre with DSST's filter's size: a scale filter (and, ``aspect``, an aspect one) learnt
+    on the first frame and updated on every frame it estimates."""
+
+    aspect = False
+
+    def fit(self, image: np.ndarray, box: np.ndarray, samples: np.ndarray, frame: FrameFeatures) -> None:
+        super().fit(image, box, samples, frame)
+        cfg = self.config
+        self.filters = [SizeFilter(resize, cfg.size_filter_levels, cfg.size_filter_step, cfg.size_filter_rate,
+                                   cfg.size_filter_max_change)
+                        for resize in ((scaled, stretched) if self.aspect else (scaled,))]
+        centre, self.size = box[:2] + box[2:] / 2, box[2:].copy()
+        # DSST's bounds: at least 5 pixels a side (or the first box's), at most the image
+        self.min_size = np.minimum(box[2:], 5.0)
+        self.max_size = np.maximum(box[2:], [image.shape[1], image.shape[0]])
+        for size_filter in self.filters:
+            size_filter.fit(image, centre, self.size)
+
+    def estimate(self, image: np.ndarray, frame: FrameFeatures, top: np.ndarray, top_features: torch.Tensor,
+                 head: Head) -> np.ndarray:
+        regressed = super().estimate(image, frame, top, top_features, head)
+        centre = regressed[:2] + regressed[2:] / 2
+        for size_filter in self.filters:
+            factor = size_filter.estimate(image, centre, self.size)
+            self.size = np.clip(size_filter.resize(self.size, np.array([factor]))[0], self.min_size, self.max_size)
+        for size_filter in self.filters:
+            size_filter.update(image, centre, self.size)
+        return self.hold(regressed)
+
+    def hold(self, box: np.ndarray) -> np.ndarray:
+        centre = box[:2] + box[2:] / 2
+        return np.r_[centre - self.size / 2, self.size]
+
+
+class ScaleAspectFilter(ScaleFilter):
+    """``scale_filter`` with a second filter over aspect ratios: width and height apart."""
+
+    aspect = True
+
+
 BOX_ESTIMATORS: dict[str, type[BoxEstimator]] = {
     "shared_bbreg": SharedBBReg,
     "crop_bbreg": CropBBReg,
     "zoom_bbreg": ZoomBBReg,
     "scale_search": ScaleSearch,
+    "online_bbreg": OnlineBBReg,
+    "scale_filter": ScaleFilter,
+    "scale_aspect_filter": ScaleAspectFilter,
 }
 
 

@@ -141,6 +141,12 @@ class TrackerConfig:
     # scale_search: this many sizes about the centre, scale_step apart
     scale_levels: int = 5
     scale_step: float = 1.03
+    # scale_filter, scale_aspect_filter: DSST's filter over this many sizes, size_filter_step apart, learning
+    # at size_filter_rate a frame, its size changing by at most size_filter_max_change a frame
+    size_filter_levels: int = 33
+    size_filter_step: float = 1.02
+    size_filter_rate: float = 0.025
+    size_filter_max_change: float = 1.1
     # the box stage runs only where the target score exceeds this (and the frame is not lost)
     box_min_score: float = 0.0
     # feed the estimated box back as the next frame's search centre and size (MDNet keeps the
@@ -196,6 +202,12 @@ class TrackerConfig:
         check(self.box_feedback_max_scale >= 1.0 and math.isfinite(self.box_feedback_max_scale),
               f"box_feedback_max_scale must be finite and >= 1, got {self.box_feedback_max_scale}")
         check(math.isfinite(self.box_min_score), "box_min_score must be finite")
+        check(1.0 < self.size_filter_step <= 2.0, f"size_filter_step must be in (1, 2], got {self.size_filter_step}")
+        check(0.0 < self.size_filter_rate <= 1.0, f"size_filter_rate must be in (0, 1], got {self.size_filter_rate}")
+        check(1.0 <= self.size_filter_max_change <= 2.0,
+              f"size_filter_max_change must be in [1, 2], got {self.size_filter_max_change}")
+        check(1 <= self.size_filter_levels <= 257,
+              f"size_filter_levels must be in 1 .. 257, got {self.size_filter_levels}")
         check(math.isfinite(self.box_feedback_min_score), "box_feedback_min_score must be finite")
         check(self.updater in UPDATERS, f"unknown updater {quoted(self.updater)}; choose from {sorted(UPDATERS)}")
         check(self.feedback_init in FEEDBACK_INITS, f"feedback_init must be one of {FEEDBACK_INITS}")

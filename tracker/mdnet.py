@@ -153,6 +153,8 @@ class MDNetTracker:
             with self.timer("bbreg"):
                 result = self.box_estimator.estimate(image, candidate_reader, candidates[top], candidate_feats[top],
                                                      self.head)
+        elif self.box_estimator is not None:
+            result = self.box_estimator.hold(result)
             if cfg.box_feedback and score > cfg.box_feedback_min_score:
                 self.target = bounded_scale_change(result, previous, cfg.box_feedback_max_scale)
         with self.timer("updates"):

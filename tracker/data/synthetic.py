@@ -20,10 +20,12 @@ def _texture(rng: np.random.Generator, height: int, width: int, cell: int) -> np
 
 def synthetic_sequence(n_frames: int = 60, size: tuple[int, int] = (320, 240), seed: int = 0,
                        name: str = "synthetic", growth: float | None = None,
-                       absent: tuple[int, int] | None = None) -> ArraySequence:
+                       absent: tuple[int, int] | None = None,
+                       aspect: tuple[float, float] | None = None) -> ArraySequence:
     """``growth``: the target grows to this many times its first size at mid-sequence and shrinks back
     (default: it swings by +-30%). ``absent``: frames ``[start, stop)`` do not show the target, and their
-    ground truth is NaN (how UAV123 marks a target out of view)."""
+    ground truth is NaN (how UAV123 marks a target out of view). ``aspect``: the target's width over height
+    goes from the first value to the second (geometrically), at the area its scale gives."""
     width, height = size
     rng = np.random.default_rng(seed)
     background = _texture(rng, height, width, 12)
@@ -44,14 +46,20 @@ def synthetic_sequence(n_frames: int = 60, size: tuple[int, int] = (320, 240), s
         else:
             scale = 1.0 + (growth - 1.0) * np.sin(np.pi * phase)
         w, h = base_w * scale, base_h * scale
+        if aspect is not None:
+            ratio = aspect[0] * (aspect[1] / aspect[0]) ** phase
+            area = w * h
+            w, h = np.sqrt(area * ratio), np.sqrt(area / ratio)
         cx = width / 2 + (width / 2 - 50) * np.sin(2 * np.pi * phase)
         cy = height / 2 + (height / 2 - 50) * np.sin(4 * np.pi * phase) * 0.8
         frame = background.copy()
         x0, y0 = int(round(cx - w / 2)), int(round(cy - h / 2))
         patch = cv2.resize(target, (int(round(w)), int(round(h))), interpolation=cv2.INTER_AREA)
         hidden = absent is not None and absent[0] <= t < absent[1]
-        if not hidden:
-            frame[y0:y0 + patch.shape[0], x0:x0 + patch.shape[1]] = patch
+        if not hidden:  # the part of the patch inside the frame
+            top, left = max(-y0, 0), max(-x0, 0)
+            visible = patch[top:max(height - y0, 0), left:max(width - x0, 0)]
+            frame[y0 + top:y0 + top + visible.shape[0], x0 + left:x0 + left + visible.shape[1]] = visible
         if 0.4 <= phase <= 0.55:  # an occluder crosses over the target's left part
             ox = int(x0 - 10 + (phase - 0.4) / 0.15 * w * 0.6)
             cv2.rectangle(frame, (ox, 0), (ox + int(w * 0.4), height - 1), (90, 90, 90), -1)

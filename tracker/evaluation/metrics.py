@@ -45,20 +45,44 @@ def normalised_precision_curve(boxes: np.ndarray, ground_truth: np.ndarray) -> n
     return (errors[:, None] <= NORM_PRECISION_THRESHOLDS[None, :]).mean(axis=0)
 
 
+def true_size_at_our_centre(boxes: np.ndarray, ground_truth: np.ndarray) -> np.ndarray:
+    """Each box resized to the true box's width and height about its own centre: what its centre alone scores."""
+    boxes, ground_truth = np.asarray(boxes, float), np.asarray(ground_truth, float)
+    centres = boxes[:, :2] + boxes[:, 2:] / 2
+    return np.concatenate([centres - ground_truth[:, 2:] / 2, ground_truth[:, 2:]], axis=1)
+
+
+def our_size_at_true_centre(boxes: np.ndarray, ground_truth: np.ndarray) -> np.ndarray:
+    """Each box moved to the true box's centre, keeping its width and height: what its size alone scores."""
+    boxes, ground_truth = np.asarray(boxes, float), np.asarray(ground_truth, float)
+    centres = ground_truth[:, :2] + ground_truth[:, 2:] / 2
+    return np.concatenate([centres - boxes[:, 2:] / 2, boxes[:, 2:]], axis=1)
+
+
+def size_diagnostic(boxes: np.ndarray, ground_truth: np.ndarray) -> dict[str, float]:
+    """Where success AUC is lost: with the true size at our centres (``location_only_auc``: the box's size made
+    perfect) and with our size at the true centres (``size_only_auc``: its centre made perfect)."""
+    return {"location_only_auc": float(success_curve(true_size_at_our_centre(boxes, ground_truth), ground_truth)
+                                       .mean()),
+            "size_only_auc": float(success_curve(our_size_at_true_centre(boxes, ground_truth), ground_truth).mean())}
+
+
 def overlaps(boxes: np.ndarray, ground_truth: np.ndarray, bound: tuple[int, int] | None = None) -> np.ndarray:
     """GOT-10k's per-frame IoU: frames after the first that have ground truth, boxes clipped to ``bound``."""
     return rect_iou(*annotated(boxes[1:], ground_truth[1:]), bound=bound)
 
 
 def scores(boxes: np.ndarray, ground_truth: np.ndarray) -> dict[str, float | int | None]:
-    """Mean IoU, success AUC (mean of the 21-point success curve) and precision at 20 px over the
-    ``scored_frames`` that have ground truth; None when none has."""
+    """Mean IoU, success AUC (mean of the 21-point success curve), precision at 20 px and the size diagnostic
+    over the ``scored_frames`` that have ground truth; None when none has."""
     boxes, ground_truth = annotated(boxes, ground_truth)
     if not len(boxes):
-        return {"mean_iou": None, "success_auc": None, "precision_20": None, "scored_frames": 0}
+        return {"mean_iou": None, "success_auc": None, "precision_20": None, "location_only_auc": None,
+                "size_only_auc": None, "scored_frames": 0}
     return {
         "mean_iou": float(rect_iou(boxes, ground_truth).mean()),
         "success_auc": float(success_curve(boxes, ground_truth).mean()),
         "precision_20": float(precision_curve(boxes, ground_truth)[20]),
+        **size_diagnostic(boxes, ground_truth),
         "scored_frames": len(boxes),
     }

@@ -18,7 +18,14 @@ import numpy as np
 from tracker.data.otb import parse_boxes
 from tracker.data.sequence import Sequence
 from tracker.errors import TrackerError
-from tracker.evaluation.metrics import normalised_precision_curve, overlaps, precision_curve, success_curve
+from tracker.evaluation.metrics import (
+    normalised_precision_curve,
+    our_size_at_true_centre,
+    overlaps,
+    precision_curve,
+    success_curve,
+    true_size_at_our_centre,
+)
 from tracker.files import read_text
 from tracker.outputs import writing
 
@@ -87,6 +94,9 @@ class SequenceScore:
     seconds: float | None = None
     ious: np.ndarray = field(default_factory=lambda: np.zeros(0))  # GOT-10k's: frames after the first
     norm_precision: np.ndarray = field(default_factory=lambda: np.zeros(51))  # LaSOT's curve
+    # the size diagnostic's success curves: the true size at our centres, our size at the true centres
+    location_only: np.ndarray = field(default_factory=lambda: np.zeros(21))
+    size_only: np.ndarray = field(default_factory=lambda: np.zeros(21))
 
 
 def score_sequence(boxes: np.ndarray, ground_truth: np.ndarray, times: np.ndarray | None = None,
@@ -100,7 +110,9 @@ def score_sequence(boxes: np.ndarray, ground_truth: np.ndarray, times: np.ndarra
     boxes[0] = ground_truth[0]
     seconds = float(np.sum(times[:n])) if times is not None else None
     return SequenceScore(success_curve(boxes, ground_truth), precision_curve(boxes, ground_truth), n, seconds,
-                         overlaps(boxes, ground_truth, bound), normalised_precision_curve(boxes, ground_truth))
+                         overlaps(boxes, ground_truth, bound), normalised_precision_curve(boxes, ground_truth),
+                         success_curve(true_size_at_our_centre(boxes, ground_truth), ground_truth),
+                         success_curve(our_size_at_true_centre(boxes, ground_truth), ground_truth))
 
 
 def finished_auc(results: Path, tracker: str, sequence: Sequence) -> tuple[float, np.ndarray] | None:
@@ -112,9 +124,10 @@ def finished_auc(results: Path, tracker: str, sequence: Sequence) -> tuple[float
 
 
 def summarise(scores: list[SequenceScore]) -> dict[str, object]:
-    """Curves averaged over sequences, success AUC, precision@20 and fps (all frames / all time); GOT-10k's AO
-    and success rates over all frames together, by its toolkit's own evaluation; LaSOT's normalised precision
-    averaged over sequences."""
+    """Curves averaged over sequences, success AUC, precision@20 and fps (all frames / all time); the size
+    diagnostic's AUCs (true size at our centres, our size at the true centres); GOT-10k's AO and success rates
+    over all frames together, by its toolkit's own evaluation; LaSOT's normalised precision averaged over
+    sequences."""
     success = np.mean([s.success for s in scores], axis=0)
     precision = np.mean([s.precision for s in scores], axis=0)
     timed = [s for s in scores if s.seconds]
@@ -125,5 +138,7 @@ def summarise(scores: list[SequenceScore]) -> dict[str, object]:
     ao, sr50, _, _ = ExperimentGOT10k._evaluate(None, ious, np.zeros(0)) if len(ious) else (0.0, 0.0, None, None)
     return {"success_curve": success.tolist(), "precision_curve": precision.tolist(),
             "success_auc": float(success.mean()), "precision_20": float(precision[20]), "fps": fps,
+            "location_only_auc": float(np.mean([s.location_only.mean() for s in scores])),
+            "size_only_auc": float(np.mean([s.size_only.mean() for s in scores])),
             "ao": float(ao), "sr50": float(sr50), "sr75": float(np.mean(ious > 0.75)) if len(ious) else 0.0,
             "norm_precision": float(np.mean([s.norm_precision.mean() for s in scores]))}
