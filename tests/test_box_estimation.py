@@ -106,6 +106,18 @@ def test_scale_search_picks_the_best_scoring_size(fast_config, backbone):
     np.testing.assert_allclose(box, scaled_about_centre(top.mean(axis=0), np.array([1.1 ** -2]))[0])
 
 
+@pytest.mark.parametrize("feedback", [False, True])
+def test_box_feedback_steers_the_next_search_only_when_asked(fast_config, feedback):
+    sequence = synthetic_sequence(n_frames=2)
+    tracker = tracker_for(fast_config, "scale_aspect_filter", box_feedback=feedback, box_feedback_min_score=-1e9,
+                          success_threshold=-1e9, box_min_score=-1e9)
+    tracker.init(sequence.frames[0], sequence.ground_truth[0])
+    previous = tracker.target.copy()
+    result = tracker.track_frame(sequence.frames[1])
+    fed_back = bounded_scale_change(result.box, previous, tracker.config.box_feedback_max_scale)
+    assert np.allclose(tracker.target, fed_back) == feedback
+
+
 def test_fed_back_size_changes_by_at_most_the_bound():
     previous = np.array([10.0, 10.0, 40.0, 20.0])
     grown = bounded_scale_change(np.array([0.0, 0.0, 100.0, 21.0]), previous, 1.05)

@@ -153,10 +153,10 @@ class MDNetTracker:
             with self.timer("bbreg"):
                 result = self.box_estimator.estimate(image, candidate_reader, candidates[top], candidate_feats[top],
                                                      self.head)
-        elif self.box_estimator is not None:
-            result = self.box_estimator.hold(result)
             if cfg.box_feedback and score > cfg.box_feedback_min_score:
                 self.target = bounded_scale_change(result, previous, cfg.box_feedback_max_scale)
+        elif self.box_estimator is not None:
+            result = self.box_estimator.hold(result)
         with self.timer("updates"):
             self.lost_run = 0 if success else self.lost_run + 1
             if not success:
