@@ -66,7 +66,7 @@ def test_crop_bbreg_reads_the_configured_boxes(fast_config, backbone):
         crops = FrameFeatures(backbone, image, 75, 16)
         boxes = top if reads == "top" else top.mean(axis=0, keepdims=True)
         expected = estimator.regressor.predict(crops.extract(boxes), boxes).mean(axis=0)
-        estimates[reads] = estimator.estimate(image, frame, top, frame.extract(top), head)
+        estimates[reads] = estimator.estimate(image, frame, top, frame.extract(top), head, 1.0)
         np.testing.assert_allclose(estimates[reads], expected)
     assert not np.allclose(estimates["top"], estimates["mean"])
 
@@ -102,7 +102,7 @@ def test_scale_search_picks_the_best_scoring_size(fast_config, backbone):
         def positive_score(self, features):
             return -((features.sum(1) - features.sum(1)[0]) ** 2)  # the smallest size wins
 
-    box = estimator.estimate(image, None, top, None, WidestHead())
+    box = estimator.estimate(image, None, top, None, WidestHead(), 1.0)
     np.testing.assert_allclose(box, scaled_about_centre(top.mean(axis=0), np.array([1.1 ** -2]))[0])
 
 

@@ -68,9 +68,9 @@ class BoxEstimator(ABC):
 
     @abstractmethod
     def estimate(self, image: np.ndarray, frame: FrameFeatures, top: np.ndarray, top_features: torch.Tensor,
-                 head: Head) -> np.ndarray:
+                 head: Head, score: float) -> np.ndarray:
         """The box (4,) on a frame where the classifier's best candidates are ``top`` (k, 4), read as
-        ``top_features`` off ``frame``; ``head`` scores features."""
+        ``top_features`` off ``frame``, with target score ``score``; ``head`` scores features."""
 
     def hold(self, box: np.ndarray) -> np.ndarray:
         """The box to report on an uncertain frame whose classifier box is ``box``; nothing is learnt."""
@@ -88,7 +88,7 @@ class SharedBBReg(BoxEstimator):
         self.regressor.fit(frame.extract(samples), samples, box)
 
     def estimate(self, image: np.ndarray, frame: FrameFeatures, top: np.ndarray, top_features: torch.Tensor,
-                 head: Head) -> np.ndarray:
+                 head: Head, score: float) -> np.ndarray:
         return self.regressor.predict(top_features, top).mean(axis=0)
 
 
@@ -101,7 +101,7 @@ class CropBBReg(SharedBBReg):
         self.regressor.fit(self.crop_features(image).extract(samples), samples, box)
 
     def estimate(self, image: np.ndarray, frame: FrameFeatures, top: np.ndarray, top_features: torch.Tensor,
-                 head: Head) -> np.ndarray:
+                 head: Head, score: float) -> np.ndarray:
         boxes = top if self.config.box_reads == "top" else top.mean(axis=0, keepdims=True)
         return self.regressor.predict(self.crop_features(image).extract(boxes), boxes).mean(axis=0)
 
@@ -143,7 +143,7 @@ class ScaleSearch(BoxEstimator):
         pass  # the classifier is the scale model; it learns with the tracker
 
     def estimate(self, image: np.ndarray, frame: FrameFeatures, top: np.ndarray, top_features: torch.Tensor,
-                 head: Head) -> np.ndarray:
+                 head: Head, score: float) -> np.ndarray:
         cfg = self.config
         levels = np.arange(cfg.scale_levels) - (cfg.scale_levels - 1) / 2
         boxes = scaled_about_centre(top.mean(axis=0), cfg.scale_step ** levels)
@@ -169,8 +169,8 @@ class OnlineBBReg(ZoomBBReg):
         self.regressor.fit(*self.first)
 
     def estimate(self, image: np.ndarray, frame: FrameFeatures, top: np.ndarray, top_features: torch.Tensor,
-                 head: Head) -> np.ndarray:
-        box = super().estimate(image, frame, top, top_features, head)
+                 head: Head, score: float) -> np.ndarray:
+        box = super().estimate(image, frame, top, top_features, head, score)
         self.frames_estimated += 1
         if self.frames_estimated % self.config.long_interval == 0:
             samples = self.sampler.draw_in_overlap(box, max(self.config.n_bbreg // 10, 1),
@@ -203,14 +203,19 @@ class ScaleFilter(ZoomBBReg):
             size_filter.fit(image, centre, self.size)
 
     def estimate(self, image: np.ndarray, frame: FrameFeatures, top: np.ndarray, top_features: torch.Tensor,
-                 head: Head) -> np.ndarray:
-        regressed = super().estimate(image, frame, top, top_features, head)
+                 head: Head, score: float) -> np.ndarray:
+        cfg = self.config
+        regressed = super().estimate(image, frame, top, top_features, head, score)
         centre = regressed[:2] + regressed[2:] / 2
         for size_filter in self.filters:
             factor = size_filter.estimate(image, centre, self.size)
-            self.size = np.clip(size_filter.resize(self.size, np.array([factor]))[0], self.min_size, self.max_size)
-        for size_filter in self.filters:
-            size_filter.update(image, centre, self.size)
+            self.size = size_filter.resize(self.size, np.array([factor]))[0]
+        if cfg.size_filter_weight < 1.0:  # anchored to the regression: a geometric mean of the two sizes
+            self.size = regressed[2:] ** (1 - cfg.size_filter_weight) * self.size ** cfg.size_filter_weight
+        self.size = np.clip(self.size, self.min_size, self.max_size)
+        if score > cfg.size_filter_min_score:
+            for size_filter in self.filters:
+                size_filter.update(image, centre, self.size)
         return self.hold(regressed)
 
     def hold(self, box: np.ndarray) -> np.ndarray:

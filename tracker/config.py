@@ -147,6 +147,10 @@ class TrackerConfig:
     size_filter_step: float = 1.02
     size_filter_rate: float = 0.025
     size_filter_max_change: float = 1.1
+    # the size reported is the filter's to this power times the regression's to the rest (1: the filter's alone)
+    size_filter_weight: float = 1.0
+    # the filters learn only from frames whose target score exceeds this (and that the box stage runs on)
+    size_filter_min_score: float = 0.0
     # the box stage runs only where the target score exceeds this (and the frame is not lost)
     box_min_score: float = 0.0
     # feed the estimated box back as the next frame's search centre and size (MDNet keeps the
@@ -206,6 +210,9 @@ class TrackerConfig:
         check(0.0 < self.size_filter_rate <= 1.0, f"size_filter_rate must be in (0, 1], got {self.size_filter_rate}")
         check(1.0 <= self.size_filter_max_change <= 2.0,
               f"size_filter_max_change must be in [1, 2], got {self.size_filter_max_change}")
+        check(0.0 <= self.size_filter_weight <= 1.0,
+              f"size_filter_weight must be in [0, 1], got {self.size_filter_weight}")
+        check(math.isfinite(self.size_filter_min_score), "size_filter_min_score must be finite")
         check(1 <= self.size_filter_levels <= 257,
               f"size_filter_levels must be in 1 .. 257, got {self.size_filter_levels}")
         check(math.isfinite(self.box_feedback_min_score), "box_feedback_min_score must be finite")

@@ -152,7 +152,7 @@ class MDNetTracker:
         if success and score > cfg.box_min_score and self.box_estimator is not None:
             with self.timer("bbreg"):
                 result = self.box_estimator.estimate(image, candidate_reader, candidates[top], candidate_feats[top],
-                                                     self.head)
+                                                     self.head, score)
             if cfg.box_feedback and score > cfg.box_feedback_min_score:
                 self.target = bounded_scale_change(result, previous, cfg.box_feedback_max_scale)
         elif self.box_estimator is not None:
