@@ -149,3 +149,20 @@ def test_default_follows_a_target_that_doubles_better_than_shared_bbreg():
         mean_iou[label] = float(iou(boxes, sequence.ground_truth[1:]).mean())
     torch.set_num_threads(2)
     assert mean_iou["default"] > mean_iou["shared_bbreg"] + 0.02, mean_iou
+
+
+def test_default_follows_a_target_that_grows_and_turns_better_than_zoom_bbreg():
+    """The target grows to 2x and back while its aspect goes from 1:2 to 2:1: the default box stage, which learns
+    the size online, must follow it better than zoom_bbreg, whose regression knows the first frame only."""
+    torch.set_num_threads(1)
+    sequence = synthetic_sequence(n_frames=80, growth=2.0, aspect=(0.5, 2.0))
+    config = TrackerConfig(n_pos_init=200, n_neg_init=1000, maxiter_init=30, maxiter_update=5, n_pos_update=20,
+                           n_neg_update=60)
+    previous = config.replace(box_estimator="zoom_bbreg", box_feedback=False)
+    assert (config.box_estimator, config.box_feedback) != (previous.box_estimator, previous.box_feedback)
+    mean_iou = {}
+    for label, cfg in (("default", config), ("zoom_bbreg", previous)):
+        boxes = track(build_tracker(cfg), sequence.frames, sequence.ground_truth[0])
+        mean_iou[label] = float(iou(boxes, sequence.ground_truth[1:]).mean())
+    torch.set_num_threads(2)
+    assert mean_iou["default"] > mean_iou["zoom_bbreg"] + 0.05, mean_iou

@@ -22,7 +22,8 @@ def headline_rows() -> list[list[str]]:
     text = README.read_text()
     table = text[text.index("<!-- headline"):].split("\n\n")[0].splitlines()[1:]
     rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table]
-    assert rows[0][:4] == ["tracker", "success AUC", "precision@20", "fps"]
+    assert rows[0][:6] == ["tracker", "success AUC", "precision@20", "true size at its centre",
+                           "its size at the true centre", "fps"]
     return rows[2:]
 
 
@@ -33,21 +34,24 @@ def number(cell: str) -> str:
 def test_the_headline_table_equals_the_results_it_cites():
     rows = headline_rows()
     assert len(rows) >= 4
-    for label, auc, precision, fps, source in rows:
+    for label, auc, precision, location_only, size_only, fps, source in rows:
         label = label.strip("*")
         path = ROOT / re.search(r"\]\(([^)#]+)\)", source).group(1)
         data = json.loads(path.read_text())
         rule = re.search(r"`(\w+)`", label)
         if label.startswith("ours"):
             group = data["groups"][f"{rule.group(1)}-b128"]
-            expected_auc = f"{np.mean(group['success_auc']):.3f} ± {np.std(group['success_auc']):.3f}"
-            expected_precision = f"{np.mean(group['precision_20']):.3f} ± {np.std(group['precision_20']):.3f}"
-            expected_fps = f"{np.mean(group['fps']):.1f}"
+            expected = [f"{np.mean(group[key]):.3f} ± {np.std(group[key]):.3f}"
+                        for key in ("success_auc", "precision_20")]
+            expected += [f"{np.mean(group[key]):.3f}" for key in ("location_only_auc", "size_only_auc")]
+            expected.append(f"{np.mean(group['fps']):.1f}")
         else:
             other = data["others"][label.split()[0]]
-            expected_auc, expected_precision = f"{other['success_auc']:.3f}", f"{other['precision_20']:.3f}"
-            expected_fps = "-" if other["fps"] is None else f"{other['fps']:.1f}"
-        assert (number(auc), number(precision), number(fps)) == (expected_auc, expected_precision, expected_fps), label
+            expected = [f"{other[key]:.3f}" for key in ("success_auc", "precision_20", "location_only_auc",
+                                                         "size_only_auc")]
+            expected.append("-" if other["fps"] is None else f"{other['fps']:.1f}")
+        cells = [number(cell) for cell in (auc, precision, location_only, size_only, fps)]
+        assert cells == expected, label
 
 
 def test_the_readme_names_the_configured_default_rule():

@@ -1,7 +1,7 @@
 """Box estimation: once the classifier has found where the target is, how big is it?
 
-The classifier reads one shared map per frame (fast, but it barely sees a box's scale: README
-*Scale*). A box estimator is the stage after it. Each reads the features it needs itself:
+The classifier reads one shared map per frame (fast, but it barely sees a box's scale:
+results/scale_sensitivity/README.md). A box estimator is the stage after it. Each reads the features it needs itself:
 
 - ``shared_bbreg``: MDNet's ridge regression on the frame's own (shared-map) features of the top
   candidates. The baseline.
