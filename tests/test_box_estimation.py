@@ -118,6 +118,20 @@ def test_box_feedback_steers_the_next_search_only_when_asked(fast_config, feedba
     assert np.allclose(tracker.target, fed_back) == feedback
 
 
+def test_size_only_feedback_keeps_the_classifiers_centre(fast_config):
+    sequence = synthetic_sequence(n_frames=2)
+    runs = {}
+    for size_only in (False, True):
+        tracker = tracker_for(fast_config, "scale_aspect_filter", box_feedback=True, box_feedback_min_score=-1e9,
+                              success_threshold=-1e9, box_min_score=-1e9, box_feedback_size_only=size_only)
+        tracker.init(sequence.frames[0], sequence.ground_truth[0])
+        previous = tracker.target.copy()
+        result = tracker.track_frame(sequence.frames[1])
+        runs[size_only] = (tracker.target.copy(), bounded_scale_change(result.box, previous, 1.05))
+    np.testing.assert_allclose(runs[True][0][2:], runs[True][1][2:])  # the estimated size, bounded
+    assert not np.allclose(runs[True][0][:2], runs[True][1][:2])  # but not the estimated centre
+
+
 def test_fed_back_size_changes_by_at_most_the_bound():
     previous = np.array([10.0, 10.0, 40.0, 20.0])
     grown = bounded_scale_change(np.array([0.0, 0.0, 100.0, 21.0]), previous, 1.05)
@@ -151,18 +165,17 @@ def test_default_follows_a_target_that_doubles_better_than_shared_bbreg():
     assert mean_iou["default"] > mean_iou["shared_bbreg"] + 0.02, mean_iou
 
 
-def test_default_follows_a_target_that_grows_and_turns_better_than_zoom_bbreg():
-    """The target grows to 2x and back while its aspect goes from 1:2 to 2:1: the default box stage, which learns
-    the size online, must follow it better than zoom_bbreg, whose regression knows the first frame only."""
+def test_the_size_filters_follow_a_target_that_grows_and_turns_better_than_zoom_bbreg():
+    """The target grows to 2x and back while its aspect goes from 1:2 to 2:1: the DSST filters, which learn the
+    size online, must follow it better than zoom_bbreg, whose regression knows the first frame only."""
     torch.set_num_threads(1)
     sequence = synthetic_sequence(n_frames=80, growth=2.0, aspect=(0.5, 2.0))
     config = TrackerConfig(n_pos_init=200, n_neg_init=1000, maxiter_init=30, maxiter_update=5, n_pos_update=20,
                            n_neg_update=60)
-    previous = config.replace(box_estimator="zoom_bbreg", box_feedback=False)
-    assert (config.box_estimator, config.box_feedback) != (previous.box_estimator, previous.box_feedback)
     mean_iou = {}
-    for label, cfg in (("default", config), ("zoom_bbreg", previous)):
-        boxes = track(build_tracker(cfg), sequence.frames, sequence.ground_truth[0])
-        mean_iou[label] = float(iou(boxes, sequence.ground_truth[1:]).mean())
+    for estimator in ("scale_aspect_filter", "zoom_bbreg"):
+        boxes = track(build_tracker(config.replace(box_estimator=estimator)), sequence.frames,
+                      sequence.ground_truth[0])
+        mean_iou[estimator] = float(iou(boxes, sequence.ground_truth[1:]).mean())
     torch.set_num_threads(2)
-    assert mean_iou["default"] > mean_iou["zoom_bbreg"] + 0.05, mean_iou
+    assert mean_iou["scale_aspect_filter"] > mean_iou["zoom_bbreg"] + 0.05, mean_iou

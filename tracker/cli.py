@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="how the classifier reads candidates and training samples: one shared conv pass per "
                              "frame (default) or one pass per box crop (sets candidate_features and sample_features)")
     parser.add_argument("--box-estimator", choices=sorted(BOX_ESTIMATORS),
-                        help="the box stage after the classifier (default: scale_aspect_filter; "
+                        help="the box stage after the classifier (default: zoom_bbreg; "
                              "results/box_estimation/README.md)")
     parser.add_argument("--config", help="YAML file overriding any subset of the defaults")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

@@ -126,13 +126,12 @@ class TrackerConfig:
     alignment_diagnostics: bool = False
     # --- box estimation (tracker/box_estimation.py): the stage after the classifier ---
     bbreg: bool = True  # false: report the mean of the top candidates as it is
-    # deviation: MDNet fits its regression on the first frame's conv3 features and never again. The default
-    # keeps zoom_bbreg's regression (fit on maps zoomed for each sample's scale) for the centre and takes the
-    # width and height from two DSST filters, over scale and over aspect, that keep learning on every frame
-    # the box stage runs on; the box is fed back to the search (box_feedback). Chosen by measurement on the
-    # tuning set and confirmed on OTB (results/box_estimation/README.md). crop_bbreg: more accurate than
-    # zoom_bbreg alone, 18% slower.
-    box_estimator: str = "scale_aspect_filter"
+    # deviation: MDNet fits its regression on the first frame's conv3 features, as shared_bbreg does on
+    # the shared map, which barely sees scale; zoom_bbreg fits it on maps zoomed for each sample's scale,
+    # at no cost per tracked frame. scale_aspect_filter (DSST filters over scale and aspect that keep learning)
+    # follows the size better but costs 18% of the speed for a gain within noise; crop_bbreg is more accurate
+    # but 18% slower too (results/box_estimation/README.md)
+    box_estimator: str = "zoom_bbreg"
     # crop side of the box stage's own reading (crop_bbreg, scale_search): 75 costs a third of 107's
     box_img_size: int = 75
     # crop_bbreg: the regression reads the first this many of the n_bbreg samples, and is applied to the
@@ -156,13 +155,15 @@ class TrackerConfig:
     size_filter_min_score: float = 0.0
     # the box stage runs only where the target score exceeds this (and the frame is not lost)
     box_min_score: float = 0.0
-    # deviation: feed the estimated box back as the next frame's search centre and size (MDNet keeps the
+    # feed the estimated box back as the next frame's search centre and size (MDNet keeps the
     # unregressed mean), on frames whose target score exceeds box_feedback_min_score; its size may
-    # change by at most box_feedback_max_scale a frame. With a size that keeps learning, the candidates and
-    # the training samples follow the target's size (results/box_estimation/README.md)
-    box_feedback: bool = True
-    box_feedback_min_score: float = 0.0
+    # change by at most box_feedback_max_scale a frame. Off: with the size filters it gained on the tuning set
+    # and with bp on OTB, but lost with bdfa on OTB (results/box_estimation/README.md)
+    box_feedback: bool = False
+    box_feedback_min_score: float = 2.0
     box_feedback_max_scale: float = 1.05
+    # feed back the estimated size alone, about the classifier's centre (the mean of the top candidates)
+    box_feedback_size_only: bool = False
     # first-frame samples of the regression (MDNet's)
     n_bbreg: int = 1000
     overlap_bbreg: float = 0.6

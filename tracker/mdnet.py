@@ -154,7 +154,10 @@ class MDNetTracker:
                 result = self.box_estimator.estimate(image, candidate_reader, candidates[top], candidate_feats[top],
                                                      self.head, score)
             if cfg.box_feedback and score > cfg.box_feedback_min_score:
-                self.target = bounded_scale_change(result, previous, cfg.box_feedback_max_scale)
+                fed_back = bounded_scale_change(result, previous, cfg.box_feedback_max_scale)
+                if cfg.box_feedback_size_only:  # about the classifier's own centre
+                    fed_back[:2] = self.target[:2] + self.target[2:] / 2 - fed_back[2:] / 2
+                self.target = fed_back
         elif self.box_estimator is not None:
             result = self.box_estimator.hold(result)
         with self.timer("updates"):
