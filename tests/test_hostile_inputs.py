@@ -92,7 +92,7 @@ def weights_with(tmp_path, name, edit):
     backbone = MDNetBackbone((4, 4, 4))
     backbone.init_random(torch.Generator().manual_seed(0))
     save_weights(tmp_path / name, backbone)
-    blob = torch.load(tmp_path / name, weights_only=False)
+    blob = torch.load(tmp_path / name, weights_only=True)
     edit(blob)
     torch.save(blob, tmp_path / name)
     return str(tmp_path / name)

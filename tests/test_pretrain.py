@@ -33,7 +33,7 @@ def pretrain(data, out, iterations, updater="bp", every=3, backbone=("--backbone
 def test_pretraining_lowers_the_loss_and_the_tracker_loads_the_weights(data, updater):
     out = data / "w.pt"
     assert pretrain(data, out, 80, updater, every=40) == 0
-    history = torch.load(out.with_name("w.pt.ckpt"), weights_only=False)["history"]
+    history = torch.load(out.with_name("w.pt.ckpt"), weights_only=True)["history"]
     losses = np.array(history)[:, 0]
     assert losses[-10:].mean() < 0.95 * losses[:5].mean()
     tracker = build_tracker(TrackerConfig(backbone="mdnet"), str(out))
@@ -87,8 +87,8 @@ def test_resume_continues_on_the_same_loss_curve(data):
     assert pretrain(data, data / "straight.pt", 6) == 0
     assert pretrain(data, data / "resumed.pt", 3) == 0  # stops at 3, checkpoint written
     assert pretrain(data, data / "resumed.pt", 6) == 0  # picks up at step 3
-    straight = torch.load(data / "straight.pt.ckpt", weights_only=False)
-    resumed = torch.load(data / "resumed.pt.ckpt", weights_only=False)
+    straight = torch.load(data / "straight.pt.ckpt", weights_only=True)
+    resumed = torch.load(data / "resumed.pt.ckpt", weights_only=True)
     assert resumed["step"] == straight["step"] == 6
     np.testing.assert_allclose(resumed["history"], straight["history"], rtol=1e-5)
     for key, value in straight["backbone"].items():
@@ -123,3 +123,28 @@ def test_shipped_weights_carry_their_record_and_never_saw_otb(name, backbone, ru
     else:
         assert weights.settings["blocks"] == meta["architecture"]["blocks"]
     assert path.stat().st_size < 50 * 2**20
+
+
+class _Payload:
+    """Pickles into a call of ``Path.touch`` on a marker file: what a planted checkpoint would run."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        from pathlib import Path
+
+        return (Path.touch, (Path(self.marker),))
+
+
+def test_a_planted_checkpoint_is_refused_without_running_its_code(data, capsys):
+    """A checkpoint beside --out is data: one that carries code is refused in one line, and the code never runs."""
+    out = data / "w.pt"
+    marker = data / "payload-ran"
+    torch.save({"args": _Payload(str(marker)), "trainer": {}}, out.with_name("w.pt.ckpt"))
+    before = out.with_name("w.pt.ckpt").read_bytes()
+    assert pretrain(data, out, 3) == 2
+    assert not marker.exists()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: checkpoint") and "could not be read" in err[0]
+    assert out.with_name("w.pt.ckpt").read_bytes() == before and not out.exists()

@@ -16,6 +16,7 @@ from it, on the same loss curve.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import math
@@ -180,11 +181,12 @@ class Pretrainer:
 
     # ------------------------------------------------------------ checkpoints
     def state(self) -> dict:
-        return {"step": self.step, "history": self.history, "order": self.order,
+        return {"step": self.step, "history": self.history, "order": [int(i) for i in self.order],
                 "backbone": self.backbone.state_dict(), "head": self.head.state_dict(),
                 "branches": self.branches, "conv_optimizer": self.conv_optimizer.state_dict(),
                 "trainer": self.trainer.state_dict(),
-                "rng": self.rng.bit_generator.state, "generator": self.generator.get_state(), "args": vars(self.args)}
+                "rng": self.rng.bit_generator.state, "generator": self.generator.get_state(),
+                "args": recorded_args(self.args)}
 
     def save_checkpoint(self, path: Path) -> None:
         with writing(path, "checkpoint", streams=False) as output:
@@ -192,18 +194,20 @@ class Pretrainer:
 
     def load_checkpoint(self, path: Path) -> None:
         try:
-            state = torch.load(path, map_location="cpu", weights_only=False)
+            # weights_only: a checkpoint is data (tensors, numbers, strings), never code to run
+            state = torch.load(path, map_location="cpu", weights_only=True)
             made_with = state["args"]
             state["trainer"]  # noqa: B018 - checkpoints before the Trainer kept the optimizer apart
         except Exception as exc:  # torch raises many types for a corrupt or foreign file
             raise TrackerError(f"checkpoint {path} could not be read ({type(exc).__name__}); delete it to start "
                                "again") from None
+        asked = recorded_args(self.args)
         for key in ("fc_updater", "backbone", "channels", "trunk_blocks", "train_blocks", "feature_mode", "seed",
                     "data"):
-            if made_with.get(key) != vars(self.args)[key]:
+            if made_with.get(key) != asked[key]:
                 raise TrackerError(f"checkpoint {path} was made with --{key.replace('_', '-')} "
                                    f"{made_with.get(key)}; delete it or use the same settings")
-        if made_with.get("tracker_config") != self.args.tracker_config:
+        if made_with.get("tracker_config") != asked["tracker_config"]:
             raise TrackerError(f"checkpoint {path} was made with other --config settings; delete it or use the same")
         self.step, self.history, self.order = state["step"], state["history"], state["order"]
         self.backbone.load_state_dict(state["backbone"])
@@ -213,6 +217,23 @@ class Pretrainer:
         self.trainer.load_state_dict(state["trainer"])
         self.rng.bit_generator.state = state["rng"]
         self.generator.set_state(state["generator"])
+
+
+def recorded_args(args: argparse.Namespace) -> dict:
+    """The run's arguments as plain values (the config as a dict, paths as text), as a checkpoint keeps them:
+    what ``torch.load(weights_only=True)`` reads back without running anything."""
+    def plain(value: object) -> object:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return {k: plain(v) for k, v in dataclasses.asdict(value).items()}
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return {k: plain(v) for k, v in vars(args).items()}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
