@@ -258,7 +258,7 @@ def attribute_scores(settings: dict, names: list[str], per_tracker: dict) -> dic
     return {"sequences": by_attribute, "success_auc": table}
 
 
-# the size diagnostic (tracker.evaluation.metrics.size_diagnostic): summary key -> SequenceScore curve
+# the size diagnostic (tracker.evaluation.metrics.size_diagnostic_curves): summary key -> SequenceScore curve
 SIZE_DIAGNOSTIC = {"location_only_auc": "location_only", "size_only_auc": "size_only"}
 
 # each benchmark's own scores, reported beside the OTB curves (keys of tracker.evaluation.ope.summarise)

@@ -42,7 +42,7 @@ import torch
 
 from tracker.backbones import Backbone
 from tracker.bbreg import BBoxRegressor
-from tracker.boxes import SampleGenerator
+from tracker.boxes import SampleGenerator, about_centres, centres
 from tracker.features import FrameFeatures, feature_dim, frame_features
 from tracker.head import Head
 from tracker.scale_filter import SizeFilter, scaled, stretched
@@ -131,9 +131,7 @@ class ZoomBBReg(SharedBBReg):
 
 def scaled_about_centre(box: np.ndarray, factors: np.ndarray) -> np.ndarray:
     """``box`` (4,) scaled by each of ``factors`` about its centre: (len(factors), 4)."""
-    centre = box[:2] + box[2:] / 2
-    sizes = box[2:] * np.asarray(factors, dtype=np.float64)[:, None]
-    return np.concatenate([np.broadcast_to(centre, sizes.shape) - sizes / 2, sizes], axis=1)
+    return about_centres(centres(box), box[2:] * np.asarray(factors, dtype=np.float64)[:, None])
 
 
 class ScaleSearch(BoxEstimator):
@@ -195,7 +193,7 @@ class ScaleFilter(ZoomBBReg):
         self.filters = [SizeFilter(resize, cfg.size_filter_levels, cfg.size_filter_step, cfg.size_filter_rate,
                                    cfg.size_filter_max_change)
                         for resize in ((scaled, stretched) if self.aspect else (scaled,))]
-        centre, self.size = box[:2] + box[2:] / 2, box[2:].copy()
+        centre, self.size = centres(box), box[2:].copy()
         # DSST's bounds: at least 5 pixels a side (or the first box's), at most the image
         self.min_size = np.minimum(box[2:], 5.0)
         self.max_size = np.maximum(box[2:], [image.shape[1], image.shape[0]])
@@ -206,7 +204,7 @@ class ScaleFilter(ZoomBBReg):
                  head: Head, score: float) -> np.ndarray:
         cfg = self.config
         regressed = super().estimate(image, frame, top, top_features, head, score)
-        centre = regressed[:2] + regressed[2:] / 2
+        centre = centres(regressed)
         for size_filter in self.filters:
             factor = size_filter.estimate(image, centre, self.size)
             self.size = size_filter.resize(self.size, np.array([factor]))[0]
@@ -219,8 +217,7 @@ class ScaleFilter(ZoomBBReg):
         return self.hold(regressed)
 
     def hold(self, box: np.ndarray) -> np.ndarray:
-        centre = box[:2] + box[2:] / 2
-        return np.r_[centre - self.size / 2, self.size]
+        return about_centres(centres(box), self.size)
 
 
 class ScaleAspectFilter(ScaleFilter):

@@ -25,6 +25,16 @@ def iou(boxes: np.ndarray, ref: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
+def centres(boxes: np.ndarray) -> np.ndarray:
+    """The centre (cx, cy) of each box (..., 4)."""
+    return boxes[..., :2] + boxes[..., 2:] / 2
+
+
+def about_centres(centres: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Boxes (..., 4) of ``sizes`` (w, h) centred on ``centres`` (cx, cy)."""
+    return np.concatenate([centres - sizes / 2, sizes], axis=-1)
+
+
 def check_box(box: np.ndarray, image_shape: tuple[int, ...], what: str = "initial box") -> np.ndarray:
     """The box as float64 (4,), or a TrackerError if it has no area or lies outside the image."""
     box = np.asarray(box, dtype=np.float64).reshape(-1)

@@ -14,7 +14,7 @@ import torch
 from tracker.allocator import release_free_memory
 from tracker.backbones import Backbone
 from tracker.box_estimation import BoxEstimator, make_box_estimator
-from tracker.boxes import SampleGenerator, check_box
+from tracker.boxes import SampleGenerator, about_centres, centres, check_box
 from tracker.config import TrackerConfig
 from tracker.features import FrameFeatures, feature_dim, frame_features
 from tracker.head import Head
@@ -36,9 +36,7 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
 
 def bounded_scale_change(box: np.ndarray, previous: np.ndarray, max_scale: float) -> np.ndarray:
     """``box`` with its width and height each kept within ``max_scale`` times ``previous``'s, about its centre."""
-    centre = box[:2] + box[2:] / 2
-    size = np.clip(box[2:], previous[2:] / max_scale, previous[2:] * max_scale)
-    return np.r_[centre - size / 2, size]
+    return about_centres(centres(box), np.clip(box[2:], previous[2:] / max_scale, previous[2:] * max_scale))
 
 
 class MDNetTracker:
@@ -156,7 +154,7 @@ class MDNetTracker:
             if cfg.box_feedback and score > cfg.box_feedback_min_score:
                 fed_back = bounded_scale_change(result, previous, cfg.box_feedback_max_scale)
                 if cfg.box_feedback_size_only:  # about the classifier's own centre
-                    fed_back[:2] = self.target[:2] + self.target[2:] / 2 - fed_back[2:] / 2
+                    fed_back = about_centres(centres(self.target), fed_back[2:])
                 self.target = fed_back
         elif self.box_estimator is not None:
             result = self.box_estimator.hold(result)

@@ -132,7 +132,6 @@ class SizeFilter:
         self.out: tuple[int, int] | None = None
         self.numerator: np.ndarray | None = None
         self.denominator: np.ndarray | None = None
-        self.last: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None  # the last sample scored
 
     def _spectrum(self, image: np.ndarray, centre: np.ndarray, size: np.ndarray) -> np.ndarray:
         assert self.out is not None
@@ -141,13 +140,7 @@ class SizeFilter:
         return np.fft.fft(features.T.astype(np.float64) * self.window, axis=1)
 
     def _learn(self, image: np.ndarray, centre: np.ndarray, size: np.ndarray, rate: float) -> None:
-        # the sample just scored is the one to learn when the size did not change (most frames)
-        last = self.last
-        self.last = None
-        if last is not None and last[0] is image and np.array_equal(last[1], centre) and np.array_equal(last[2], size):
-            spectrum = last[3]
-        else:
-            spectrum = self._spectrum(image, centre, size)
+        spectrum = self._spectrum(image, centre, size)
         numerator = self.label_f * np.conj(spectrum)
         denominator = np.sum(np.real(spectrum * np.conj(spectrum)), axis=0)
         if self.numerator is None or self.denominator is None:
@@ -165,7 +158,6 @@ class SizeFilter:
         """The filter's response at each resizing of ``size``, in the order of ``factors``."""
         assert self.numerator is not None and self.denominator is not None
         spectrum = self._spectrum(image, centre, size)
-        self.last = (image, centre.copy(), size.copy(), spectrum)
         correlation = np.real(np.fft.ifft(np.sum(self.numerator * spectrum, axis=0) / (self.denominator
                                                                                          + REGULARISATION)))
         return np.roll(correlation, (len(self.factors) - 1) // 2)

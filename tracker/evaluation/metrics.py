@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from got10k.utils.metrics import center_error, rect_iou
 
+from tracker.boxes import about_centres, centres
+
 SUCCESS_THRESHOLDS = np.linspace(0, 1, 21)
 PRECISION_THRESHOLDS = np.arange(0, 51)
 # LaSOT's normalised precision: the centre error in units of the true box's width and height, 0 .. 0.5
@@ -45,26 +47,14 @@ def normalised_precision_curve(boxes: np.ndarray, ground_truth: np.ndarray) -> n
     return (errors[:, None] <= NORM_PRECISION_THRESHOLDS[None, :]).mean(axis=0)
 
 
-def true_size_at_our_centre(boxes: np.ndarray, ground_truth: np.ndarray) -> np.ndarray:
-    """Each box resized to the true box's width and height about its own centre: what its centre alone scores."""
+def size_diagnostic_curves(boxes: np.ndarray, ground_truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where success is lost: the success curve with the true width and height at each box's own centre (its
+    location alone: its size made perfect), and with its own width and height at the true centre (its size
+    alone)."""
     boxes, ground_truth = np.asarray(boxes, float), np.asarray(ground_truth, float)
-    centres = boxes[:, :2] + boxes[:, 2:] / 2
-    return np.concatenate([centres - ground_truth[:, 2:] / 2, ground_truth[:, 2:]], axis=1)
-
-
-def our_size_at_true_centre(boxes: np.ndarray, ground_truth: np.ndarray) -> np.ndarray:
-    """Each box moved to the true box's centre, keeping its width and height: what its size alone scores."""
-    boxes, ground_truth = np.asarray(boxes, float), np.asarray(ground_truth, float)
-    centres = ground_truth[:, :2] + ground_truth[:, 2:] / 2
-    return np.concatenate([centres - boxes[:, 2:] / 2, boxes[:, 2:]], axis=1)
-
-
-def size_diagnostic(boxes: np.ndarray, ground_truth: np.ndarray) -> dict[str, float]:
-    """Where success AUC is lost: with the true size at our centres (``location_only_auc``: the box's size made
-    perfect) and with our size at the true centres (``size_only_auc``: its centre made perfect)."""
-    return {"location_only_auc": float(success_curve(true_size_at_our_centre(boxes, ground_truth), ground_truth)
-                                       .mean()),
-            "size_only_auc": float(success_curve(our_size_at_true_centre(boxes, ground_truth), ground_truth).mean())}
+    location_only = about_centres(centres(boxes), ground_truth[:, 2:])
+    size_only = about_centres(centres(ground_truth), boxes[:, 2:])
+    return success_curve(location_only, ground_truth), success_curve(size_only, ground_truth)
 
 
 def overlaps(boxes: np.ndarray, ground_truth: np.ndarray, bound: tuple[int, int] | None = None) -> np.ndarray:
@@ -83,6 +73,7 @@ def scores(boxes: np.ndarray, ground_truth: np.ndarray) -> dict[str, float | int
         "mean_iou": float(rect_iou(boxes, ground_truth).mean()),
         "success_auc": float(success_curve(boxes, ground_truth).mean()),
         "precision_20": float(precision_curve(boxes, ground_truth)[20]),
-        **size_diagnostic(boxes, ground_truth),
+        **dict(zip(("location_only_auc", "size_only_auc"),
+                   (float(curve.mean()) for curve in size_diagnostic_curves(boxes, ground_truth)))),
         "scored_frames": len(boxes),
     }

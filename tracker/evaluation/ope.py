@@ -20,11 +20,10 @@ from tracker.data.sequence import Sequence
 from tracker.errors import TrackerError
 from tracker.evaluation.metrics import (
     normalised_precision_curve,
-    our_size_at_true_centre,
     overlaps,
     precision_curve,
+    size_diagnostic_curves,
     success_curve,
-    true_size_at_our_centre,
 )
 from tracker.files import read_text
 from tracker.outputs import writing
@@ -111,8 +110,7 @@ def score_sequence(boxes: np.ndarray, ground_truth: np.ndarray, times: np.ndarra
     seconds = float(np.sum(times[:n])) if times is not None else None
     return SequenceScore(success_curve(boxes, ground_truth), precision_curve(boxes, ground_truth), n, seconds,
                          overlaps(boxes, ground_truth, bound), normalised_precision_curve(boxes, ground_truth),
-                         success_curve(true_size_at_our_centre(boxes, ground_truth), ground_truth),
-                         success_curve(our_size_at_true_centre(boxes, ground_truth), ground_truth))
+                         *size_diagnostic_curves(boxes, ground_truth))
 
 
 def finished_auc(results: Path, tracker: str, sequence: Sequence) -> tuple[float, np.ndarray] | None:
