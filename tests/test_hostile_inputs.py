@@ -671,3 +671,29 @@ def test_a_usage_mistake_is_one_error_line_not_the_usage_text(module, argv, caps
         importlib.import_module(module).main(argv)
     err = capsys.readouterr().err
     assert stop.value.code == 2 and err.count("\n") == 1 and err.startswith("error: ") and "--help)" in err, err
+
+
+@pytest.mark.parametrize("what", ["frames", "video", "save"])
+def test_a_name_that_is_not_utf8_is_one_line_before_opencv_sees_it(toy, tmp_path, fast_config_file, what):
+    """OpenCV dies with SIGSEGV on such a name (a frame folder, a video, a --save folder): we refuse it first,
+    and a failed --save leaves no temporary file behind."""
+    odd = tmp_path / os.fsdecode(b"odd\xff")
+    args = ["--video", str(toy)]
+    if what == "frames":
+        toy.rename(odd)
+        args = ["--video", str(odd)]
+    elif what == "video":
+        clip = tmp_path / "clip.mp4"
+        writer = cv2.VideoWriter(str(clip), cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
+        for i in range(3):
+            writer.write(np.full((48, 64, 3), 40 * i, np.uint8))
+        writer.release()
+        clip.rename(odd.with_suffix(".mp4"))
+        args = ["--video", str(odd.with_suffix(".mp4")), "--init", "10,10,20,20"]
+    else:
+        odd.mkdir()
+        args += ["--save", str(odd / "out.mp4")]
+    code, _, err = run_cli(*args, "--weights", "none", "--config", fast_config_file, "--max-frames", "3")
+    assert_one_line_error(code, err, "is not valid UTF-8, and OpenCV cannot open such a name")
+    if what == "save":
+        assert list(odd.iterdir()) == []

@@ -24,7 +24,7 @@ def test_sample_set_reads_rows_as_if_concatenated():
 
 
 def counting(scheduler: UpdateScheduler, frames: int) -> list[int]:
-    return [scheduler.run(lambda _: None, frame_start=0.0) for _ in range(frames)]
+    return [scheduler.run(lambda _job, _it: None, frame_start=0.0) for _ in range(frames)]
 
 
 def test_steps_schedule_spreads_a_job_over_frames():
@@ -43,12 +43,34 @@ def test_a_newer_request_replaces_what_is_left():
     scheduler = UpdateScheduler("steps", 3, 40.0)
     first, second = job(15), job(4)
     scheduler.request(first)
-    scheduler.run(lambda _: None, 0.0)
+    scheduler.run(lambda _job, _it: None, 0.0)
     scheduler.request(second)
     ran: list[UpdateJob] = []
-    scheduler.run(ran.append, 0.0)
-    scheduler.run(ran.append, 0.0)
+    scheduler.run(lambda j, _it: ran.append(j), 0.0)
+    scheduler.run(lambda j, _it: ran.append(j), 0.0)
     assert first.done == 3 and ran == [second] * 4 and second.remaining == 0 and scheduler.pending is None
+
+
+def test_taking_a_share_counts_the_same_steps_as_running_it():
+    for schedule, per_frame, urgent in (("steps", 2, False), ("full", 2, False), ("steps", 2, True)):
+        ran, taken = UpdateScheduler(schedule, per_frame, 40.0), UpdateScheduler(schedule, per_frame, 40.0)
+        a, b = job(5), job(5)
+        a.urgent = b.urgent = urgent
+        ran.request(a)
+        taken.request(b)
+        for _ in range(4):
+            seen: list[int] = []
+            ran.run(lambda _job, it, seen=seen: seen.append(it), 0.0)
+            share = taken.take()
+            assert seen == ([] if share is None else list(share[1]))
+        assert taken.pending is None
+
+
+def test_the_deadline_schedule_cannot_be_taken_ahead():
+    scheduler = UpdateScheduler("deadline", 2, 40.0)
+    scheduler.request(job(3))
+    with pytest.raises(ValueError, match="clock"):
+        scheduler.take()
 
 
 class FakeClock:
@@ -60,7 +82,7 @@ class FakeClock:
     def __call__(self) -> float:
         return self.now
 
-    def step(self, _job: UpdateJob) -> None:
+    def step(self, _job: UpdateJob, _it: int) -> None:
         self.now += self.step_ms / 1000
 
 

@@ -2,8 +2,10 @@
 ``run_tracker.py`` on the same frames and seed, and a clean end on bad input."""
 
 import os
+import resource
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ import yaml
 
 from tests.conftest import FAST, write_otb
 from tests.test_cli import ROOT
+from tracker.integrations.trax_guard import CHUNK, MAX_ARGUMENT, MAX_MESSAGE, MessageGuard, message_problem
 
 try:
     import trax.client as trax_client
@@ -111,3 +114,73 @@ def test_a_bad_image_or_region_ends_the_session_cleanly_on_both_sides(sequence, 
         server.initialize(image, region)
     code, lines = server.finish()
     assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], lines
+
+
+@pytest.mark.parametrize("line, problem", [
+    (b'@@TRAX:frame "file:///a b.jpg"', None),
+    (b'@@TRAX:frame "file:///a \\"quoted\\" b.jpg" key=value', None),
+    (b'@@TRAX:initialize "file:///x.jpg', "never closed"),
+    (b'@@TRAX:initialize "file:///x.jpg\\', "never closed"),
+    (b'@@TRAX:frame "file:///\xff.jpg"', "not UTF-8"),
+    (b'@@TRAX:frame "file:///a\x00.jpg"', "NUL"),
+    (b'@@TRAX:frame "file:///' + b"a" * (MAX_ARGUMENT + 1) + b'"', "argument of more than"),
+    (b"@@TRAX:frame " + b"a " * (MAX_MESSAGE // 2 + 1), "message of more than"),
+])
+def test_a_message_is_checked_before_the_library_reads_it(line, problem):
+    found = message_problem(line)
+    assert found is None if problem is None else problem in found
+
+
+def guarded(data: bytes) -> tuple[bytes, str | None]:
+    """What a MessageGuard passes on of ``data``, and why it stopped."""
+    client_read, client_write = os.pipe()
+    library_read, library_write = os.pipe()
+    guard = MessageGuard(client_read, library_write).start()
+
+    def client() -> None:
+        try:
+            with os.fdopen(client_write, "wb") as stream:
+                stream.write(data)
+        except BrokenPipeError:  # the guard stopped reading: what a client that keeps writing sees
+            pass
+
+    writer = threading.Thread(target=client)
+    writer.start()
+    with os.fdopen(library_read, "rb") as stream:
+        passed = stream.read()
+    guard.thread.join(timeout=10)
+    os.close(client_read)
+    writer.join(timeout=10)
+    return passed, guard.problem
+
+
+def test_the_guard_passes_whole_messages_and_stops_at_the_first_bad_one():
+    good = b'@@TRAX:frame "file:///a.jpg"\n'
+    assert guarded(b"some other output\n" + good + good) == (good + good, None)
+    passed, problem = guarded(good + b'@@TRAX:frame "file:///b.jpg\n' + good)
+    assert passed == good and "never closed" in problem
+    passed, problem = guarded(good + b'@@TRAX:frame "file:///b.jpg"')  # no end of line: the input ended inside it
+    assert passed == good and "ended inside" in problem
+    passed, problem = guarded(good + b"x" * (MAX_MESSAGE + 2 * CHUNK))  # a line that never ends: bounded
+    assert passed == good and "more than" in problem
+
+
+@needs_trax
+@pytest.mark.parametrize("data, fragment", [
+    (b'@@TRAX:initialize "file:///x.jpg', "the client's input ended inside a TraX message"),
+    (b'@@TRAX:initialize "file:///x.jpg\n', "never closed"),
+    (b'@@TRAX:initialize "file:///\xff.jpg" "1,1,5,5"\n', "not UTF-8"),
+    (b"@@TRAX:initialize " + b"9" * (MAX_MESSAGE + 10), "more than"),
+])
+def test_a_hostile_message_ends_the_server_in_bounded_memory_with_one_line(sequence, data, fragment):
+    """vot-trax's own reader allocated without bound on the first of these (22.8 GB): now the session ends
+    within 6 GiB of address space (most of it torch's reservations), in seconds."""
+    *_, args = sequence
+
+    def cap_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
+
+    proc = subprocess.run([sys.executable, "-m", "tracker.integrations.vot", *args], cwd=ROOT, input=data,
+                          capture_output=True, timeout=120, preexec_fn=cap_memory)
+    lines = [line for line in proc.stderr.decode().splitlines() if not line.startswith("warning:")]
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], lines

@@ -2,6 +2,7 @@
 evaluation and analysis on it where the toolkit is installed."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -105,3 +106,24 @@ def test_the_vot_toolkit_evaluates_and_analyses_bdfa_on_the_workspace(otb, tmp_p
     assert 0.0 <= accuracy <= 1.0
     boxes = (out / "results" / "bdfa" / "unsupervised" / "SynA")
     assert any(boxes.glob("SynA_001*"))
+
+
+@pytest.mark.parametrize("name, message", [
+    ("Two\nLines", "has a line break or a control character"),
+    (os.fsdecode(b"Odd\xff"), "is not valid UTF-8"),
+])
+def test_a_sequence_name_that_would_split_a_line_is_one_error_and_leaves_nothing(tmp_path, name, message, capsys):
+    write_otb(tmp_path / "root" / "Seq", n_frames=4)  # OpenCV, which writes the frames, cannot take odd names
+    (tmp_path / "root" / "Seq").rename(tmp_path / "root" / name)
+    root = (tmp_path / "root").rename(tmp_path / os.fsdecode(b"root\xfe"))  # fine: only the title names it
+    assert main(["--root", str(root), "--out", str(tmp_path / "ws")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: sequence name") and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "ws").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".ws")]
+
+
+def test_a_root_that_is_not_utf8_still_makes_a_workspace(tmp_path, capsys):
+    write_otb(tmp_path / "root" / "SynA", n_frames=4)
+    root = (tmp_path / "root").rename(tmp_path / os.fsdecode(b"root\xfe"))
+    assert main(["--root", str(root), "--out", str(tmp_path / "ws")]) == 0
+    assert (tmp_path / "ws" / "sequences" / "list.txt").read_text() == "SynA\n"

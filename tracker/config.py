@@ -20,6 +20,7 @@ from tracker.backbones.efficientnet_lite0 import N_BLOCKS
 from tracker.box_estimation import BOX_ESTIMATORS
 from tracker.errors import MAX_QUOTE, TrackerError, quoted
 from tracker.files import read_text
+from tracker.learner import LEARNERS
 from tracker.update_schedule import SCHEDULES
 from tracker.updaters import UPDATERS
 
@@ -93,6 +94,11 @@ class TrackerConfig:
     # "deadline" fits steps into frame_budget_ms by the clock (not deterministic); "full" is MDNet's.
     update_schedule: str = "steps"
     update_steps_per_frame: int = 2
+    # where those steps run (tracker/learner.py): "inline" in the frame that asks, scoring the next frame;
+    # "thread" on a worker beside the tracker, live learner_delay frames later; "sequential" the same
+    # delayed schedule in one thread (same boxes as "thread")
+    learner: str = "inline"
+    learner_delay: int = 1
     # the first frame of a lost stretch runs its short-term update in full under any schedule
     update_first_lost_in_full: bool = True
     # the latency target: reports count the frames over it, and the deadline schedule keeps to it
@@ -203,6 +209,10 @@ class TrackerConfig:
         check(self.box_estimator in BOX_ESTIMATORS,
               f"unknown box_estimator {quoted(self.box_estimator)}; choose from {sorted(BOX_ESTIMATORS)}")
         check(self.update_schedule in SCHEDULES, f"update_schedule must be one of {SCHEDULES}")
+        check(self.learner in LEARNERS, f"learner must be one of {LEARNERS}")
+        check(1 <= self.learner_delay <= 30, f"learner_delay must be in 1 .. 30 frames, got {self.learner_delay}")
+        check(self.learner == "inline" or self.update_schedule != "deadline",
+              "the deadline schedule decides by the clock: it needs learner: inline")
         check(math.isfinite(self.frame_budget_ms) and self.frame_budget_ms > 0,
               f"frame_budget_ms must be finite and positive, got {self.frame_budget_ms}")
         check(self.box_reads in BOX_READS, f"box_reads must be one of {BOX_READS}")

@@ -11,6 +11,7 @@ import numpy as np
 
 from tracker.data.sequence import decoder_messages
 from tracker.errors import TrackerError, clipped
+from tracker.files import opencv_name
 from tracker.outputs import Output
 
 VIDEO_FPS = 30.0  # the rate of a saved video when the source does not say (OTB's frame folders)
@@ -51,6 +52,7 @@ class VideoRecorder:
     and moved there by ``close()``; ``close(keep=False)`` (a failed run) leaves ``path`` as it was."""
 
     def __init__(self, path: str, fps: float = VIDEO_FPS) -> None:
+        opencv_name(path, "--save")  # before anything is made beside it
         self.output = Output(path, "--save", streams=False)
         self.fps = fps
         self.writer: cv2.VideoWriter | None = None

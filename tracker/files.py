@@ -1,13 +1,14 @@
 """Small text files: reading what users hand us (ground truth, configs, attribute lists) with one clear
-error, and writing JSON atomically and strictly."""
+error, and writing JSON atomically and strictly; and the names we may hand OpenCV."""
 
 from __future__ import annotations
 
 import codecs
 import json
+import os
 from pathlib import Path
 
-from tracker.errors import TrackerError
+from tracker.errors import TrackerError, quoted
 from tracker.outputs import write_text
 
 
@@ -24,6 +25,27 @@ def read_text(path: Path, what: str) -> str:
     except UnicodeDecodeError as exc:
         raise TrackerError(f"{what} {path} is not {encoding.upper().removesuffix('-SIG')} text "
                            f"(byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
+
+
+def opencv_name(path: str | Path, what: str) -> str:
+    """``path`` as OpenCV takes it. OpenCV (5.1) dies with SIGSEGV, past any handler, on a name that is not
+    valid UTF-8 (a byte from another encoding in a folder's name), so such a name is refused here."""
+    name = os.fspath(path)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise TrackerError(f"{what} {quoted(name)} is not valid UTF-8, and OpenCV cannot open such a name: "
+                           "rename it") from None
+    return name
+
+
+def one_line_name(name: str, what: str) -> str:
+    """``name`` for a line-based file (a list, an ini): valid UTF-8 and without line breaks or control
+    characters, which would split or corrupt its line."""
+    opencv_name(name, what)
+    if any(ord(c) < 32 or c in "\x7f\u2028\u2029\x85" for c in name):
+        raise TrackerError(f"{what} {quoted(name)} has a line break or a control character: rename it")
+    return name
 
 
 def json_text(data: object) -> str:

@@ -23,6 +23,7 @@ from tracker.boxes import check_box
 from tracker.config import TrackerConfig
 from tracker.display import VideoRecorder, check_display, draw_box
 from tracker.errors import TrackerError
+from tracker.files import opencv_name
 from tracker.tracking import Tracker
 from tracker.updaters import UPDATERS
 
@@ -47,6 +48,8 @@ def open_capture(source: str) -> tuple[cv2.VideoCapture, bool]:
         raise TrackerError(f"no camera at index {source}")
     if not is_camera and "://" not in source and not Path(source).is_file():
         raise TrackerError(f"no such video file: {source}")
+    if not is_camera:
+        opencv_name(source, "video source")
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # our one line says it
     capture = cv2.VideoCapture(int(source) if is_camera else source)
     if not capture.isOpened():
@@ -175,8 +178,8 @@ def save_snapshot(folder: Path, image_bgr: np.ndarray) -> bool:
     path = folder / f"snapshot_{number:03d}.png"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        written = cv2.imwrite(str(path), image_bgr)
-    except (OSError, cv2.error):
+        written = cv2.imwrite(opencv_name(path, "snapshot"), image_bgr)
+    except (OSError, cv2.error, TrackerError):
         written = False
     if not written:
         warnings.warn(f"cannot write the snapshot {path}", stacklevel=2)

@@ -18,6 +18,7 @@ from tracker.boxes import SampleGenerator, about_centres, centres, check_box
 from tracker.config import TrackerConfig
 from tracker.features import FrameFeatures, feature_dim, frame_features
 from tracker.head import Head
+from tracker.learner import Learner
 from tracker.timing import PhaseTimer
 from tracker.tracking import FrameResult, SequenceStats
 from tracker.update_schedule import SampleSet, UpdateJob, UpdateScheduler
@@ -52,6 +53,8 @@ class MDNetTracker:
         self.fc_state = fc_state
         self.head = Head(feature_dim(backbone), config.fc_width, config.dropout)
         self.updater = updater if updater is not None else make_updater(config)
+        # the head the rule trains is self.head; candidates are scored by self.learner.scoring_head
+        self.learner = Learner(config.learner, config.learner_delay, self.head)
         self.timer = PhaseTimer()
         self.failed_frames = 0  # frames scored as lost since init: each one costs a short-term update
         self.skipped_steps: list[str] = []  # steps that could not run on this sequence, with the reason
@@ -61,6 +64,7 @@ class MDNetTracker:
         cfg = self.config
         image = as_rgb(image)
         box = check_box(box, image.shape)
+        self.learner.start_sequence()
         self.rng = np.random.default_rng(cfg.seed)
         self.torch_gen = torch.Generator().manual_seed(cfg.seed)
         self.image_size = (image.shape[1], image.shape[0])
@@ -111,6 +115,7 @@ class MDNetTracker:
             if job is not None:
                 self.scheduler.request(job)
                 self.scheduler.run(self._step, self.scheduler.clock())
+        self.learner.go_live_now()
         self.pos_memory: deque[torch.Tensor] = deque([pos_feats[:cfg.n_pos_update]], maxlen=cfg.n_frames_long)
         self.neg_memory: deque[torch.Tensor] = deque([neg_feats[:cfg.n_neg_update]], maxlen=cfg.n_frames_short)
         release_free_memory()  # the first frame's map and its 5,500 samples are gone: hand their pages back
@@ -138,7 +143,7 @@ class MDNetTracker:
                 cfg.candidate_features)
             candidate_feats = candidate_reader.extract(candidates)
         with self.timer("scoring"):
-            scores = self.head.positive_score(candidate_feats).numpy()
+            scores = self.learner.scoring_head.positive_score(candidate_feats).numpy()
             top = np.argsort(-scores)[:cfg.top_k]
             score = float(scores[top].mean())
             previous = self.target
@@ -150,7 +155,7 @@ class MDNetTracker:
         if success and score > cfg.box_min_score and self.box_estimator is not None:
             with self.timer("bbreg"):
                 result = self.box_estimator.estimate(image, candidate_reader, candidates[top], candidate_feats[top],
-                                                     self.head, score)
+                                                     self.learner.scoring_head, score)
             if cfg.box_feedback and score > cfg.box_feedback_min_score:
                 fed_back = bounded_scale_change(result, previous, cfg.box_feedback_max_scale)
                 if cfg.box_feedback_size_only:  # about the classifier's own centre
@@ -168,7 +173,7 @@ class MDNetTracker:
                 self._collect(features)
                 if self.frame_index % cfg.long_interval == 0:
                     self._request_update(short_term=False)
-            steps = self.scheduler.run(self._step, frame_start)
+            steps = self._learn(frame_start)
         if self.frame_index % cfg.long_interval == 0:
             release_free_memory()  # ~5 ms: keeps the heap near what is live (tracker/allocator.py)
         return FrameResult(result, score, not success, steps)
@@ -176,7 +181,28 @@ class MDNetTracker:
     def sequence_stats(self) -> SequenceStats:
         return SequenceStats(self.failed_frames, self.timer.as_dict())
 
+    def close(self) -> None:
+        """Stop the learner's worker thread, if any (it also stops with the process)."""
+        self.learner.close()
+
     # ---------------------------------------------------------------- learning
+    def _learn(self, frame_start: float) -> int:
+        """This frame's learning steps, run or started by the learner; how many."""
+        if self.learner.kind == "inline":
+            return self.scheduler.run(self._step, frame_start)
+        share = self.scheduler.take()
+        if share is None:
+            self.learner.end_frame(None)
+            return 0
+        job, iterations = share
+
+        def steps() -> None:
+            for it in iterations:
+                self._step(job, it)
+
+        self.learner.end_frame(steps)
+        return len(iterations)
+
     def _draw(self, features: FrameFeatures, generator: SampleGenerator, n: int,
               overlap: tuple[float, float]) -> np.ndarray:
         return generator.draw_in_overlap(self.target, n, overlap, self.rng, accept=features.contains)
@@ -213,10 +239,9 @@ class MDNetTracker:
         return UpdateJob(pos, neg, self._epoch_order(len(pos), self.config.batch_pos * iterations),
                          self._epoch_order(len(neg), self._negative_candidates * iterations), iterations, lr, urgent)
 
-    def _step(self, job: UpdateJob) -> None:
-        """The job's next minibatch, its negatives the hardest of a larger candidate set."""
+    def _step(self, job: UpdateJob, it: int) -> None:
+        """The job's minibatch ``it``, its negatives the hardest of a larger candidate set."""
         cfg = self.config
-        it = job.done
         n_cand = self._negative_candidates
         batch_pos = job.pos[job.pos_order[it * cfg.batch_pos:(it + 1) * cfg.batch_pos]]
         batch_neg = job.neg[job.neg_order[it * n_cand:(it + 1) * n_cand]]

@@ -93,12 +93,12 @@ class UpdateScheduler:
         """Queue ``job``; what is left of an older one is dropped: the new one learns from newer samples."""
         self.pending = job
 
-    def run(self, step: Callable[[UpdateJob], None], frame_start: float) -> int:
-        """Run this frame's share of the pending job through ``step`` (one learning step each); return how many."""
+    def run(self, step: Callable[[UpdateJob, int], None], frame_start: float) -> int:
+        """Run this frame's share of the pending job through ``step(job, iteration)``; return how many ran."""
         ran = 0
         while self.pending is not None and self._another_fits(ran, frame_start):
             started = self.clock()
-            step(self.pending)
+            step(self.pending, self.pending.done)
             self.pending.done += 1
             ran += 1
             spent = self.clock() - started
@@ -106,6 +106,21 @@ class UpdateScheduler:
             if self.pending.remaining <= 0:
                 self.pending = None
         return ran
+
+    def take(self) -> tuple[UpdateJob, range] | None:
+        """This frame's share of the pending job, counted off now and run later (a delayed learner): the job
+        and its iterations. Decided by count alone, so not for the ``deadline`` schedule."""
+        if self.schedule == "deadline":
+            raise ValueError("the deadline schedule decides by the clock while it runs: it cannot be taken ahead")
+        if self.pending is None:
+            return None
+        job = self.pending
+        n = job.remaining if self.schedule == "full" or job.urgent else min(self.steps_per_frame, job.remaining)
+        share = range(job.done, job.done + n)
+        job.done += n
+        if job.remaining <= 0:
+            self.pending = None
+        return job, share
 
     def _another_fits(self, ran: int, frame_start: float) -> bool:
         if self.schedule == "full" or self.pending.urgent:

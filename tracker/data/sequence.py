@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from tracker.errors import TrackerError, clipped
+from tracker.files import opencv_name
 
 
 class Sequence(ABC):
@@ -92,7 +93,7 @@ def decoder_messages() -> Iterator[list[str]]:
 def read_image(path: Path) -> np.ndarray:
     """RGB uint8. Unreadable -> error; decoded in part -> a :class:`CorruptFrameWarning` naming the frame."""
     with decoder_messages() as messages:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        image = cv2.imread(opencv_name(path, "frame"), cv2.IMREAD_COLOR)
     if image is None:
         raise TrackerError(f"unreadable frame: {path}")
     if messages:
@@ -130,7 +131,7 @@ class VideoSequence(Sequence):
         super().__init__(name)
         self.path = path
         with decoder_messages() as messages:
-            capture = cv2.VideoCapture(str(path))
+            capture = cv2.VideoCapture(opencv_name(path, "video"))
             ok = capture.isOpened() and capture.read()[0]
             self.n_frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if ok else 0
             capture.release()
@@ -145,7 +146,7 @@ class VideoSequence(Sequence):
         return [("the video", self.path)]
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        capture = cv2.VideoCapture(str(self.path))
+        capture = cv2.VideoCapture(opencv_name(self.path, "video"))
         read = 0
         said: list[str] = []
         try:

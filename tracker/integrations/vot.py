@@ -26,9 +26,11 @@ import numpy as np
 
 from tracker.data.sequence import read_image
 from tracker.errors import ArgumentParser, TrackerError, clipped, print_error, print_warning, quoted, run_command
+from tracker.integrations.trax_guard import MessageGuard, guard_input
 from tracker.tracking import Tracker
 
 INSTALL = "pip install -e '.[vot]'"
+PATH_MAX = 4096  # Linux's limit on a path
 
 
 def load_trax() -> object:
@@ -68,7 +70,10 @@ def frame_image(images: dict, trax: object) -> np.ndarray:
         raise TrackerError("the client sent no colour image")
     if image.type() != trax.image.Image.PATH:
         raise TrackerError(f"the client sent a {image.type()} image: bdfa-vot reads image paths")
-    path = Path(image.path())
+    name = image.path()
+    if len(name.encode("utf-8")) > PATH_MAX:
+        raise TrackerError(f"the client sent an image path of more than {PATH_MAX} bytes")
+    path = Path(name)
     if not path.is_file():
         raise TrackerError(f"image not found: {quoted(str(path))}")
     return read_image(path)
@@ -79,10 +84,16 @@ def reply(server: object, trax: object, box: np.ndarray, score: float | None) ->
     server.status([(trax.region.Rectangle.create(*(float(v) for v in box)), properties)])
 
 
-def serve(tracker: Tracker, trax: object) -> None:
+def serve(tracker: Tracker, trax: object, guard: MessageGuard | None = None) -> None:
     """Answer the client until it quits; each initialisation starts the tracker afresh on its sequence. A bad
     region or image ends the session with its reason, on both sides: one ``error:`` line here, a TraX
-    termination there."""
+    termination there. A message the ``guard`` refused ends it the same way."""
+
+    def refused() -> None:
+        if guard is not None and guard.problem is not None:
+            raise TrackerError(f"the client sent {guard.problem}" if guard.problem.startswith("a ")
+                               else guard.problem)
+
     server = trax.server.Server([trax.region.Region.RECTANGLE, trax.region.Region.POLYGON],
                                 [trax.image.Image.PATH], tracker_name="bdfa-tracker",
                                 tracker_family="MDNet", tracker_description="MDNet-style tracker learning by BDFA")
@@ -91,6 +102,7 @@ def serve(tracker: Tracker, trax: object) -> None:
         while True:
             request = server.wait()
             if request.type == trax.TraxStatus.QUIT:
+                refused()  # the guard ended the input: the library takes that for a quit
                 return
             if request.type == trax.TraxStatus.INITIALIZE:
                 if not request.objects:
@@ -108,7 +120,8 @@ def serve(tracker: Tracker, trax: object) -> None:
         print_error(str(exc))
         server.quit(reason=clipped(str(exc)))
         raise SystemExit(2) from None
-    except trax.TraxException as exc:  # the client went away mid-session
+    except trax.TraxException as exc:  # the client went away mid-session, or the guard ended its input
+        refused()
         raise TrackerError(f"TraX session ended: {quoted(str(exc))}") from None
 
 
@@ -140,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
                                              **{k: v for k, v in (("updater", args.updater), ("seed", args.seed))
                                                 if v is not None}})
         # built before the session: a bad config or weights file fails before the client waits on us
-        serve(build_tracker(config, args.weights), trax)
+        tracker = build_tracker(config, args.weights)
+        serve(tracker, trax, guard_input())
 
     with warnings.catch_warnings():
         warnings.showwarning = print_warning  # one warning: line each, on stderr (stdout is the protocol's)

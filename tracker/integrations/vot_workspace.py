@@ -38,6 +38,7 @@ from tracker.data.layouts import LAYOUTS
 from tracker.data.sequence import ImageSequence
 from tracker.errors import ArgumentParser, TrackerError, quoted, run_command
 from tracker.evaluation.run import open_sequences
+from tracker.files import one_line_name
 
 TRACKER = "bdfa"
 DEFAULT_TRACKER_ARGS = "--updater bdfa"
@@ -114,6 +115,8 @@ def build_workspace(root: str, out: Path, dataset: str = "otb", names: list[str]
     if "\n" in tracker_args:
         raise TrackerError("--tracker-args must be one line")
     sequences = open_sequences(root, names, dataset=dataset)
+    for sequence in sequences:  # the toolkit reads list.txt and each sequence file line by line
+        one_line_name(sequence.name, "sequence name")
     videos = [s.name for s in sequences if not isinstance(s, ImageSequence)]
     if videos:
         raise TrackerError(f"{', '.join(videos)}: a video file, not frames; the VOT format needs frame files")
@@ -126,7 +129,8 @@ def build_workspace(root: str, out: Path, dataset: str = "otb", names: list[str]
         for sequence in sequences:
             write_sequence(staging / "sequences" / sequence.name, sequence, anchor_every)
         (staging / "sequences" / "list.txt").write_text("".join(f"{s.name}\n" for s in sequences))
-        title = f"{dataset} sequences from {Path(root).resolve()} (bdfa-vot-workspace)"
+        where = str(Path(root).resolve()).encode("utf-8", "backslashreplace").decode("utf-8")
+        title = " ".join(f"{dataset} sequences from {where} (bdfa-vot-workspace)".split())
         (staging / "stack.yaml").write_text(STACK.format(title=title.replace(":", " -")))
         (staging / "config.yaml").write_text("stack: ./stack.yaml\nregistry:\n- ./trackers.ini\nsequences: sequences\n")
         (staging / "trackers.ini").write_text(TRACKERS_INI.format(name=TRACKER, arguments=tracker_args))

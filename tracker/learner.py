@@ -1,0 +1,126 @@
+"""Where a frame's learning steps run, and from which frame the weights they learn score candidates.
+
+MDNet learns inside the frame that asks for it: the classifier scoring frame t+1 is the one learnt up to
+frame t. A frame's learning does not have to be finished by the next frame, though: as in real-time
+systems that split tracking from mapping (PTAM, ORB-SLAM), the classifier scoring frame t+1 can be the
+one learnt up to frame t - ``delay``, so that frame t's steps run while the next frames are read and scored.
+
+Learners (``learner``):
+
+- ``inline``: the steps run in the frame that asks for them and score the next frame (MDNet's way);
+- ``thread``: the steps run on a worker thread, beside the tracker; their weights go live ``learner_delay``
+  frames later, and the tracker waits at that frame only if the worker has not finished them;
+- ``sequential``: the same delayed schedule run in the tracker's own thread. It gives the same boxes as
+  ``thread`` (asserted in tests/test_learner.py), so evaluation stays reproducible without a second thread.
+
+A delayed learner runs torch single-threaded (``torch.set_num_threads(1)`` from its first sequence until
+:meth:`Learner.close`, which restores the count it found): on 2 cores, one core tracks while the other learns,
+and ``thread`` and ``sequential`` compute with the same thread count, hence the same boxes.
+
+Two heads make this work: the learning head, which the learning rule trains (and which mines its hard
+negatives), and the scoring head, a copy of the learning head's weights as they were after a given frame's
+steps. Which frame's weights score which frame depends only on frame numbers, never on the clock.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import torch
+
+from tracker.head import Head
+
+LEARNERS = ("inline", "sequential", "thread")
+
+Weights = list[torch.Tensor]
+
+
+def weights_of(head: Head) -> Weights:
+    return [p.detach().clone() for p in head.parameters()]
+
+
+class Learner:
+    """Runs each frame's learning steps on ``learning_head`` and keeps ``scoring_head`` ``delay`` frames behind.
+
+    Call :meth:`end_frame` once a frame with that frame's steps (a callable running them, or None when there
+    are none). With ``inline`` the two heads are one object and the steps run at once.
+    """
+
+    def __init__(self, kind: str, delay: int, learning_head: Head) -> None:
+        if kind not in LEARNERS:
+            raise ValueError(f"learner must be one of {LEARNERS}, got {kind!r}")
+        if kind != "inline" and delay < 1:
+            raise ValueError(f"a {kind} learner needs a delay of at least 1 frame, got {delay}")
+        self.kind = kind
+        self.delay = delay
+        self.learning_head = learning_head
+        self.scoring_head = learning_head if kind == "inline" else copy.deepcopy(learning_head)
+        # one entry per frame not yet live: the weights after that frame's steps (None: it ran none)
+        self._queue: deque[Future | Weights | None] = deque()
+        self._worker: ThreadPoolExecutor | None = None  # started with each sequence, stopped by close()
+        self._threads_found: int | None = None  # torch's thread count before this learner set it to 1
+
+    def start_sequence(self) -> None:
+        """Before a new first frame trains the learning head: whatever the last sequence queued is finished
+        and dropped."""
+        self.wait_all()
+        self._queue.clear()
+        if self.kind != "inline":
+            if self._threads_found is None:
+                self._threads_found = torch.get_num_threads()
+            torch.set_num_threads(1)
+        if self.kind == "thread" and self._worker is None:
+            self._worker = ThreadPoolExecutor(1, thread_name_prefix="learner")
+
+    def go_live_now(self) -> None:
+        """The scoring head takes the learning head's weights at once (after the first frame's training)."""
+        if self.scoring_head is not self.learning_head:
+            self._load(weights_of(self.learning_head))
+
+    def end_frame(self, steps: Callable[[], None] | None) -> None:
+        """Start this frame's ``steps`` and make live the weights learnt ``delay`` frames ago."""
+        if self.kind == "inline":
+            if steps is not None:
+                steps()
+            return
+        if self._worker is not None:
+            self._queue.append(self._worker.submit(self._run, steps) if steps is not None else None)
+        else:
+            self._queue.append(self._run(steps) if steps is not None else None)
+        if len(self._queue) > self.delay:
+            self._go_live(self._queue.popleft())
+
+    def wait_all(self) -> None:
+        """Finish every step started so far (their weights stay queued for their frame)."""
+        for entry in self._queue:
+            if isinstance(entry, Future):
+                entry.result()
+
+    def close(self) -> None:
+        """Finish the queued steps, stop the worker and give torch back its thread count. The next sequence
+        starts them again."""
+        self.wait_all()
+        if self._worker is not None:
+            self._worker.shutdown()
+            self._worker = None
+        if self._threads_found is not None:
+            torch.set_num_threads(self._threads_found)
+            self._threads_found = None
+
+    def _run(self, steps: Callable[[], None]) -> Weights:
+        steps()
+        return weights_of(self.learning_head)
+
+    def _go_live(self, entry: Future | Weights | None) -> None:
+        if isinstance(entry, Future):
+            entry = entry.result()  # the only place the tracker waits for the worker
+        if entry is not None:
+            self._load(entry)
+
+    def _load(self, weights: Weights) -> None:
+        with torch.no_grad():
+            for param, value in zip(self.scoring_head.parameters(), weights):
+                param.copy_(value)
