@@ -3,6 +3,7 @@
 import codecs
 import json
 import os
+import re
 import socket
 import stat
 import subprocess
@@ -20,9 +21,10 @@ from tests.test_cli import ROOT, assert_one_line_error, run_cli
 from tracker.backbones import BACKBONES, MDNetBackbone, save_weights
 from tracker.backbones.weights import KNOWN_BACKBONES
 from tracker.cli import main
-from tracker.config import MAX_COUNT, TrackerConfig, load_config
+from tracker.config import TrackerConfig, load_config
 from tracker.data.synthetic import synthetic_sequence
 from tracker.errors import TrackerError
+from tracker.limits import SIZE_BOUNDS
 
 
 @pytest.fixture
@@ -62,7 +64,7 @@ def test_text_that_is_not_utf8_is_refused_naming_the_byte(toy, tmp_path, where, 
     ("seed: -1", "seed must be in 0 .. 2**32 - 1, got -1"),
     (f"seed: {10**23}", "seed must be in 0 .. 2**32 - 1"),
     ("img_size: 10", "img_size must be in 75 .. max_map_side (1024) for the mdnet backbone, got 10"),
-    (f"n_frames_long: {10**20}", f"n_frames_long must be in 1 .. {MAX_COUNT}"),
+    (f"n_frames_long: {10**20}", f"n_frames_long must be in 1 .. {SIZE_BOUNDS['n_frames_long']}"),
     ("overlap_pos_init: 1.5", "overlap_pos_init is an IoU and must be in [0, 1], got 1.5"),
     ("lr_update: .nan", "lr_update must be finite and positive, got nan"),
     ("momentum: 1.0", "momentum must be in [0, 1), got 1.0"),
@@ -102,12 +104,81 @@ def weights_with(tmp_path, name, edit):
     (lambda b: b["state_dict"]["conv1.weight"].view(-1).__setitem__(0, float("nan")),
      "conv1.weight holds NaN or infinite values"),
     (lambda b: b.__setitem__("backbone", "resnet"), "holds an unknown backbone 'resnet'"),
-    (lambda b: b["settings"].__setitem__("channels", [-3, 4, 4]), "backbone mdnet: bad settings"),
-    (lambda b: b["settings"].__setitem__("channels", [0, 4, 4]), "backbone mdnet: bad settings"),
+    (lambda b: b["settings"].__setitem__("channels", [-3, 4, 4]), "claims backbone channels [-3, 4, 4]"),
+    (lambda b: b["settings"].__setitem__("channels", [0, 4, 4]), "claims backbone channels [0, 4, 4]"),
+    (lambda b: b["settings"].__setitem__("channels", [100_000, 4, 4]),
+     "claims backbone channels [100000, 4, 4]: each must be an integer in 1 .. 4096"),
+    (lambda b: b.__setitem__("state_dict", {k: v.long() for k, v in b["state_dict"].items()}),
+     "conv1.weight holds int64 values, expected floating point"),
 ])
 def test_weights_that_load_but_would_crash_are_refused(toy, tmp_path, edit, fragment):
     path = weights_with(tmp_path, "w.pt", edit)
     assert_one_line_error(*run_cli("--video", str(toy), "--backbone", "mdnet", "--weights", path)[::2], fragment)
+
+
+def test_a_weights_file_with_a_100000_wide_fc_layer_is_refused_before_it_is_built(toy, tmp_path):
+    def wide(blob: dict) -> None:
+        blob["state_dict"].update({"fc4.weight": torch.zeros(100_000, 1), "fc4.bias": torch.zeros(1),
+                                   "fc5.weight": torch.zeros(1, 1), "fc5.bias": torch.zeros(1)})
+    path = weights_with(tmp_path, "w.pt", wide)
+    assert_one_line_error(*run_cli("--video", str(toy), "--backbone", "mdnet", "--weights", path)[::2],
+                          "has an fc layer 100000 wide; fc_width may be at most 4096")
+
+
+def test_a_folder_given_as_weights_is_named_a_folder(toy, tmp_path):
+    assert_one_line_error(*run_cli("--video", str(toy), "--weights", str(tmp_path))[::2],
+                          f"weights file {tmp_path} is a folder: give the .pt file in it")
+
+
+@pytest.mark.parametrize("key", ["fc_width", "img_size", "max_map_side", "batch_size", "batch_neg_cand",
+                                 "n_samples", "n_neg_init"])
+def test_a_size_of_a_million_is_refused_naming_the_key_and_its_bound(key):
+    with pytest.raises(TrackerError, match=f"{key} must be in 1 .. {SIZE_BOUNDS[key]}, got 1000000"):
+        load_config(**{key: 1_000_000})
+    with pytest.raises(TrackerError, match="backbone_channels must each be in 1 .. 4096"):
+        load_config(backbone_channels=[1_000_000, 4, 4])
+
+
+def test_a_size_of_a_million_through_the_command_line_is_one_line_in_seconds(toy):
+    started_at = time.perf_counter()
+    assert_one_line_error(*run_cli("--video", str(toy), "--weights", "none", "--set", "fc_width=1000000")[::2],
+                          "fc_width must be in 1 .. 4096, got 1000000")
+    assert time.perf_counter() - started_at < 60
+
+
+def test_yaml_numbers_like_1e_3_are_numbers_and_a_key_given_twice_is_an_error(tmp_path):
+    assert load_config(lr_update=None).lr_update == 0.001
+    path = tmp_path / "c.yaml"
+    path.write_text("lr_update: 1e-3\nlr_init: 5E-4\n")
+    config = load_config(path)
+    assert (config.lr_update, config.lr_init) == (0.001, 0.0005)
+    path.write_text("lr_update: 0.002\nseed: 1\nlr_update: 0.003\n")
+    with pytest.raises(TrackerError, match=r"the key 'lr_update' is given twice \(line 3\)"):
+        load_config(path)
+    assert_one_line_error(*run_cli("--video", "nowhere", "--set", "lr_update=1e-3", "--set", "scale_step=1e300")[::2],
+                          "scale_step must be in (1, 2], got 1e+300")
+
+
+def test_every_frame_must_be_uint8_of_one_size_and_init_comes_first():
+    from tracker.build import build_tracker
+
+    tracker = build_tracker(TrackerConfig(**FAST), "none", warn=False)
+    frame = np.full((48, 64, 3), 90, np.uint8)
+    with pytest.raises(TrackerError, match=r"a frame to track before init\(image, box\)"):
+        tracker.update(frame)
+    for bad, fragment in [(frame.astype(np.float32) / 255, "must be a uint8 array (values 0-255), got float32"),
+                          (frame.astype(np.int64), "got int64"),
+                          (np.full((48, 64, 3), np.nan), "got float64"),
+                          (np.zeros((0, 0, 3), np.uint8), "a frame of 0x0 pixels has nothing to track"),
+                          (np.zeros((48, 64, 2), np.uint8), "got shape (48, 64, 2)")]:
+        with pytest.raises(TrackerError, match=re.escape(fragment)):
+            tracker.init(bad, np.array([10.0, 10.0, 20.0, 20.0]))
+    tracker.init(frame, np.array([10.0, 10.0, 20.0, 20.0]))
+    tracker.update(frame)
+    with pytest.raises(TrackerError, match="a frame of 32x24 pixels in a sequence that started at 64x48"):
+        tracker.update(frame[:24, :32])
+    tracker.init(frame[:24, :32], np.array([2.0, 2.0, 10.0, 10.0]))  # a new sequence may have another size
+    assert tracker.update(frame[:24, :32]).shape == (4,)
 
 
 @pytest.mark.parametrize("source, fragment", [

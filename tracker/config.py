@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -21,6 +22,7 @@ from tracker.box_estimation import BOX_ESTIMATORS
 from tracker.errors import MAX_QUOTE, TrackerError, quoted
 from tracker.files import read_text
 from tracker.learner import LEARNERS
+from tracker.limits import MAX_CHANNELS, MAX_COUNT, SIZE_BOUNDS
 from tracker.update_schedule import SCHEDULES
 from tracker.updaters import UPDATERS
 
@@ -29,7 +31,6 @@ BOX_READS = ("top", "mean")
 FEEDBACK_INITS = ("random", "eq7")
 FEEDBACK_SCALINGS = ("fan_in", "norm", "none", "bp_error_rms")
 # the largest count or size any setting may take: far above any real use, below what overflows a C size
-MAX_COUNT = 1_000_000
 MAX_CONFIG_BYTES = 1 << 20  # a config is a few kB; more is not a config
 MAX_CONFIG_NODES = 10_000  # YAML values once aliases are expanded; the full config has about 100
 
@@ -201,6 +202,15 @@ class TrackerConfig:
                 raise TrackerError(f"config: {message}")
 
         check(0 <= self.seed < 2**32, f"seed must be in 0 .. 2**32 - 1, got {self.seed}")
+        # sizes first: every later check may compute with them
+        for name in ("n_samples", "top_k", "n_pos_init", "n_neg_init", "maxiter_init", "n_pos_update",
+                     "n_neg_update", "maxiter_update", "long_interval", "n_frames_long", "n_frames_short",
+                     "fc_width", "img_size", "n_bbreg", "max_map_side", "box_img_size",
+                     "box_fit_samples", "scale_levels", "batch_size", "batch_neg_cand", "update_steps_per_frame",
+                     "lost_update_interval"):
+            value = getattr(self, name)
+            bound = SIZE_BOUNDS.get(name, MAX_COUNT)
+            check(0 < value <= bound, f"{name} must be in 1 .. {bound}, got {value}")
         check(self.batch_size >= 4, f"batch_size must be at least 4, got {self.batch_size}")
         check(self.batch_neg_cand >= self.batch_neg,
               f"batch_neg_cand ({self.batch_neg_cand}) must be >= the negatives per batch ({self.batch_neg})")
@@ -236,18 +246,12 @@ class TrackerConfig:
         check(self.feedback_scaling in FEEDBACK_SCALINGS, f"feedback_scaling must be one of {FEEDBACK_SCALINGS}")
         check(self.backbone in BACKBONES, f"unknown backbone {quoted(self.backbone)}; choose from {sorted(BACKBONES)}")
         check(1 <= self.trunk_blocks <= N_BLOCKS, f"trunk_blocks must be in 1-{N_BLOCKS}, got {self.trunk_blocks}")
-        check(all(0 < c <= MAX_COUNT for c in self.backbone_channels), "backbone_channels must be positive")
+        check(all(0 < c <= MAX_CHANNELS for c in self.backbone_channels),
+              f"backbone_channels must each be in 1 .. {MAX_CHANNELS}, got {list(self.backbone_channels)}")
         check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
         check(set(self.lr_mult) <= {"fc4", "fc5", "fc6"}, "lr_mult keys must be fc4, fc5 or fc6")
         check(all(math.isfinite(v) and v >= 0 for v in self.lr_mult.values()),
               "lr_mult values must be finite and >= 0")
-        for name in ("n_samples", "top_k", "n_pos_init", "n_neg_init", "maxiter_init", "n_pos_update",
-                     "n_neg_update", "maxiter_update", "long_interval", "n_frames_long", "n_frames_short",
-                     "fc_width", "img_size", "n_bbreg", "max_map_side", "box_img_size",
-                     "box_fit_samples", "scale_levels", "batch_size", "batch_neg_cand", "update_steps_per_frame",
-                     "lost_update_interval"):
-            value = getattr(self, name)
-            check(0 < value <= MAX_COUNT, f"{name} must be in 1 .. {MAX_COUNT}, got {value}")
         min_img = BACKBONES[self.backbone].min_img_size
         check(min_img <= self.img_size <= self.max_map_side,
               f"img_size must be in {min_img} .. max_map_side ({self.max_map_side}) for the {self.backbone} "
@@ -256,6 +260,7 @@ class TrackerConfig:
               f"box_img_size must be in {min_img} .. max_map_side ({self.max_map_side}) for the {self.backbone} "
               f"backbone, got {self.box_img_size}")
         check(self.top_k <= self.n_samples, "top_k must not exceed n_samples")
+        check(1.0 < self.scale_step <= 2.0, f"scale_step must be in (1, 2], got {self.scale_step}")
         for name in ("trans", "scale", "trans_limit", "lr_init", "lr_update", "grad_clip", "bbreg_lambda",
                      "trans_pos", "scale_pos", "trans_neg_init", "scale_neg_init", "trans_neg", "scale_neg",
                      "trans_bbreg", "scale_bbreg", "aspect_bbreg", "scale_step"):
@@ -338,15 +343,40 @@ def _expanded_nodes(node: yaml.Node, done: dict[int, int], open_nodes: set[int],
     return size
 
 
+class ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with two YAML 1.2 readings a config needs: ``1e-3`` is a float (YAML 1.1 wants
+    ``1.0e-3`` and reads ``1e-3`` as a string), and a key given twice is an error, not the last one silently."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: the base class says so
+                break
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is given twice (line {key_node.start_mark.line + 1})",
+                    key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
+ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+
 def load_yaml_text(text: str, what: str) -> object:
     """YAML, read safely and within bounds: a 400-byte alias bomb expands to gigabytes once built."""
     if len(text) > MAX_CONFIG_BYTES:
         raise TrackerError(f"{what} is {len(text)} characters, over the {MAX_CONFIG_BYTES} a config may have")
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=ConfigLoader)
         if node is not None and _expanded_nodes(node, {}, set(), what) > MAX_CONFIG_NODES:
             raise TrackerError(f"{what}: its aliases expand to more than {MAX_CONFIG_NODES} values")
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=ConfigLoader)  # noqa: S506 (a safe loader: no object tags)
     except yaml.YAMLError as exc:
         raise TrackerError(f"{what} is not valid YAML: {str(exc).splitlines()[0][:MAX_QUOTE]}") from None
 

@@ -16,6 +16,7 @@ from tracker.backbones import Backbone
 from tracker.box_estimation import BoxEstimator, make_box_estimator
 from tracker.boxes import SampleGenerator, about_centres, centres, check_box
 from tracker.config import TrackerConfig
+from tracker.errors import TrackerError
 from tracker.features import FrameFeatures, feature_dim, frame_features
 from tracker.head import Head
 from tracker.learner import Learner
@@ -26,13 +27,19 @@ from tracker.updaters import Trainer, make_updater
 
 
 def as_rgb(image: np.ndarray) -> np.ndarray:
-    """uint8 H x W x 3 from a grey, RGB or RGBA array."""
+    """uint8 H x W x 3 from a grey, RGB or RGBA uint8 array (a PIL image too). Any other dtype is refused, not
+    cast: a float frame in [0, 1] would become a black-and-white one, int64 values would wrap, NaN has no byte."""
     image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise TrackerError(f"a frame must be a uint8 array (values 0-255), got {image.dtype}: convert it first, "
+                           "e.g. (frame * 255).round().astype(np.uint8) for floats in [0, 1]")
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
     if image.ndim != 3 or image.shape[2] < 3:
-        raise ValueError(f"expected an H x W x 3 image, got shape {image.shape}")
-    return np.ascontiguousarray(image[:, :, :3], dtype=np.uint8)
+        raise TrackerError(f"a frame must be H x W grey or H x W x 3 (or 4) colour, got shape {image.shape}")
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise TrackerError(f"a frame of {image.shape[1]}x{image.shape[0]} pixels has nothing to track")
+    return np.ascontiguousarray(image[:, :, :3])
 
 
 def bounded_scale_change(box: np.ndarray, previous: np.ndarray, max_scale: float) -> np.ndarray:
@@ -58,6 +65,7 @@ class MDNetTracker:
         self.timer = PhaseTimer()
         self.failed_frames = 0  # frames scored as lost since init: each one costs a short-term update
         self.skipped_steps: list[str] = []  # steps that could not run on this sequence, with the reason
+        self.image_size: tuple[int, int] | None = None  # (width, height) of the sequence's frames; None before init
 
     # ---------------------------------------------------------------- first frame
     def init(self, image: np.ndarray, box: np.ndarray) -> None:
@@ -128,8 +136,14 @@ class MDNetTracker:
     def track_frame(self, image: np.ndarray) -> FrameResult:
         """The next frame: box, target score (mean logit of the top candidates) and whether it is lost."""
         cfg = self.config
+        if self.image_size is None:
+            raise TrackerError("a frame to track before init(image, box): start the tracker on a first frame")
         frame_start = self.scheduler.clock()
         image = as_rgb(image)
+        if (image.shape[1], image.shape[0]) != self.image_size:
+            raise TrackerError(f"a frame of {image.shape[1]}x{image.shape[0]} pixels in a sequence that started at "
+                               f"{self.image_size[0]}x{self.image_size[1]}: every frame of a sequence must have one "
+                               "size (init() starts a new sequence)")
         self.frame_index += 1
         candidates = SampleGenerator("gaussian", self.image_size, self.trans, cfg.scale).draw(
             self.target, cfg.n_samples, self.rng)

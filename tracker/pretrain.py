@@ -33,12 +33,13 @@ from tracker.allocator import keep_freed_memory
 from tracker.backbones import BACKBONES, Backbone, EfficientNetLite0, MDNetBackbone, save_weights
 from tracker.backbones.efficientnet_lite0 import N_BLOCKS
 from tracker.boxes import SampleGenerator
-from tracker.config import MAX_COUNT, TrackerConfig, load_config
+from tracker.config import TrackerConfig, load_config
 from tracker.data.otb import list_otb, open_otb
 from tracker.data.sequence import ImageSequence, read_image
 from tracker.errors import ArgumentParser, TrackerError, quoted, run_command
 from tracker.features import feature_dim, frame_features
 from tracker.head import Head
+from tracker.limits import MAX_CHANNELS, MAX_COUNT, SIZE_BOUNDS
 from tracker.outputs import Output, write_text, writing
 from tracker.updaters import UPDATERS, make_updater
 
@@ -281,11 +282,11 @@ def check_args(args: argparse.Namespace) -> None:
     for flag, value, lowest, highest in (
             ("iterations", args.iterations, 0, MAX_COUNT), ("threads", args.threads, 1, 1024),
             ("checkpoint-every", args.checkpoint_every, 1, MAX_COUNT), ("batch-frames", args.batch_frames, 1, 1024),
-            ("fc-width", args.fc_width, 1, MAX_COUNT), ("seed", args.seed, 0, 2**32 - 1)):
+            ("fc-width", args.fc_width, 1, SIZE_BOUNDS["fc_width"]), ("seed", args.seed, 0, 2**32 - 1)):
         if not lowest <= value <= highest:
             raise TrackerError(f"--{flag} must be in {lowest} .. {highest}, got {value}")
-    if not all(0 < c <= MAX_COUNT for c in args.channels):
-        raise TrackerError(f"--channels must be positive, got {args.channels}")
+    if not all(0 < c <= MAX_CHANNELS for c in args.channels):
+        raise TrackerError(f"--channels must each be in 1 .. {MAX_CHANNELS}, got {args.channels}")
     if not 1 <= args.trunk_blocks <= N_BLOCKS:
         raise TrackerError(f"--trunk-blocks must be in 1-{N_BLOCKS}, got {args.trunk_blocks}")
     if not 0 <= args.train_blocks <= args.trunk_blocks:

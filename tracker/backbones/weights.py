@@ -15,6 +15,7 @@ import torch
 
 from tracker.backbones.base import Backbone
 from tracker.errors import TrackerError, quoted
+from tracker.limits import MAX_CHANNELS, SIZE_BOUNDS
 from tracker.outputs import writing
 
 WEIGHTS_FORMAT = "bdfa-tracker-weights"
@@ -44,6 +45,8 @@ class WeightsFile:
 def read_weights(path: str | Path) -> WeightsFile:
     """Our format or py-MDNet's; the tensors as floats, split into the backbone's and fc4/fc5."""
     path = Path(path)
+    if path.is_dir():
+        raise TrackerError(f"weights file {path} is a folder: give the .pt file in it")
     if not path.is_file():
         raise TrackerError(f"weights file not found: {path}")
     try:
@@ -69,18 +72,38 @@ def read_weights(path: str | Path) -> WeightsFile:
     if not isinstance(backbone, str) or backbone not in KNOWN_BACKBONES:
         raise TrackerError(f"weights file {path} holds an unknown backbone {quoted(backbone)}; this version knows "
                            f"{', '.join(KNOWN_BACKBONES)}")
-    broken = next((k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+    # a tensor cast to integers (or bools) would load, cast back, and track on weights that are mostly zeros
+    not_float = next((k for k, v in state.items() if not v.is_floating_point()), None)
+    if not_float is not None:
+        dtype = str(state[not_float].dtype).removeprefix("torch.")
+        raise TrackerError(f"weights file {path}: {not_float} holds {dtype} values, expected floating point")
+    broken = next((k for k, v in state.items() if not torch.isfinite(v).all()), None)
     if broken is not None:
         raise TrackerError(f"weights file {path}: {broken} holds NaN or infinite values")
     if backbone == "mdnet" and settings is None:  # version 1 and py-MDNet: the width is in the tensors
         if not all(isinstance(state.get(f"conv{i}.weight"), torch.Tensor) for i in (1, 2, 3)):
             raise TrackerError(f"weights file {path} is missing conv weights (conv1-3)")
         settings = {"channels": [int(state[f"conv{i}.weight"].shape[0]) for i in (1, 2, 3)]}
+    check_layout(path, backbone, settings if isinstance(settings, dict) else {}, state)
     fc = {k: v.float() for k, v in state.items() if k in FC_KEYS}
     if fc and set(fc) != set(FC_KEYS):
         raise TrackerError(f"weights file {path} is missing {sorted(set(FC_KEYS) - set(fc))[0]}")
     conv = {k: v.float() for k, v in state.items() if k not in FC_KEYS}
     return WeightsFile(path, backbone, settings if isinstance(settings, dict) else {}, conv, fc, meta)
+
+
+def check_layout(path: Path, backbone: str, settings: dict, state: dict[str, torch.Tensor]) -> None:
+    """The sizes a file claims, bounded before a backbone is built from them: a file saying 100,000 channels
+    would otherwise be built first and fail in the allocator."""
+    channels = settings.get("channels", []) if backbone == "mdnet" else []
+    if not isinstance(channels, (list, tuple)) or not all(
+            isinstance(c, int) and not isinstance(c, bool) and 0 < c <= MAX_CHANNELS for c in channels):
+        raise TrackerError(f"weights file {path} claims backbone channels {quoted(channels)}: each must be an "
+                           f"integer in 1 .. {MAX_CHANNELS}")
+    width = state["fc4.weight"].shape[0] if "fc4.weight" in state else None
+    if width is not None and not 0 < width <= SIZE_BOUNDS["fc_width"]:
+        raise TrackerError(f"weights file {path} has an fc layer {width} wide; fc_width may be at most "
+                           f"{SIZE_BOUNDS['fc_width']}")
 
 
 def load_into(backbone: Backbone, weights: WeightsFile) -> None:
