@@ -768,3 +768,17 @@ def test_a_name_that_is_not_utf8_is_one_line_before_opencv_sees_it(toy, tmp_path
     assert_one_line_error(code, err, "is not valid UTF-8, and OpenCV cannot open such a name")
     if what == "save":
         assert list(odd.iterdir()) == []
+
+
+@pytest.mark.parametrize("name, n_frames", [("raw.avi", 5), ("photo.mp4", 1)])
+def test_a_video_without_a_frame_count_is_read_until_it_ends(tmp_path, fast_config_file, name, n_frames):
+    """Concatenated JPEGs (raw MJPEG) or one JPEG under a video's name: OpenCV reports -1 frames."""
+    frames = [np.full((48, 64, 3), 30 * i, np.uint8) for i in range(n_frames)]
+    for frame in frames:
+        frame[10:30, 10:30] = 255
+    (tmp_path / name).write_bytes(b"".join(cv2.imencode(".jpg", f)[1].tobytes() for f in frames))
+    out = tmp_path / "boxes.txt"
+    code, _, err = run_cli("--video", str(tmp_path / name), "--init", "10,10,20,20", "--weights", "none",
+                           "--config", fast_config_file, "--output", str(out))
+    assert code == 0 and "Traceback" not in err, err
+    assert len(out.read_text().splitlines()) == n_frames

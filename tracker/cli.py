@@ -235,7 +235,8 @@ def run(args: argparse.Namespace) -> dict:
 def track_sequence(args: argparse.Namespace, tracker: Tracker, sequence: Sequence, init_box: np.ndarray,
                    outputs: Outputs) -> dict:
     """The frame loop, with boxes going to the outputs; the summary of what it measured."""
-    n_total = len(sequence) if args.max_frames is None else min(len(sequence), args.max_frames)
+    known = sequence.announced_length  # None: a video that does not say, read until it ends
+    n_total = args.max_frames if known is None else known if args.max_frames is None else min(known, args.max_frames)
     truth = sequence.ground_truth
     boxes, seconds, lost = [], [], []
     start = time.perf_counter()

@@ -42,6 +42,11 @@ class Sequence(ABC):
     def first_frame(self) -> np.ndarray:
         return next(iter(self))
 
+    @property
+    def announced_length(self) -> int | None:
+        """How many frames it has, when that is known without reading them all (a video may not say)."""
+        return len(self)
+
 
 class CorruptFrameWarning(UserWarning):
     """A frame decoded only in part (libjpeg's "Corrupt JPEG data"): tracking goes on with what decoded."""
@@ -133,13 +138,29 @@ class VideoSequence(Sequence):
         with decoder_messages() as messages:
             capture = cv2.VideoCapture(opencv_name(path, "video"))
             ok = capture.isOpened() and capture.read()[0]
-            self.n_frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if ok else 0
+            count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if ok else 0
             capture.release()
+        # a raw MJPEG stream, or a container without an index, has no count (OpenCV says -1): read to the end
+        self.n_frames: int | None = count if count > 0 else None
         if not ok:
             detail = f" ({clipped(messages[0])})" if messages else ""
             raise TrackerError(f"cannot read video file: {path}{detail}")
 
+    @property
+    def announced_length(self) -> int | None:
+        return self.n_frames
+
     def __len__(self) -> int:
+        """The header's frame count; without one, the frames counted by reading the video through once."""
+        if self.n_frames is None:
+            capture = cv2.VideoCapture(opencv_name(self.path, "video"))
+            counted = 0
+            try:
+                while capture.grab():
+                    counted += 1
+            finally:
+                capture.release()
+            self.n_frames = counted
         return self.n_frames
 
     def input_files(self) -> list[tuple[str, Path]]:
@@ -160,7 +181,7 @@ class VideoSequence(Sequence):
                 yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
         finally:
             capture.release()
-        if read < self.n_frames:
+        if self.n_frames is not None and read < self.n_frames:
             detail = f" (the decoder says: {clipped(said[0])})" if said else ""
             warnings.warn(f"video {self.path} ended after {read} of the {self.n_frames} frames its header announces"
                           f"{detail}", TruncatedVideoWarning, stacklevel=2)
