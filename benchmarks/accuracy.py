@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import cli_main, markdown_table, read_json, write_json
+from benchmarks.common import cli_main, markdown_table, sweep_settings, write_json
 from benchmarks.ope_report import tracker_rows
-from tracker.errors import ArgumentParser, TrackerError
+from tracker.errors import ArgumentParser
 from tracker.evaluation.ope import has_result, read_result, score_sequence
 from tracker.evaluation.run import open_sequences
 from tracker.outputs import write_text  # noqa: E402
@@ -31,9 +31,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def per_sequence(ope: Path) -> dict[str, dict[str, dict[str, float]]]:
     """``{"bdfa-b16": {"Deer": {"success_auc", "precision_20", "fps", "seeds"}}}`` from the result files."""
-    settings = read_json(ope / "results.json").get("settings")
-    if not settings:
-        raise TrackerError(f"{ope} holds no OPE report (results.json): run benchmarks.otb_ope first")
+    settings = sweep_settings(ope)
     sequences = open_sequences(settings["otb"], settings["sequences"], dataset=settings.get("dataset", "otb"))
     table: dict[str, dict[str, dict[str, float]]] = {}
     for label, runs in tracker_rows(settings):

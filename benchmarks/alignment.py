@@ -24,8 +24,7 @@ import numpy as np  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from benchmarks.common import cli_main, markdown_table, read_json, run_setup, save_figure, write_json  # noqa: E402
-from benchmarks.paired import sweep_settings  # noqa: E402
+from benchmarks.common import cli_main, markdown_table, read_json, run_setup, save_figure, sweep_settings, write_json  # noqa: E402
 from tracker.build import build_tracker  # noqa: E402
 from tracker.config import from_dict  # noqa: E402
 from tracker.data.sequence import Sequence  # noqa: E402
@@ -111,7 +110,7 @@ def run(args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     store = out / "pairs.json"
     key = {"ope": str(ope), "batch_size": args.batch_size, "frames": args.frames}
-    saved = read_json(store)
+    saved = read_json(store, "delete it and run the same command again (its pairs are measured again)")
     pairs = saved["pairs"] if saved.get("key") == key else []
     done = {(p["rule"], p["sequence"], p["seed"]) for p in pairs}
     todo = [(u, s, q) for s in range(seeds) for u in updaters for q in sequences if (u, q.name, s) not in done]

@@ -21,10 +21,11 @@ from tracker.errors import TrackerError, run_command
 from tracker.evaluation.latency import latency_report
 from tracker.evaluation.metrics import scores
 from tracker.evaluation.run import run_sequence
-from tracker.files import write_json  # noqa: F401 - one atomic writer for the project
+from tracker.files import read_text, write_json  # noqa: F401 - one atomic writer for the project
 from tracker.outputs import writing
 from tracker.tracking import Tracker
 
+MAX_SEEDS = 1000  # a sweep's seeds: each one is a full pass over every sequence
 DEFAULT_OTB = str(Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "otb")
 
 
@@ -40,8 +41,34 @@ def save_figure(fig: object, path: Path, dpi: int = 110) -> None:
         plt.close(fig)
 
 
-def read_json(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.is_file() else {}
+def read_json(path: Path, rebuild: str) -> dict:
+    """A JSON object this harness wrote ({} when there is none yet). A damaged one (truncated, not JSON, not an
+    object) is one line naming it, with ``rebuild``: how to get a good one back."""
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(read_text(path, "state file"))
+    except ValueError as exc:  # JSONDecodeError
+        raise TrackerError(f"{path} is damaged ({str(exc).splitlines()[0][:120]}): {rebuild}") from None
+    if not isinstance(data, dict):
+        raise TrackerError(f"{path} is damaged (a JSON {type(data).__name__}, not an object): {rebuild}")
+    return data
+
+
+def sweep_settings(ope: Path) -> dict:
+    """The settings of the OTB sweep in ``ope`` (its ``results.json``), checked for what readers of it use."""
+    rebuild = f"run the benchmarks.otb_ope command that made it again with --report-only --out {ope}"
+    settings = read_json(ope / "results.json", rebuild).get("settings")
+    if not settings:
+        raise TrackerError(f"{ope} holds no OPE report (results.json): run benchmarks.otb_ope first")
+    wanted = {"otb": str, "sequences": list, "seeds": int, "updaters": list, "batch_sizes": list}
+    settings = settings if isinstance(settings, dict) else {}
+    wrong = [key for key, kind in wanted.items() if not isinstance(settings.get(key), kind)]
+    if wrong or not 1 <= settings["seeds"] <= MAX_SEEDS or not all(
+            isinstance(b, int) for b in settings["batch_sizes"]):
+        raise TrackerError(f"{ope / 'results.json'} is damaged (its settings lack or garble "
+                           f"{', '.join(wrong) or 'seeds or batch_sizes'}): {rebuild}")
+    return settings
 
 
 def markdown_table(header: list[str], rows: list[list[object]]) -> str:
@@ -78,7 +105,8 @@ def guard_resume(out: Path, setup: dict, fresh: bool) -> None:
     Without this, a changed default or weights file would silently mix old and new runs in one report.
     """
     path = out / "setup.json"
-    old = read_json(path)
+    old = read_json(path, f"pass --fresh to start {out} over, or delete it if its runs were made with today's "
+                          "settings")
     if old and old != setup and not fresh:
         before, now = old.get("config", {}), setup["config"]
         changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))

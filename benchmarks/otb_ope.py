@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from benchmarks.common import DEFAULT_OTB, cli_main, guard_resume, read_json, run_setup, warm_up, write_json
+from benchmarks.common import DEFAULT_OTB, MAX_SEEDS, cli_main, guard_resume, read_json, run_setup, warm_up, write_json
 from benchmarks.ope_report import write_report
 from tracker.build import backbone_of
 from tracker.config import load_config
@@ -99,6 +99,8 @@ def plan(args: argparse.Namespace) -> tuple[list[dict], dict]:
         raise TrackerError(f"--batch-sizes must be integers, got {quoted(args.batch_sizes)}") from None
     if args.seeds < 1 or args.jobs < 1:
         raise TrackerError("--seeds and --jobs must be at least 1")
+    if args.seeds > MAX_SEEDS:
+        raise TrackerError(f"--seeds must be at most {MAX_SEEDS}, got {args.seeds}")
     anchors = split(args.anchors)
     missing = [a for a in anchors if not (Path(args.anchors_root) / a).is_dir()]
     if missing:
@@ -284,7 +286,11 @@ def run(args: argparse.Namespace) -> int:
               f"{os.cpu_count()} CPUs)", file=sys.stderr)
     print(f"{len(jobs)} runs, {len(jobs) - len(todo)} already finished, {len(todo)} to do", file=sys.stderr)
     # failures of earlier sweeps stand until their run is retried: a re-run retries exactly those and the unfinished
-    failed = read_json(out / FAILED_RUNS)
+    failed = read_json(out / FAILED_RUNS, "delete it and run the same command again: runs without results are "
+                                         "redone either way")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in failed.items()):
+        raise TrackerError(f"{out / FAILED_RUNS} is damaged (not run -> reason strings): delete it and run the "
+                           "same command again")
     if not args.report_only:
         retried = {f"{j['name']}/{j['sequence']}" for j in todo}
         failed = {run: why for run, why in failed.items() if run not in retried}

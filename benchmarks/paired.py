@@ -25,11 +25,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.common import cli_main, markdown_table, read_json, save_figure, write_json  # noqa: E402
+from benchmarks.common import cli_main, markdown_table, save_figure, sweep_settings, write_json  # noqa: E402
 from tracker.errors import ArgumentParser, TrackerError  # noqa: E402
 from tracker.evaluation.ope import finished_auc, run_name  # noqa: E402
 from tracker.evaluation.run import open_sequences  # noqa: E402
 from tracker.outputs import write_text  # noqa: E402
+
+MAX_RESAMPLES = 1_000_000
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -60,13 +62,6 @@ def bootstrap_interval(differences: np.ndarray, resamples: int, rng: np.random.G
     means = np.nanmean(differences[rows].reshape(resamples, -1), axis=1)
     low, high = np.percentile(means, [2.5, 97.5])
     return float(low), float(high)
-
-
-def sweep_settings(ope: Path) -> dict:
-    settings = read_json(ope / "results.json").get("settings")
-    if not settings:
-        raise TrackerError(f"{ope} holds no OPE report (results.json): run benchmarks.otb_ope first")
-    return settings
 
 
 def comparisons(ope: Path, settings: dict, reference: str, reference_ope: Path, reference_settings: dict) -> list:
@@ -115,7 +110,12 @@ def paired_differences(ope: Path, reference: str, resamples: int, seed: int, ref
 def run(args: argparse.Namespace) -> None:
     ope = Path(args.ope)
     reference_ope = Path(args.reference_ope) if args.reference_ope else ope
+    if not 1 <= args.resamples <= MAX_RESAMPLES:
+        raise TrackerError(f"--resamples must be in 1 .. {MAX_RESAMPLES}, got {args.resamples}")
     table = paired_differences(ope, args.reference, args.resamples, args.seed, reference_ope)
+    if not table:
+        raise TrackerError(f"no (sequence, seed) pair has finished in both {ope} and {reference_ope}: nothing to "
+                           "compare yet")
     rows = [[label, batch, entry["sequences"], entry["pairs"], entry["mean"],
              f"[{entry['low']:+.3f}, {entry['high']:+.3f}]"]
             for label, batches in table.items() for batch, entry in sorted(batches.items(), reverse=True)]

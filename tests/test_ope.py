@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -248,3 +249,65 @@ def test_ray_executor_on_a_local_ray_instance(tiny, capsys):
                         "--address", "local"]) == 0
     assert has_result(tmp_path / "out" / "results", "bdfa-b8-s0", "SynA")
     assert has_result(tmp_path / "out" / "results", "bdfa-b8-s0", "SynB")
+
+
+def test_damaged_state_files_are_one_line_naming_the_file_and_the_way_back(tiny, capsys):
+    from benchmarks import paired
+
+    tmp_path, args = tiny
+    args = [a if a != "bp,bdfa" else "bp" for a in args] + ["--batch-sizes", "8", "--seeds", "1", "--peers", "",
+                                                             "--anchors", ""]
+    out = tmp_path / "out"
+    assert main(args) == 0
+    capsys.readouterr()
+    good = {name: (out / name).read_bytes() for name in ("setup.json", "failed_runs.json", "results.json")}
+    times = out / "results" / "bp-b8-s0" / "times" / "SynA_time.txt"
+    assert times.is_file()
+
+    def one_line(code: int, *fragments: str) -> None:
+        err = capsys.readouterr().err
+        lines = [line for line in err.splitlines() if line.startswith("error:")]
+        assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+        assert all(f in lines[0] for f in fragments), lines[0]
+
+    cases = [("setup.json", good["setup.json"][:20], main, args, ("setup.json is damaged", "--fresh")),
+             ("failed_runs.json", b"[1, 2, 3]", main, args, ("failed_runs.json is damaged", "delete it")),
+             ("results.json", good["results.json"][:50], paired.main, ["--ope", str(out), "--reference", "bp"],
+              ("results.json is damaged", "--report-only")),
+             ("results.json", json.dumps({"settings": {"otb": "x"}}).encode(), paired.main,
+              ["--ope", str(out), "--reference", "bp"], ("lack or garble sequences",))]
+    for name, damage, command, argv, fragments in cases:
+        (out / name).write_bytes(damage)
+        one_line(command(argv), *fragments)
+        assert (out / name).read_bytes() == damage  # named, never replaced
+        (out / name).write_bytes(good[name])
+    kept = times.read_bytes()
+    times.write_text("twelve\nseconds\n")
+    one_line(main(args + ["--report-only"]), "damaged result file", "SynA_time.txt", "delete it")
+    times.unlink()  # what the message says to do: the run is redone on resume
+    assert main(args) == 0 and len(times.read_bytes()) == len(kept)
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--seeds", "100000000"], "--seeds must be at most 1000, got 100000000"),
+])
+def test_absurd_sweep_sizes_are_refused_up_front(tiny, capsys, argv, fragment):
+    _, args = tiny
+    assert main(args + argv) == 2
+    assert fragment in capsys.readouterr().err
+
+
+def test_paired_refuses_zero_resamples_and_a_sweep_with_nothing_finished(tiny, capsys):
+    from benchmarks import paired
+
+    tmp_path, args = tiny
+    args = args + ["--batch-sizes", "8", "--seeds", "1", "--peers", "", "--anchors", ""]
+    assert main(args) == 0
+    capsys.readouterr()
+    out = tmp_path / "out"
+    assert paired.main(["--ope", str(out), "--resamples", "0"]) == 2
+    assert "--resamples must be in 1 .. 1000000, got 0" in capsys.readouterr().err
+    for run in (out / "results").iterdir():
+        shutil.rmtree(run)
+    assert paired.main(["--ope", str(out)]) == 2
+    assert "nothing to compare yet" in capsys.readouterr().err

@@ -9,7 +9,9 @@ Scoring follows got10k: frame 1 is replaced by the ground truth, success counts 
 
 from __future__ import annotations
 
+import io
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,8 +58,24 @@ def has_result(results: Path, tracker: str, sequence: str) -> bool:
 
 
 def read_result(results: Path, tracker: str, sequence: str) -> tuple[np.ndarray, np.ndarray]:
+    """A finished run's boxes and per-frame seconds. A damaged file (text in the times, a box that is not four
+    numbers, one count for the other) is one line naming it: deleting it makes the harness redo that run."""
     boxes_path, times_path = result_files(results, tracker, sequence)
-    return parse_boxes(boxes_path), np.loadtxt(times_path, ndmin=1)
+    redo = "delete it and run the same benchmarks.otb_ope command again to redo that run"
+    try:
+        boxes = parse_boxes(boxes_path)
+    except TrackerError as exc:
+        raise TrackerError(f"damaged result file: {exc}; {redo}") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # numpy warns, and returns nothing, on an empty file
+            times = np.loadtxt(io.StringIO(read_text(times_path, "times file")), ndmin=1, dtype=float)
+    except (ValueError, UserWarning) as exc:
+        raise TrackerError(f"damaged result file {times_path}: {str(exc).splitlines()[0][:120]}; {redo}") from None
+    if times.ndim != 1 or len(times) != len(boxes) or not np.all(np.isfinite(times)):
+        raise TrackerError(f"damaged result file {times_path}: {len(times)} finite times expected for the "
+                           f"{len(boxes)} boxes of {boxes_path.name}; {redo}")
+    return boxes, times
 
 
 def normalise_name(name: str) -> str:
