@@ -782,3 +782,38 @@ def test_a_video_without_a_frame_count_is_read_until_it_ends(tmp_path, fast_conf
                            "--config", fast_config_file, "--output", str(out))
     assert code == 0 and "Traceback" not in err, err
     assert len(out.read_text().splitlines()) == n_frames
+
+
+class _Payload:
+    """Pickles into a call of ``Path.touch`` on a marker file: what a planted file would run when unpickled."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        from pathlib import Path
+
+        return (Path.touch, (Path(self.marker),))
+
+
+@pytest.mark.parametrize("kind", ["weights", "config", "state"])
+def test_a_planted_file_is_refused_without_running_its_code(toy, tmp_path, kind, capsys):
+    """Every file kind we read: weights (torch.load with weights_only=True), configs (YAML without object
+    tags) and the harness's state (JSON only). The checkpoint case is in tests/test_pretrain.py."""
+    marker = tmp_path / "payload-ran"
+    if kind == "weights":
+        torch.save({"format": 2, "state_dict": _Payload(str(marker))}, tmp_path / "w.pt")
+        code, _, err = run_cli("--video", str(toy), "--weights", str(tmp_path / "w.pt"))
+        assert_one_line_error(code, err, "could not be read")
+    elif kind == "config":
+        (tmp_path / "c.yaml").write_text(f"seed: !!python/object/apply:pathlib.Path.touch [[{str(marker)!r}]]\n")
+        code, _, err = run_cli("--video", str(toy), "--weights", "none", "--config", str(tmp_path / "c.yaml"))
+        assert_one_line_error(code, err, "is not valid YAML")
+    else:
+        from benchmarks import paired
+
+        (tmp_path / "ope").mkdir()
+        torch.save(_Payload(str(marker)), tmp_path / "ope" / "results.json")
+        assert paired.main(["--ope", str(tmp_path / "ope")]) == 2
+        assert "results.json" in capsys.readouterr().err
+    assert not marker.exists()

@@ -184,3 +184,18 @@ def test_a_hostile_message_ends_the_server_in_bounded_memory_with_one_line(seque
                           capture_output=True, timeout=120, preexec_fn=cap_memory)
     lines = [line for line in proc.stderr.decode().splitlines() if not line.startswith("warning:")]
     assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], lines
+
+
+@needs_trax
+def test_a_frame_of_another_size_ends_the_session_instead_of_a_box_outside_it(sequence, tmp_path):
+    import cv2
+
+    _, frames, first, args = sequence
+    smaller = tmp_path / "smaller.jpg"
+    cv2.imwrite(str(smaller), cv2.imread(str(frames[1]))[::2, ::2])
+    server = Server(args)
+    server.initialize(frames[0], Rectangle.create(*first))
+    with pytest.raises(TraxException, match="every frame of a sequence must have one size"):
+        server.frame(smaller)
+    code, lines = server.finish()
+    assert code == 2 and len(lines) == 1 and "in a sequence that started at" in lines[0], lines
