@@ -7,9 +7,10 @@ import pytest
 import torch
 import yaml
 
-from benchmarks import accuracy, backbones, speed, trunk_cost, width
+from studies import accuracy, backbones, trunk_cost, width
 from tests.conftest import FAST, write_otb
 from tracker.backbones import MDNetBackbone, save_weights
+from tracker.evaluation import speed
 
 
 def test_speed_benchmark_puts_backbones_and_variants_side_by_side(tmp_path, capsys):
@@ -55,7 +56,7 @@ def test_speed_benchmark_puts_backbones_and_variants_side_by_side(tmp_path, caps
 
 
 def test_accuracy_is_a_report_of_the_ope_results_on_disk(tmp_path, capsys):
-    from benchmarks import otb_ope
+    from tracker.evaluation import otb_ope
 
     otb = tmp_path / "otb"
     write_otb(otb / "Toy", n_frames=5)
@@ -130,7 +131,7 @@ def test_trunk_cost_times_every_lever_against_the_first(tmp_path, capsys):
 
 
 def test_update_cost_times_every_rule_and_reports_ratios_bytes_and_angles(tmp_path, capsys):
-    from benchmarks.update_cost import main as update_cost
+    from studies.update_cost import main as update_cost
 
     write_otb(tmp_path / "Toy", n_frames=6)
     out = tmp_path / "uc"
@@ -149,7 +150,7 @@ def test_update_cost_times_every_rule_and_reports_ratios_bytes_and_angles(tmp_pa
 def test_paired_report_gives_rule_minus_bp_with_a_bootstrap_interval(tmp_path, capsys):
     import shutil
 
-    from benchmarks import otb_ope, paired
+    from tracker.evaluation import otb_ope, paired
 
     otb = tmp_path / "otb"
     write_otb(otb / "Toy", n_frames=5)
@@ -204,7 +205,8 @@ def test_paired_report_gives_rule_minus_bp_with_a_bootstrap_interval(tmp_path, c
 
 
 def test_alignment_report_reruns_the_sweeps_first_frames_with_the_probe_and_ranks_angles_against_auc(tmp_path, capsys):
-    from benchmarks import alignment, otb_ope
+    from studies import alignment
+    from tracker.evaluation import otb_ope
 
     otb = tmp_path / "otb"
     for name, frames in (("Toy", 6), ("Toy2", 5), ("Toy3", 5)):
@@ -240,7 +242,7 @@ def test_alignment_report_reruns_the_sweeps_first_frames_with_the_probe_and_rank
 
 
 def test_scale_sensitivity_scores_the_true_box_scaled_in_each_reading(tmp_path, capsys):
-    from benchmarks import scale_sensitivity
+    from studies import scale_sensitivity
 
     data = tmp_path / "data"
     write_otb(data / "Toy", n_frames=4)
@@ -261,7 +263,7 @@ def test_scale_sensitivity_scores_the_true_box_scaled_in_each_reading(tmp_path, 
 
 
 def test_scaled_boxes_keep_the_centre():
-    from benchmarks.scale_sensitivity import scaled_boxes
+    from studies.scale_sensitivity import scaled_boxes
 
     boxes = scaled_boxes(np.array([10.0, 20.0, 40.0, 30.0]), 1.1, 2)
     assert np.allclose(boxes[:, :2] + boxes[:, 2:] / 2, [30.0, 35.0])
@@ -269,7 +271,7 @@ def test_scaled_boxes_keep_the_centre():
 
 
 def test_memory_benchmark_reports_each_tracker_in_its_own_process(tmp_path, capsys):
-    from benchmarks import memory
+    from tracker.evaluation import memory
 
     otb = tmp_path / "otb"
     write_otb(otb / "Toy", n_frames=5)

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import yaml
 
-from benchmarks.otb_ope import main as otb_ope
 from tests.conftest import FAST
 from tracker.data.layouts import list_dataset
 from tracker.data.synthetic import synthetic_sequence
 from tracker.errors import TrackerError
 from tracker.evaluation.ope import score_sequence, summarise
+from tracker.evaluation.otb_ope import main as otb_ope
 
 N = 8
 

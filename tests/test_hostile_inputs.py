@@ -492,7 +492,8 @@ def test_a_sweep_fails_the_runs_of_an_unreadable_sequence_alone(tmp_path):
     (otb / "SynB" / "img").chmod(0)
     try:
         proc = subprocess.run(without_file_permission_override([
-            sys.executable, "-m", "benchmarks.otb_ope", "--otb", str(otb), "--updaters", "bp", "--batch-sizes", "8",
+            sys.executable, "-m", "tracker.evaluation.otb_ope", "--otb", str(otb), "--updaters", "bp",
+            "--batch-sizes", "8",
             "--seeds", "1", "--peers", "", "--anchors", "", "--weights", "none", "--config", str(config),
             "--out", str(tmp_path / "out")]), capture_output=True, text=True, cwd=ROOT, timeout=600)
     finally:
@@ -532,7 +533,7 @@ def test_pretraining_into_a_folder_or_a_read_only_place_fails_before_training(da
 @pytest.mark.parametrize("flag", ["--updaters", "--batch-sizes"])
 @pytest.mark.parametrize("value", ["", ","])
 def test_a_sweep_of_nothing_is_an_error(tmp_path, capsys, flag, value):
-    from benchmarks.otb_ope import main as otb_ope
+    from tracker.evaluation.otb_ope import main as otb_ope
 
     write_otb(tmp_path / "otb" / "SynA", n_frames=4)
     assert otb_ope(["--otb", str(tmp_path / "otb"), "--out", str(tmp_path / "out"), flag, value]) == 2
@@ -541,7 +542,7 @@ def test_a_sweep_of_nothing_is_an_error(tmp_path, capsys, flag, value):
 
 
 def test_seeds_below_one_are_an_error(tmp_path, capsys):
-    from benchmarks.otb_ope import main as otb_ope
+    from tracker.evaluation.otb_ope import main as otb_ope
 
     write_otb(tmp_path / "otb" / "SynA", n_frames=4)
     assert otb_ope(["--otb", str(tmp_path / "otb"), "--out", str(tmp_path / "out"), "--seeds", "0"]) == 2
@@ -552,7 +553,7 @@ def test_ctrl_c_on_a_sweep_with_workers_is_one_line_and_exit_130(tmp_path):
     otb = tmp_path / "otb"
     for name in ("SynA", "SynB", "SynC"):
         write_otb(otb / name, n_frames=40)
-    with started([sys.executable, "-m", "benchmarks.otb_ope", "--otb", str(otb), "--updaters", "bp",
+    with started([sys.executable, "-m", "tracker.evaluation.otb_ope", "--otb", str(otb), "--updaters", "bp",
                   "--batch-sizes", "128", "--seeds", "2", "--jobs", "2", "--peers", "", "--anchors", "",
                   "--out", str(tmp_path / "out")], stderr=subprocess.PIPE, text=True, cwd=ROOT) as proc:
         deadline = time.time() + 120
@@ -567,7 +568,7 @@ def test_ctrl_c_on_a_sweep_with_workers_is_one_line_and_exit_130(tmp_path):
 
 
 def test_jobs_are_capped_with_one_warning(tmp_path, capsys):
-    from benchmarks.otb_ope import main as otb_ope
+    from tracker.evaluation.otb_ope import main as otb_ope
 
     write_otb(tmp_path / "otb" / "SynA", n_frames=4)
     config = tmp_path / "fast.yaml"
@@ -732,8 +733,8 @@ def test_an_mp4_with_digits_in_its_name_is_one_video(toy, fast_config_file, tmp_
     ("tracker.pretrain", ["--iterations"]),
     ("tracker.integrations.vot", ["--seed", "x"]),
     ("tracker.integrations.vot_workspace", ["--root", "x"]),
-    ("benchmarks.otb_ope", ["--jobs", "two"]),
-    ("benchmarks.speed", ["--bogus"]),
+    ("tracker.evaluation.otb_ope", ["--jobs", "two"]),
+    ("tracker.evaluation.speed", ["--bogus"]),
 ])
 def test_a_usage_mistake_is_one_error_line_not_the_usage_text(module, argv, capsys):
     import importlib
@@ -810,7 +811,7 @@ def test_a_planted_file_is_refused_without_running_its_code(toy, tmp_path, kind,
         code, _, err = run_cli("--video", str(toy), "--weights", "none", "--config", str(tmp_path / "c.yaml"))
         assert_one_line_error(code, err, "is not valid YAML")
     else:
-        from benchmarks import paired
+        from tracker.evaluation import paired
 
         (tmp_path / "ope").mkdir()
         torch.save(_Payload(str(marker)), tmp_path / "ope" / "results.json")

@@ -10,7 +10,6 @@ import yaml
 from got10k.experiments import ExperimentOTB
 from got10k.utils.metrics import center_error, rect_iou
 
-from benchmarks.otb_ope import main
 from tests.conftest import FAST, write_otb
 from tracker.backbones import save_weights
 from tracker.evaluation.ope import (
@@ -21,6 +20,7 @@ from tracker.evaluation.ope import (
     summarise,
     write_result,
 )
+from tracker.evaluation.otb_ope import main
 
 GT = np.array([[10.0 + 3 * i, 20.0, 40.0, 40.0] for i in range(10)])
 
@@ -252,7 +252,7 @@ def test_ray_executor_on_a_local_ray_instance(tiny, capsys):
 
 
 def test_damaged_state_files_are_one_line_naming_the_file_and_the_way_back(tiny, capsys):
-    from benchmarks import paired
+    from tracker.evaluation import paired
 
     tmp_path, args = tiny
     args = [a if a != "bp,bdfa" else "bp" for a in args] + ["--batch-sizes", "8", "--seeds", "1", "--peers", "",
@@ -298,7 +298,7 @@ def test_absurd_sweep_sizes_are_refused_up_front(tiny, capsys, argv, fragment):
 
 
 def test_paired_refuses_zero_resamples_and_a_sweep_with_nothing_finished(tiny, capsys):
-    from benchmarks import paired
+    from tracker.evaluation import paired
 
     tmp_path, args = tiny
     args = args + ["--batch-sizes", "8", "--seeds", "1", "--peers", "", "--anchors", ""]

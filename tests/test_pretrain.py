@@ -70,7 +70,7 @@ def test_a_checkpoint_past_the_asked_iterations_is_refused(data, capsys):
 
 
 def test_zero_iterations_export_the_imagenet_trunk_alone(data):
-    """How pretrained/default.pt is made: the folded ImageNet trunk, no fc4/fc5 (fresh per sequence)."""
+    """How tracker/pretrained/default.pt is made: the folded ImageNet trunk, no fc4/fc5 (fresh per sequence)."""
     from tracker.backbones import EfficientNetLite0
 
     out = data / "trunk.pt"

@@ -14,7 +14,7 @@ from tracker.config import TrackerConfig, load_config
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 DOCS = [README, ROOT / "CHANGELOG.md", ROOT / "configs" / "README.md", ROOT / "results" / "README.md",
-        ROOT / "pretrained" / "README.md", *sorted((ROOT / "docs").glob("*.md")),
+        ROOT / "tracker" / "pretrained" / "README.md", *sorted((ROOT / "docs").glob("*.md")),
         *sorted((ROOT / "results").glob("*/README.md"))]
 
 
@@ -85,13 +85,14 @@ def test_every_preset_loads_says_what_it_is_for_and_is_indexed():
         load_config(preset)
 
 
-BENCHMARKS = ["accuracy", "alignment", "backbones", "memory", "otb_ope", "paired", "scale_sensitivity", "speed",
-              "trunk_cost", "update_cost", "width"]
+BENCHMARKS = ["studies.accuracy", "studies.alignment", "studies.backbones", "tracker.evaluation.memory",
+              "tracker.evaluation.otb_ope", "tracker.evaluation.paired", "studies.scale_sensitivity",
+              "tracker.evaluation.speed", "studies.trunk_cost", "studies.update_cost", "studies.width"]
 
 
 @pytest.mark.parametrize("name", BENCHMARKS)
 def test_benchmarks_write_to_runs_by_default(name):
-    args = importlib.import_module(f"benchmarks.{name}").parse_args([])
+    args = importlib.import_module(name).parse_args([])
     for flag in ("out", "ope"):
         if hasattr(args, flag):
             assert str(getattr(args, flag)).startswith("runs/"), (name, flag)

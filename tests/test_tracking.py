@@ -121,7 +121,7 @@ def test_got10k_adapter_drives_the_tracker(tmp_path, fast_config):
 
 
 def test_default_tracker_runs_on_the_shipped_pretrained_weights(recwarn):
-    """No --weights: the ImageNet EfficientNet trunk of pretrained/default.pt (fresh fc4/fc5 per
+    """No --weights: the ImageNet EfficientNet trunk of tracker/pretrained/default.pt (fresh fc4/fc5 per
     sequence), no random-backbone warning; the synthetic sequence tracks at least as well as the
     random-backbone test demands."""
     assert DEFAULT_WEIGHTS.is_file()

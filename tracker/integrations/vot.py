@@ -132,7 +132,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--updater", choices=sorted(UPDATERS), help="online learning rule (default: the config's)")
     parser.add_argument("--config", help="YAML file overriding any subset of the defaults")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config key")
-    parser.add_argument("--weights", help="backbone weights (default: pretrained/default.pt)")
+    parser.add_argument("--weights", help="backbone weights (default: tracker/pretrained/default.pt)")
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
     return parser.parse_args(argv)
 

@@ -1,6 +1,6 @@
 """An optional probe on the trainer: how far a rule's updates are from BP's, and where its time goes.
 
-``--diagnostics`` (config ``alignment_diagnostics``) and ``benchmarks/update_cost.py`` attach it;
+``--diagnostics`` (config ``alignment_diagnostics``) and ``studies/update_cost.py`` attach it;
 without it a learning step computes nothing it does not need.
 """
 

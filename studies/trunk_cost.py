@@ -1,6 +1,6 @@
 """What one backbone pass costs, per lever: cut point, map side, memory layout, threads, oneDNN.
 
-    python -m benchmarks.trunk_cost --repeats 20
+    python -m studies.trunk_cost --repeats 20
 
 Times the frozen backbone alone (inference mode) on one square map per call, the way the shared
 mode runs it once per frame. Every variant is timed in turn, repeat by repeat, so that a slower
@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.common import cli_main, markdown_table, record_setup, write_json
 from tracker.backbones import Backbone, EfficientNetLite0, MDNetBackbone
 from tracker.errors import ArgumentParser
+from tracker.evaluation.harness import cli_main, markdown_table, record_setup, write_json
 from tracker.outputs import write_text
 
 

@@ -1,12 +1,13 @@
 """What pretraining buys: OTB OPE of the tracker on several backbones, each tracked with several updaters.
 
-    python -m benchmarks.backbones --backbones imagenet=imagenet,bp=runs/weights/finetuned_bp.pt,\\
-        cbdfa=runs/weights/finetuned_cbdfa.pt,mdnet=pretrained/mdnet.pt,frozen_trunk=runs/weights/frozen_trunk_bp.pt \
+    python -m studies.backbones --backbones imagenet=imagenet,bp=runs/weights/finetuned_bp.pt,\\
+        cbdfa=runs/weights/finetuned_cbdfa.pt,mdnet=tracker/pretrained/mdnet.pt,\
+        frozen_trunk=runs/weights/frozen_trunk_bp.pt \
         --updaters bp,bdfa --seeds 3 --jobs 2
 
 (the fine-tuned files are made by the commands of docs/pretraining.md; only the shipped ones are the default)
 
-Each backbone (its layout is the one its weights hold) is one ``benchmarks.otb_ope`` sweep under
+Each backbone (its layout is the one its weights hold) is one ``tracker.evaluation.otb_ope`` sweep under
 ``--out``/<label> (so it resumes the same way: finished runs are kept), without anchors or peers;
 this script then puts the backbones side by side: success AUC and precision@20 as mean ± std over
 seeds, fps, and the pretraining record (final loss and accuracy) of each weights file.
@@ -25,17 +26,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks import otb_ope  # noqa: E402
-from benchmarks.common import DEFAULT_OTB, Run, cli_main, markdown_table, record_setup, save_figure, write_json  # noqa: E402
 from tracker.build import backbone_of  # noqa: E402
 from tracker.config import load_config  # noqa: E402
 from tracker.errors import ArgumentParser, TrackerError, quoted  # noqa: E402
+from tracker.evaluation import otb_ope  # noqa: E402
+from tracker.evaluation.harness import DEFAULT_OTB, Run, cli_main, markdown_table, record_setup, save_figure, write_json  # noqa: E402
 from tracker.outputs import write_text  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backbones", default="imagenet=imagenet,mdnet=pretrained/mdnet.pt",
+    parser.add_argument("--backbones", default="imagenet=imagenet,mdnet=tracker/pretrained/mdnet.pt",
                         help="comma list of label=weights ('none' = seeded random MDNet layout, 'imagenet' = the "
                              "ImageNet EfficientNet-Lite0 trunk with fresh fc4/fc5)")
     parser.add_argument("--otb", default=DEFAULT_OTB)

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.common import markdown_table, save_figure, write_json  # noqa: E402
+from tracker.evaluation.harness import markdown_table, save_figure, write_json  # noqa: E402
 from tracker.evaluation.metrics import PRECISION_THRESHOLDS, SUCCESS_THRESHOLDS  # noqa: E402
 from tracker.evaluation.ope import (  # noqa: E402
     anchor_boxes,

@@ -1,11 +1,11 @@
 """Paired differences between learning rules in an OPE sweep: rule - BP per online batch size, with
 95% bootstrap confidence intervals.
 
-    python -m benchmarks.paired --ope runs/ope --reference bp
-    python -m benchmarks.paired --ope runs/tuning/norm --reference-ope runs/ope
+    python -m tracker.evaluation.paired --ope runs/ope --reference bp
+    python -m tracker.evaluation.paired --ope runs/tuning/norm --reference-ope runs/ope
 
 The second form compares a variant sweep (the same sequences and seeds under other settings,
-``benchmarks.otb_ope --config``) with the reference rule of another sweep.
+``tracker.evaluation.otb_ope --config``) with the reference rule of another sweep.
 
 Every (rule, batch size) of the sweep ran on the same sequences with the same seeds, so each
 (sequence, seed) pair gives one difference of success AUC. The interval resamples sequences (the
@@ -25,8 +25,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.common import cli_main, markdown_table, save_figure, sweep_settings, write_json  # noqa: E402
 from tracker.errors import ArgumentParser, TrackerError  # noqa: E402
+from tracker.evaluation.harness import cli_main, markdown_table, save_figure, sweep_settings, write_json  # noqa: E402
 from tracker.evaluation.ope import finished_auc, run_name  # noqa: E402
 from tracker.evaluation.run import open_sequences  # noqa: E402
 from tracker.outputs import write_text  # noqa: E402
@@ -36,7 +36,7 @@ MAX_RESAMPLES = 1_000_000
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ope", default="runs/ope", help="an OPE results folder (benchmarks.otb_ope --out)")
+    parser.add_argument("--ope", default="runs/ope", help="an OPE results folder (tracker.evaluation.otb_ope --out)")
     parser.add_argument("--reference", default="bp", help="the rule the others are compared with")
     parser.add_argument("--reference-ope", help="the OPE folder holding the reference rule's runs (default: --ope)")
     parser.add_argument("--resamples", type=int, default=10000, help="bootstrap resamples")

@@ -26,7 +26,15 @@ from tracker.outputs import writing
 from tracker.tracking import Tracker
 
 MAX_SEEDS = 1000  # a sweep's seeds: each one is a full pass over every sequence
-DEFAULT_OTB = str(Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "otb")
+# the project's data beside a checkout (../shared); an installed package has none, and says which option to give
+DEFAULT_OTB = str(Path(__file__).resolve().parents[3] / "shared" / "datasets" / "otb")
+
+
+def require_data(root: str, flag: str = "--otb") -> str:
+    """``root``, unless it is the ../shared default and that is not there: then one line naming ``flag``."""
+    if root == DEFAULT_OTB and not Path(root).is_dir():
+        raise TrackerError(f"no OTB data at {root} (the default, beside a checkout): give {flag} FOLDER")
+    return root
 
 
 def save_figure(fig: object, path: Path, dpi: int = 110) -> None:
@@ -57,10 +65,10 @@ def read_json(path: Path, rebuild: str) -> dict:
 
 def sweep_settings(ope: Path) -> dict:
     """The settings of the OTB sweep in ``ope`` (its ``results.json``), checked for what readers of it use."""
-    rebuild = f"run the benchmarks.otb_ope command that made it again with --report-only --out {ope}"
+    rebuild = f"run the tracker.evaluation.otb_ope command that made it again with --report-only --out {ope}"
     settings = read_json(ope / "results.json", rebuild).get("settings")
     if not settings:
-        raise TrackerError(f"{ope} holds no OPE report (results.json): run benchmarks.otb_ope first")
+        raise TrackerError(f"{ope} holds no OPE report (results.json): run tracker.evaluation.otb_ope first")
     wanted = {"otb": str, "sequences": list, "seeds": int, "updaters": list, "batch_sizes": list}
     settings = settings if isinstance(settings, dict) else {}
     wrong = [key for key, kind in wanted.items() if not isinstance(settings.get(key), kind)]

@@ -1,6 +1,6 @@
 """OTB one-pass evaluation across updaters, online batch sizes and seeds, beside published trackers.
 
-    python -m benchmarks.otb_ope --otb ../shared/datasets/otb --updaters bp,dfa,bdfa \\
+    python -m tracker.evaluation.otb_ope --otb ../shared/datasets/otb --updaters bp,dfa,bdfa \\
         --batch-sizes 128,64,32,16,8 --seeds 3 --jobs 2 --out runs/ope
 
 Every (tracker, sequence) run is written atomically in the got10k / OTB result layout under
@@ -23,13 +23,23 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from benchmarks.common import DEFAULT_OTB, MAX_SEEDS, cli_main, guard_resume, read_json, run_setup, warm_up, write_json
-from benchmarks.ope_report import write_report
 from tracker.build import backbone_of
 from tracker.config import load_config
 from tracker.data.layouts import LAYOUTS
 from tracker.errors import ArgumentParser, TrackerError, quoted
+from tracker.evaluation.harness import (
+    DEFAULT_OTB,
+    MAX_SEEDS,
+    cli_main,
+    guard_resume,
+    read_json,
+    require_data,
+    run_setup,
+    warm_up,
+    write_json,
+)
 from tracker.evaluation.ope import has_result, run_name, write_result
+from tracker.evaluation.ope_report import write_report
 from tracker.evaluation.peers import DEFAULT_MODELS, PEERS
 from tracker.evaluation.run import list_sequences, open_sequences, run_sequence
 
@@ -59,7 +69,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--peer-models", default=str(DEFAULT_MODELS),
                         help="folder of the NanoTrack and VitTrack ONNX files")
     parser.add_argument("--weights", help="backbone weights: a file, 'imagenet' or 'none' (random MDNet layout); "
-                                          "default: pretrained/default.pt")
+                                          "default: tracker/pretrained/default.pt")
     parser.add_argument("--config", help="YAML overrides for every MDNet run")
     parser.add_argument("--fresh", action="store_true", help="re-run finished (tracker, sequence) pairs")
     parser.add_argument("--report-only", action="store_true", help="no runs: report what has finished")
@@ -70,7 +80,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if args.root is not None or args.dataset != "otb":
             parser.error("--otb is --dataset otb --root; give one or the other")
         args.root = args.otb
-    args.root = args.root or (DEFAULT_OTB if args.dataset == "otb" else None)
+    args.root = args.root or (require_data(DEFAULT_OTB) if args.dataset == "otb" else None)
     if args.root is None:
         parser.error(f"--dataset {args.dataset} needs --root")
     args.otb = args.root  # the settings' name for the root, as reports read it
@@ -256,7 +266,7 @@ def run_on_ray(jobs: list[dict], address: str | None, record: Callable[[dict, st
     except ImportError:
         raise TrackerError("--executor ray needs Ray: pip install -e '.[ray]'") from None
     # workers import this module: put the checkout on their path (cluster nodes need the same checkout)
-    runtime_env = {"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parent.parent), "OPE_THREADS": "1"}}
+    runtime_env = {"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parents[2]), "OPE_THREADS": "1"}}
     if address in (None, "local"):
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, runtime_env=runtime_env, log_to_driver=False)
     else:

@@ -1,6 +1,6 @@
 """Does a feedback rule's early alignment with BP predict how well it tracks the sequence?
 
-    python -m benchmarks.alignment --ope runs/ope --updaters dfa,bdfa --batch-size 128 --frames 50
+    python -m studies.alignment --ope runs/ope --updaters dfa,bdfa --batch-size 128 --frames 50
 
 For every (rule, sequence, seed) of an OPE sweep this reruns the first ``--frames`` frames with
 ``alignment_diagnostics`` (the same settings, seed and weights, so the same boxes: checked against the
@@ -24,11 +24,19 @@ import numpy as np  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from benchmarks.common import cli_main, markdown_table, read_json, run_setup, save_figure, sweep_settings, write_json  # noqa: E402
 from tracker.build import build_tracker  # noqa: E402
 from tracker.config import from_dict  # noqa: E402
 from tracker.data.sequence import Sequence  # noqa: E402
 from tracker.errors import ArgumentParser, TrackerError  # noqa: E402
+from tracker.evaluation.harness import (  # noqa: E402
+    cli_main,
+    markdown_table,
+    read_json,
+    run_setup,
+    save_figure,
+    sweep_settings,
+    write_json,
+)
 from tracker.evaluation.ope import finished_auc, run_name  # noqa: E402
 from tracker.evaluation.run import open_sequences, run_sequence  # noqa: E402
 from tracker.outputs import write_text  # noqa: E402
@@ -44,7 +52,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, help="seeds 0..N-1 (default: the sweep's)")
     parser.add_argument("--frames", type=int, default=50, help="frames whose learning steps are measured")
     parser.add_argument("--reference", default="bp", help="the rule whose AUC the differences are taken to")
-    parser.add_argument("--weights", help="the sweep's weights (default: pretrained/default.pt)")
+    parser.add_argument("--weights", help="the sweep's weights (default: tracker/pretrained/default.pt)")
     parser.add_argument("--resamples", type=int, default=10000)
     parser.add_argument("--out", default="runs/alignment")
     return parser.parse_args(argv)

@@ -1,9 +1,9 @@
 """Per-sequence accuracy and speed of an OPE sweep: success AUC, precision@20 and fps per (updater,
 online batch size) and sequence, the mean over the seeds that finished it.
 
-    python -m benchmarks.accuracy --ope runs/ope
+    python -m studies.accuracy --ope runs/ope
 
-A report only, a pure function of the results on disk: the runs are ``benchmarks.otb_ope``'s (resume,
+A report only, a pure function of the results on disk: the runs are ``tracker.evaluation.otb_ope``'s (resume,
 settings guard, failures and all). Writes ``accuracy.md`` and ``accuracy.json`` into the OPE folder.
 """
 
@@ -15,17 +15,17 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import cli_main, markdown_table, sweep_settings, write_json
-from benchmarks.ope_report import tracker_rows
 from tracker.errors import ArgumentParser
+from tracker.evaluation.harness import cli_main, markdown_table, sweep_settings, write_json
 from tracker.evaluation.ope import has_result, read_result, score_sequence
+from tracker.evaluation.ope_report import tracker_rows
 from tracker.evaluation.run import open_sequences
 from tracker.outputs import write_text  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ope", default="runs/ope", help="an OPE results folder (benchmarks.otb_ope --out)")
+    parser.add_argument("--ope", default="runs/ope", help="an OPE results folder (tracker.evaluation.otb_ope --out)")
     return parser.parse_args(argv)
 
 

@@ -1,6 +1,6 @@
 """Cost of one online learning step per updater and batch size, and how well each rule aligns with BP.
 
-    python -m benchmarks.update_cost --sequence ../shared/datasets/otb/Deer
+    python -m studies.update_cost --sequence ../shared/datasets/otb/Deer
 
 For every updater and batch size 8..128, in one run: the time of one ``Trainer.step`` (median of
 ``--repeats`` interleaved repeats, and its ratio to BP's), multiply-accumulates of error
@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.common import DEFAULT_OTB, cli_main, markdown_table, record_setup, write_json
 from tracker.build import build_tracker
 from tracker.config import load_config
 from tracker.data.otb import open_source
 from tracker.errors import ArgumentParser, TrackerError, quoted
+from tracker.evaluation.harness import DEFAULT_OTB, cli_main, markdown_table, record_setup, write_json
 from tracker.evaluation.run import run_sequence
 from tracker.outputs import write_text  # noqa: E402
 

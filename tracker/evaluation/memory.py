@@ -1,6 +1,6 @@
 """Resident memory of a tracker over a long sequence: peak and steady RSS, ours beside OpenCV's NanoTrack.
 
-    python -m benchmarks.memory --otb ../shared/datasets/otb --sequence Crossing --frames 3000
+    python -m tracker.evaluation.memory --otb ../shared/datasets/otb --sequence Crossing --frames 3000
 
 Each tracker runs in a process of its own, which imports only what that tracker needs (NanoTrack: OpenCV
 and numpy, no torch), over the sequence's frames played forward and back until ``--frames`` (a looped
@@ -23,7 +23,7 @@ import numpy as np
 from tracker.errors import ArgumentParser, TrackerError, run_command
 from tracker.outputs import write_text  # noqa: E402
 
-# what a child process imports is what it measures: benchmarks.common (and with it torch) only in the parent
+# what a child process imports is what it measures: tracker.evaluation.harness (and with it torch) only in the parent
 
 PAGE = 4096
 
@@ -101,17 +101,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> None:
-    from benchmarks.common import DEFAULT_OTB, markdown_table
+    from tracker.evaluation.harness import DEFAULT_OTB, markdown_table, require_data
     from tracker.files import write_json
 
-    args.otb = args.otb or DEFAULT_OTB
+    args.otb = require_data(args.otb or DEFAULT_OTB)
     if not Path("/proc/self/statm").is_file():
-        raise TrackerError("benchmarks.memory reads /proc/self: Linux only")
+        raise TrackerError("tracker.evaluation.memory reads /proc/self: Linux only")
     if args.frames < 2:
         raise TrackerError(f"--frames must be at least 2, got {args.frames}")
     records = []
     for spec in (t for t in args.trackers.split(",") if t):
-        command = [sys.executable, "-m", "benchmarks.memory", "--child", spec, "--otb", args.otb, "--sequence",
+        command = [sys.executable, "-m", "tracker.evaluation.memory", "--child", spec, "--otb", args.otb, "--sequence",
                    args.sequence, "--frames", str(args.frames), "--threads", str(args.threads)]
         command += ["--config", args.config] if args.config else []
         done = subprocess.run(command, capture_output=True, text=True)

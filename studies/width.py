@@ -1,6 +1,6 @@
 """What the backbone's channel widths cost: pretraining time per iteration and tracking fps.
 
-    python -m benchmarks.width --widths 48,96,128 96,256,512 --iterations 10 --max-frames 40
+    python -m studies.width --widths 48,96,128 96,256,512 --iterations 10 --max-frames 40
 
 MDNet's conv1-3 have (96, 256, 512) channels; this project's default is narrower for CPU speed.
 Each width gets ``--iterations`` pretraining iterations (after one untimed) on the pretraining
@@ -18,10 +18,19 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import DEFAULT_OTB, Run, cli_main, markdown_table, measure, record_setup, warm_up, write_json
 from tracker import pretrain
 from tracker.config import load_config
 from tracker.errors import ArgumentParser, TrackerError, quoted
+from tracker.evaluation.harness import (
+    DEFAULT_OTB,
+    Run,
+    cli_main,
+    markdown_table,
+    measure,
+    record_setup,
+    warm_up,
+    write_json,
+)
 from tracker.evaluation.run import open_sequences
 from tracker.outputs import write_text  # noqa: E402
 

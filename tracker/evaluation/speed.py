@@ -1,6 +1,6 @@
 """Tracking speed of the backbones (and of config variants) side by side, per phase, in one run.
 
-    python -m benchmarks.speed --otb ../shared/datasets/otb
+    python -m tracker.evaluation.speed --otb ../shared/datasets/otb
 
 Every run tracks every OTB sequence in full, the runs taking turns sequence by sequence, so that a
 slower stretch of the machine falls on all of them alike. fps counts every frame, first-frame
@@ -21,10 +21,20 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import DEFAULT_OTB, Run, cli_main, markdown_table, measure, record_setup, warm_up, write_json
 from tracker.build import backbone_of
 from tracker.config import TrackerConfig, load_config
 from tracker.errors import ArgumentParser, TrackerError, quoted
+from tracker.evaluation.harness import (
+    DEFAULT_OTB,
+    Run,
+    cli_main,
+    markdown_table,
+    measure,
+    record_setup,
+    require_data,
+    warm_up,
+    write_json,
+)
 from tracker.evaluation.latency import frame_latency
 from tracker.evaluation.run import open_sequences
 from tracker.outputs import write_text  # noqa: E402
@@ -35,7 +45,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--otb", default=DEFAULT_OTB)
     parser.add_argument("--sequences", default="all", help="comma list or 'all'")
-    parser.add_argument("--backbones", default="efficientnet_lite0=default,mdnet=pretrained/mdnet.pt",
+    parser.add_argument("--backbones", default="efficientnet_lite0=default,mdnet=tracker/pretrained/mdnet.pt",
                         help="comma list of label=weights ('default': the shipped file; 'imagenet'; 'none')")
     parser.add_argument("--variants", default="",
                         help="comma list of label=config.yaml, each on the first backbone (e.g. a cut point)")
@@ -125,7 +135,7 @@ def latency_tables(records: list[dict], runs: list[Run]) -> str:
 
 def run(args: argparse.Namespace) -> None:
     runs = make_runs(args)
-    whole = open_sequences(args.otb, None if args.sequences == "all" else args.sequences.split(","))
+    whole = open_sequences(require_data(args.otb), None if args.sequences == "all" else args.sequences.split(","))
     records: list[dict] = []
     warm_up()
     measure(runs, whole, None, "whole", records)

@@ -1,6 +1,6 @@
 """Does the classifier see scale? The target score of the true box grown and shrunk, per feature reading.
 
-    python -m benchmarks.scale_sensitivity            # the 30 pretraining (tuning) sequences, not OTB
+    python -m studies.scale_sensitivity            # the 30 pretraining (tuning) sequences, not OTB
 
 For each sequence a tracker is initialised on the first frame (default settings: 50 learning steps
 on 500 positives and 5000 negatives), then, on a few later frames, the ground-truth box is scaled by
@@ -28,12 +28,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from benchmarks.common import cli_main, markdown_table, record_setup, save_figure, write_json
 from tracker.box_estimation import scaled_about_centre
 from tracker.build import build_tracker
 from tracker.config import load_config
 from tracker.data.sequence import Sequence
 from tracker.errors import ArgumentParser, TrackerError
+from tracker.evaluation.harness import cli_main, markdown_table, record_setup, save_figure, write_json
 from tracker.evaluation.run import open_sequences
 from tracker.features import frame_features
 from tracker.mdnet import MDNetTracker, as_rgb
@@ -150,7 +150,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--frames", default="5,10", help="frames probed after the first")
     parser.add_argument("--step", type=float, default=1.05, help="scale step (MDNet's candidate scale factor)")
     parser.add_argument("--steps", type=int, default=6, help="steps each way")
-    parser.add_argument("--weights", help="as run_tracker's --weights (default: pretrained/default.pt)")
+    parser.add_argument("--weights", help="as run_tracker's --weights (default: tracker/pretrained/default.pt)")
     parser.add_argument("--config", help="tracker YAML overrides")
     parser.add_argument("--out", default="runs/scale_sensitivity")
     return parser.parse_args(argv)

@@ -1,1 +1,0 @@
-"""Measurements (accuracy, speed, update cost) printed as tables and saved as JSON."""
