@@ -112,10 +112,10 @@ def test_box_feedback_steers_the_next_search_only_when_asked(fast_config, feedba
     tracker = tracker_for(fast_config, "scale_aspect_filter", box_feedback=feedback, box_feedback_min_score=-1e9,
                           success_threshold=-1e9, box_min_score=-1e9)
     tracker.init(sequence.frames[0], sequence.ground_truth[0])
-    previous = tracker.target.copy()
+    previous = tracker.state.target.copy()
     result = tracker.track_frame(sequence.frames[1])
     fed_back = bounded_scale_change(result.box, previous, tracker.config.box_feedback_max_scale)
-    assert np.allclose(tracker.target, fed_back) == feedback
+    assert np.allclose(tracker.state.target, fed_back) == feedback
 
 
 def test_size_only_feedback_keeps_the_classifiers_centre(fast_config):
@@ -125,9 +125,9 @@ def test_size_only_feedback_keeps_the_classifiers_centre(fast_config):
         tracker = tracker_for(fast_config, "scale_aspect_filter", box_feedback=True, box_feedback_min_score=-1e9,
                               success_threshold=-1e9, box_min_score=-1e9, box_feedback_size_only=size_only)
         tracker.init(sequence.frames[0], sequence.ground_truth[0])
-        previous = tracker.target.copy()
+        previous = tracker.state.target.copy()
         result = tracker.track_frame(sequence.frames[1])
-        runs[size_only] = (tracker.target.copy(), bounded_scale_change(result.box, previous, 1.05))
+        runs[size_only] = (tracker.state.target.copy(), bounded_scale_change(result.box, previous, 1.05))
     np.testing.assert_allclose(runs[True][0][2:], runs[True][1][2:])  # the estimated size, bounded
     assert not np.allclose(runs[True][0][:2], runs[True][1][:2])  # but not the estimated centre
 

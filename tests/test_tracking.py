@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import OTB, needs_otb, static_box_iou
+from tests.conftest import FAST, OTB, needs_otb, static_box_iou
 from tracker.backbones import read_weights
 from tracker.boxes import iou
 from tracker.build import DEFAULT_WEIGHTS, build_tracker
@@ -45,9 +45,9 @@ def test_failed_frames_counts_the_frames_scored_as_lost(fast_config):
         tracker = build_tracker(fast_config.replace(backbone_channels=(16, 32, 32)), "none")
     tracker.init(sequence.frames[0], sequence.ground_truth[0])
     lost = sum(tracker.track_frame(frame).lost for frame in sequence.frames[1:])
-    assert tracker.failed_frames == lost > 0
+    assert tracker.state.failed_frames == lost > 0
     tracker.init(sequence.frames[0], sequence.ground_truth[0])
-    assert tracker.failed_frames == 0  # a new sequence starts the count again
+    assert tracker.state.failed_frames == 0  # a new sequence starts the count again
 
 
 @pytest.mark.parametrize("size", [(6.0, 6.0), (1.0, 20.0)])
@@ -59,7 +59,7 @@ def test_tiny_targets_track_with_finite_boxes(fast_config, size):
     start = np.r_[sequence.ground_truth[0][:2], size]
     tracker.init(sequence.frames[0], start)
     boxes = np.array([tracker.update(f) for f in sequence.frames[1:]])
-    assert np.all(np.isfinite(boxes)) and tracker.box_estimator is not None and tracker.skipped_steps == []
+    assert np.all(np.isfinite(boxes)) and tracker.state.box_estimator is not None and tracker.state.skipped_steps == []
 
 
 def test_init_starts_every_per_sequence_measurement_again(fast_config):
@@ -146,3 +146,39 @@ def test_dragonbaby_tracks_without_nan():
     ours = scores(boxes, sequence.ground_truth)
     static = scores(np.tile(sequence.ground_truth[0], (113, 1)), sequence.ground_truth)
     assert ours["success_auc"] > static["success_auc"]
+
+
+def started_tracker(**changes):
+    from tracker.build import build_tracker
+    from tracker.config import TrackerConfig
+
+    tracker = build_tracker(TrackerConfig(**{**FAST, **changes}), "none", warn=False)
+    sequence = synthetic_sequence(n_frames=2)
+    tracker.init(sequence.frames[0], sequence.ground_truth[0])
+    return tracker
+
+
+def test_hard_negative_mining_keeps_the_highest_scoring_negatives():
+    tracker = started_tracker(batch_size=8, batch_neg_cand=24)  # 2 positives + the 6 hardest of 24 negatives
+    tracker.state.scheduler.pending = None
+    tracker._request_update(short_term=False)
+    job = tracker.state.scheduler.pending
+    seen = []
+    tracker.updater.step = lambda features, labels, lr: seen.append(features.clone())
+    candidates = job.neg[job.neg_order[:24]]
+    expected = candidates[torch.topk(tracker.head.positive_score(candidates), 6).indices]
+    tracker._step(job, 0)
+    assert torch.equal(seen[0][2:], expected)
+    assert torch.equal(seen[0][:2], job.pos[job.pos_order[:2]])
+
+
+def test_a_short_term_update_learns_from_the_last_frames_and_a_long_term_one_from_all_kept():
+    tracker = started_tracker(n_frames_short=3, n_frames_long=8)
+    width = tracker.state.pos_memory[0].shape[1]
+    tracker.state.pos_memory.extend(torch.full((4, width), float(frame)) for frame in range(1, 8))
+    for short_term, frames in ((True, {5.0, 6.0, 7.0}), (False, set(range(1, 8)))):
+        tracker._request_update(short_term=short_term)
+        job = tracker.state.scheduler.pending
+        values = {float(chunk[0, 0]) for chunk in job.pos.chunks if torch.all(chunk == chunk[0, 0])}
+        assert values == frames, (short_term, values)
+        assert len(job.pos) == 4 * len(frames) + (0 if short_term else len(tracker.state.pos_memory[0]))

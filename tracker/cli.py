@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from tracker.backbones import BACKBONES
 from tracker.box_estimation import BOX_ESTIMATORS
-from tracker.build import SHIPPED, build_tracker
+from tracker.build import SHIPPED, build_tracker, weights_loaded
 from tracker.config import TrackerConfig, load_config, load_yaml_text
 from tracker.data.otb import open_source
 from tracker.data.sequence import Sequence
@@ -220,9 +220,10 @@ def run(args: argparse.Namespace) -> dict:
             stats = tracker.sequence_stats()
             summary.update({
                 "tracker": f"ours ({config.updater})", "updater": config.updater, "backbone": tracker.config.backbone,
-                "weights": args.weights or "default", "batch_size": config.batch_size, "seed": config.seed,
+                "weights": weights_loaded(args.weights, tracker.config.backbone),
+                "batch_size": config.batch_size, "seed": config.seed,
                 "candidate_features": config.candidate_features, "sample_features": config.sample_features,
-                "box_estimator": config.box_estimator, "skipped_steps": tracker.skipped_steps,
+                "box_estimator": config.box_estimator, "skipped_steps": tracker.state.skipped_steps,
                 "phase_seconds": stats.phase_seconds, "updater_diagnostics": tracker.updater.diagnostics()})
         else:
             summary["tracker"] = tracker.name

@@ -16,15 +16,21 @@ from pathlib import Path
 
 import yaml
 
-from tracker.backbones import BACKBONES
-from tracker.backbones.efficientnet_lite0 import N_BLOCKS
-from tracker.box_estimation import BOX_ESTIMATORS
 from tracker.errors import MAX_QUOTE, TrackerError, quoted
 from tracker.files import read_text
-from tracker.learner import LEARNERS
 from tracker.limits import MAX_CHANNELS, MAX_COUNT, SIZE_BOUNDS
-from tracker.update_schedule import SCHEDULES
-from tracker.updaters import UPDATERS
+
+# What each registry holds, by name: the config validates against these without importing any
+# implementation (reading a YAML file needs no torch). tests/test_config.py checks them against the
+# registries (tracker.updaters.UPDATERS, tracker.box_estimation.BOX_ESTIMATORS, tracker.backbones.BACKBONES).
+UPDATER_NAMES = ("bp", "fa", "dfa", "bdfa")
+BOX_ESTIMATOR_NAMES = ("shared_bbreg", "crop_bbreg", "zoom_bbreg", "scale_search", "online_bbreg", "scale_filter",
+                  "scale_aspect_filter")
+BACKBONE_MIN_IMG_SIZE = {"mdnet": 75, "efficientnet_lite0": 32}  # the smallest crop mapping to one cell
+BACKBONE_NAMES = tuple(BACKBONE_MIN_IMG_SIZE)
+N_BLOCKS = 16  # EfficientNet-Lite0's blocks: trunk_blocks cuts after one of them
+SCHEDULES = ("full", "steps", "deadline")  # tracker/update_schedule.py
+LEARNERS = ("inline", "sequential", "thread")  # tracker/learner.py
 
 FEATURE_MODES = ("shared", "exact")
 BOX_READS = ("top", "mean")
@@ -41,12 +47,12 @@ class TrackerConfig:
     # --- network ---
     # deviation: MDNet's conv1-3 are VGG-M's, from ImageNet; no such weights can be had here, so the
     # default is the ImageNet EfficientNet-Lite0 trunk (tracker/backbones), cut after ``trunk_blocks``
-    # MBConv blocks (8: stride 16, 80 channels, chosen by measurement: README "Backbones"; 5: stride 8;
+    # MBConv blocks (8: stride 16, 80 channels, chosen by measurement: results/cut_point/README.md; 5: stride 8;
     # 11: stride 16, 112 channels). mdnet: MDNet's conv1-3 layout.
     backbone: str = "efficientnet_lite0"
     trunk_blocks: int = 8
     # deviation (mdnet layout): MDNet's widths are (96, 256, 512); the default is narrower so that the tracker
-    # runs in real time on a 2-core CPU (tracker/pretrained/README.md, "Width"). A weights file fixes the width
+    # runs in real time on a 2-core CPU (results/backbones/README.md). A weights file fixes the width
     # it holds.
     backbone_channels: tuple[int, int, int] = (48, 96, 128)
     fc_width: int = 512
@@ -92,7 +98,7 @@ class TrackerConfig:
     # deviation: MDNet runs each update's maxiter_update steps inside the frame that asks for it (a lost
     # frame, or every long_interval-th: 10x a tracked frame's cost). "steps" runs at most
     # update_steps_per_frame a frame and carries the rest over, except the first frame of a lost stretch,
-    # which updates in full (update_first_lost_in_full): chosen by measurement (README "Latency and memory").
+    # which updates in full (update_first_lost_in_full): chosen by measurement (results/latency/README.md).
     # "deadline" fits steps into frame_budget_ms by the clock (not deterministic); "full" is MDNet's.
     update_schedule: str = "steps"
     update_steps_per_frame: int = 2
@@ -217,8 +223,8 @@ class TrackerConfig:
               f"batch_neg_cand ({self.batch_neg_cand}) must be >= the negatives per batch ({self.batch_neg})")
         for name in ("candidate_features", "sample_features"):
             check(getattr(self, name) in FEATURE_MODES, f"{name} must be one of {FEATURE_MODES}")
-        check(self.box_estimator in BOX_ESTIMATORS,
-              f"unknown box_estimator {quoted(self.box_estimator)}; choose from {sorted(BOX_ESTIMATORS)}")
+        check(self.box_estimator in BOX_ESTIMATOR_NAMES,
+              f"unknown box_estimator {quoted(self.box_estimator)}; choose from {sorted(BOX_ESTIMATOR_NAMES)}")
         check(self.update_schedule in SCHEDULES, f"update_schedule must be one of {SCHEDULES}")
         check(self.learner in LEARNERS, f"learner must be one of {LEARNERS}")
         check(1 <= self.learner_delay <= 30, f"learner_delay must be in 1 .. 30 frames, got {self.learner_delay}")
@@ -242,10 +248,12 @@ class TrackerConfig:
         check(1 <= self.size_filter_levels <= 257,
               f"size_filter_levels must be in 1 .. 257, got {self.size_filter_levels}")
         check(math.isfinite(self.box_feedback_min_score), "box_feedback_min_score must be finite")
-        check(self.updater in UPDATERS, f"unknown updater {quoted(self.updater)}; choose from {sorted(UPDATERS)}")
+        check(self.updater in UPDATER_NAMES,
+              f"unknown updater {quoted(self.updater)}; choose from {sorted(UPDATER_NAMES)}")
         check(self.feedback_init in FEEDBACK_INITS, f"feedback_init must be one of {FEEDBACK_INITS}")
         check(self.feedback_scaling in FEEDBACK_SCALINGS, f"feedback_scaling must be one of {FEEDBACK_SCALINGS}")
-        check(self.backbone in BACKBONES, f"unknown backbone {quoted(self.backbone)}; choose from {sorted(BACKBONES)}")
+        check(self.backbone in BACKBONE_NAMES,
+              f"unknown backbone {quoted(self.backbone)}; choose from {sorted(BACKBONE_NAMES)}")
         check(1 <= self.trunk_blocks <= N_BLOCKS, f"trunk_blocks must be in 1-{N_BLOCKS}, got {self.trunk_blocks}")
         check(all(0 < c <= MAX_CHANNELS for c in self.backbone_channels),
               f"backbone_channels must each be in 1 .. {MAX_CHANNELS}, got {list(self.backbone_channels)}")
@@ -253,7 +261,7 @@ class TrackerConfig:
         check(set(self.lr_mult) <= {"fc4", "fc5", "fc6"}, "lr_mult keys must be fc4, fc5 or fc6")
         check(all(math.isfinite(v) and v >= 0 for v in self.lr_mult.values()),
               "lr_mult values must be finite and >= 0")
-        min_img = BACKBONES[self.backbone].min_img_size
+        min_img = BACKBONE_MIN_IMG_SIZE[self.backbone]
         check(min_img <= self.img_size <= self.max_map_side,
               f"img_size must be in {min_img} .. max_map_side ({self.max_map_side}) for the {self.backbone} "
               f"backbone, got {self.img_size}")

@@ -31,9 +31,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import torch
 
+from tracker.config import LEARNERS
 from tracker.head import Head
-
-LEARNERS = ("inline", "sequential", "thread")
 
 Weights = list[torch.Tensor]
 

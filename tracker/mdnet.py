@@ -7,6 +7,7 @@ they learn from (sample memories, hard negatives, when to update).
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -47,6 +48,26 @@ def bounded_scale_change(box: np.ndarray, previous: np.ndarray, max_scale: float
     return about_centres(centres(box), np.clip(box[2:], previous[2:] / max_scale, previous[2:] * max_scale))
 
 
+@dataclass
+class SequenceState:
+    """What the tracker keeps about one sequence: made by ``init``, replaced by the next ``init``."""
+
+    rng: np.random.Generator
+    torch_gen: torch.Generator
+    image_size: tuple[int, int]  # (width, height) every frame must have
+    target: np.ndarray  # the classifier's box, the centre of the next search
+    trans: float  # the search's spread, widened on lost frames (MDNet's expand_trans)
+    scheduler: UpdateScheduler
+    timer: PhaseTimer = field(default_factory=PhaseTimer)
+    frame_index: int = 0
+    failed_frames: int = 0  # frames scored as lost: each one costs a short-term update
+    lost_run: int = 0  # consecutive frames scored as lost, up to this one
+    skipped_steps: list[str] = field(default_factory=list)  # steps that could not run here, with the reason
+    box_estimator: BoxEstimator | None = None
+    pos_memory: deque[torch.Tensor] = field(default_factory=deque)  # per tracked frame, its positives' features
+    neg_memory: deque[torch.Tensor] = field(default_factory=deque)
+
+
 class MDNetTracker:
     """got10k-shaped tracker: ``init(image, box)`` then ``update(image) -> box`` per frame.
 
@@ -62,10 +83,9 @@ class MDNetTracker:
         self.updater = updater if updater is not None else make_updater(config)
         # the head the rule trains is self.head; candidates are scored by self.learner.scoring_head
         self.learner = Learner(config.learner, config.learner_delay, self.head)
-        self.timer = PhaseTimer()
-        self.failed_frames = 0  # frames scored as lost since init: each one costs a short-term update
-        self.skipped_steps: list[str] = []  # steps that could not run on this sequence, with the reason
-        self.image_size: tuple[int, int] | None = None  # (width, height) of the sequence's frames; None before init
+        self.labels = torch.cat([torch.ones(config.batch_pos, dtype=torch.long),
+                                 torch.zeros(config.batch_neg, dtype=torch.long)])
+        self.state: SequenceState | None = None  # made by init: everything about the sequence being tracked
 
     # ---------------------------------------------------------------- first frame
     def init(self, image: np.ndarray, box: np.ndarray) -> None:
@@ -73,59 +93,48 @@ class MDNetTracker:
         image = as_rgb(image)
         box = check_box(box, image.shape)
         self.learner.start_sequence()
-        self.rng = np.random.default_rng(cfg.seed)
-        self.torch_gen = torch.Generator().manual_seed(cfg.seed)
-        self.image_size = (image.shape[1], image.shape[0])
-        self.head.reset(self.torch_gen, self.fc_state)
-        self.updater.start(self.head, self.torch_gen)
-        self.target = box.copy()
-        self.frame_index = 0
-        self.trans = cfg.trans
-        # everything measured per sequence starts again (the updater's diagnostics in start())
-        self.timer = PhaseTimer()
-        self.failed_frames = 0
-        self.lost_run = 0  # consecutive frames scored as lost, up to this one
-        self.skipped_steps = []
-        self.scheduler = UpdateScheduler(cfg.update_schedule, cfg.update_steps_per_frame, cfg.frame_budget_ms)
-        self.labels = torch.cat([torch.ones(cfg.batch_pos, dtype=torch.long),
-                                 torch.zeros(cfg.batch_neg, dtype=torch.long)])
+        self.state = s = SequenceState(
+            rng=np.random.default_rng(cfg.seed), torch_gen=torch.Generator().manual_seed(cfg.seed),
+            image_size=(image.shape[1], image.shape[0]), target=box.copy(), trans=cfg.trans,
+            scheduler=UpdateScheduler(cfg.update_schedule, cfg.update_steps_per_frame, cfg.frame_budget_ms))
+        self.head.reset(s.torch_gen, self.fc_state)
+        self.updater.start(self.head, s.torch_gen)  # the updater's diagnostics start again there
 
-        whole = np.array([0.0, 0.0, *self.image_size])
-        with self.timer("features"):
+        whole = np.array([0.0, 0.0, *s.image_size])
+        with s.timer("features"):
             features = frame_features(self.backbone, image, cfg.sample_features, cfg.img_size, cfg.padding,
                                       box, np.stack([box, whole]), cfg.max_map_side)
-            pos = self._draw(features, SampleGenerator("gaussian", self.image_size, cfg.trans_pos, cfg.scale_pos),
+            pos = self._draw(features, SampleGenerator("gaussian", s.image_size, cfg.trans_pos, cfg.scale_pos),
                              cfg.n_pos_init, (cfg.overlap_pos_init, 1.0))
             half = cfg.n_neg_init // 2
             neg = np.concatenate([
-                self._draw(features, SampleGenerator("uniform", self.image_size, cfg.trans_neg_init,
+                self._draw(features, SampleGenerator("uniform", s.image_size, cfg.trans_neg_init,
                                                      cfg.scale_neg_init), half, (0.0, cfg.overlap_neg_init)),
-                self._draw(features, SampleGenerator("whole", self.image_size, 0.0, cfg.scale_neg_init),
+                self._draw(features, SampleGenerator("whole", s.image_size, 0.0, cfg.scale_neg_init),
                            cfg.n_neg_init - half, (0.0, cfg.overlap_neg_init)),
             ])
-            neg = neg[self.rng.permutation(len(neg))]
+            neg = neg[s.rng.permutation(len(neg))]
             pos_feats, neg_feats = features.extract(pos), features.extract(neg)
-        self.box_estimator: BoxEstimator | None = None
         if cfg.bbreg:
-            with self.timer("bbreg"):
+            with s.timer("bbreg"):
                 # drawn the same way for every estimator, so that the classifier's samples do not depend on it
-                samples = self._draw(features, SampleGenerator("uniform", self.image_size, cfg.trans_bbreg,
+                samples = self._draw(features, SampleGenerator("uniform", s.image_size, cfg.trans_bbreg,
                                                                cfg.scale_bbreg, cfg.aspect_bbreg),
                                      cfg.n_bbreg, (cfg.overlap_bbreg, 1.0))
                 if len(samples):
-                    self.box_estimator = make_box_estimator(cfg, self.backbone)
-                    self.box_estimator.fit(image, box, samples, features)
+                    s.box_estimator = make_box_estimator(cfg, self.backbone)
+                    s.box_estimator.fit(image, box, samples, features)
                 else:
-                    self.skipped_steps.append(f"bbreg: no sample overlaps the initial box by {cfg.overlap_bbreg}")
-        with self.timer("updates"):
+                    s.skipped_steps.append(f"bbreg: no sample overlaps the initial box by {cfg.overlap_bbreg}")
+        with s.timer("updates"):
             # the first frame trains in full, whatever the schedule: there is nothing to track without it
             job = self._job(SampleSet([pos_feats]), SampleSet([neg_feats]), cfg.maxiter_init, cfg.lr_init, urgent=True)
             if job is not None:
-                self.scheduler.request(job)
-                self.scheduler.run(self._step, self.scheduler.clock())
+                s.scheduler.request(job)
+                s.scheduler.run(self._step, s.scheduler.clock())
         self.learner.go_live_now()
-        self.pos_memory: deque[torch.Tensor] = deque([pos_feats[:cfg.n_pos_update]], maxlen=cfg.n_frames_long)
-        self.neg_memory: deque[torch.Tensor] = deque([neg_feats[:cfg.n_neg_update]], maxlen=cfg.n_frames_short)
+        s.pos_memory = deque([pos_feats[:cfg.n_pos_update]], maxlen=cfg.n_frames_long)
+        s.neg_memory = deque([neg_feats[:cfg.n_neg_update]], maxlen=cfg.n_frames_short)
         release_free_memory()  # the first frame's map and its 5,500 samples are gone: hand their pages back
 
     # ---------------------------------------------------------------- each frame
@@ -136,64 +145,67 @@ class MDNetTracker:
     def track_frame(self, image: np.ndarray) -> FrameResult:
         """The next frame: box, target score (mean logit of the top candidates) and whether it is lost."""
         cfg = self.config
-        if self.image_size is None:
+        if self.state is None:
             raise TrackerError("a frame to track before init(image, box): start the tracker on a first frame")
-        frame_start = self.scheduler.clock()
+        s = self.state
+        frame_start = s.scheduler.clock()
         image = as_rgb(image)
-        if (image.shape[1], image.shape[0]) != self.image_size:
+        if (image.shape[1], image.shape[0]) != s.image_size:
             raise TrackerError(f"a frame of {image.shape[1]}x{image.shape[0]} pixels in a sequence that started at "
-                               f"{self.image_size[0]}x{self.image_size[1]}: every frame of a sequence must have one "
+                               f"{s.image_size[0]}x{s.image_size[1]}: every frame of a sequence must have one "
                                "size (init() starts a new sequence)")
-        self.frame_index += 1
-        candidates = SampleGenerator("gaussian", self.image_size, self.trans, cfg.scale).draw(
-            self.target, cfg.n_samples, self.rng)
-        with self.timer("features"):
+        s.frame_index += 1
+        candidates = SampleGenerator("gaussian", s.image_size, s.trans, cfg.scale).draw(
+            s.target, cfg.n_samples, s.rng)
+        with s.timer("features"):
             def reader(mode: str) -> FrameFeatures:
-                return frame_features(self.backbone, image, mode, cfg.img_size, cfg.padding, self.target,
+                return frame_features(self.backbone, image, mode, cfg.img_size, cfg.padding, s.target,
                                       candidates, cfg.max_map_side)
 
             features = reader(cfg.sample_features)
             candidate_reader = features if cfg.candidate_features == cfg.sample_features else reader(
                 cfg.candidate_features)
             candidate_feats = candidate_reader.extract(candidates)
-        with self.timer("scoring"):
+        with s.timer("scoring"):
             scores = self.learner.scoring_head.positive_score(candidate_feats).numpy()
             top = np.argsort(-scores)[:cfg.top_k]
             score = float(scores[top].mean())
-            previous = self.target
-            self.target = candidates[top].mean(axis=0)
+            previous = s.target
+            s.target = candidates[top].mean(axis=0)
             success = score > cfg.success_threshold
         # a failed frame widens the search (MDNet's expand_trans); success resets it
-        self.trans = cfg.trans if success else min(self.trans * 1.1, cfg.trans_limit)
-        result = self.target.copy()
-        if success and score > cfg.box_min_score and self.box_estimator is not None:
-            with self.timer("bbreg"):
-                result = self.box_estimator.estimate(image, candidate_reader, candidates[top], candidate_feats[top],
+        s.trans = cfg.trans if success else min(s.trans * 1.1, cfg.trans_limit)
+        result = s.target.copy()
+        if success and score > cfg.box_min_score and s.box_estimator is not None:
+            with s.timer("bbreg"):
+                result = s.box_estimator.estimate(image, candidate_reader, candidates[top], candidate_feats[top],
                                                      self.learner.scoring_head, score)
             if cfg.box_feedback and score > cfg.box_feedback_min_score:
                 fed_back = bounded_scale_change(result, previous, cfg.box_feedback_max_scale)
                 if cfg.box_feedback_size_only:  # about the classifier's own centre
-                    fed_back = about_centres(centres(self.target), fed_back[2:])
-                self.target = fed_back
-        elif self.box_estimator is not None:
-            result = self.box_estimator.hold(result)
-        with self.timer("updates"):
-            self.lost_run = 0 if success else self.lost_run + 1
+                    fed_back = about_centres(centres(s.target), fed_back[2:])
+                s.target = fed_back
+        elif s.box_estimator is not None:
+            result = s.box_estimator.hold(result)
+        with s.timer("updates"):
+            s.lost_run = 0 if success else s.lost_run + 1
             if not success:
-                self.failed_frames += 1
-                if (self.lost_run - 1) % cfg.lost_update_interval == 0:
-                    self._request_update(short_term=True, urgent=self.lost_run == 1 and cfg.update_first_lost_in_full)
+                s.failed_frames += 1
+                if (s.lost_run - 1) % cfg.lost_update_interval == 0:
+                    self._request_update(short_term=True, urgent=s.lost_run == 1 and cfg.update_first_lost_in_full)
             else:
                 self._collect(features)
-                if self.frame_index % cfg.long_interval == 0:
+                if s.frame_index % cfg.long_interval == 0:
                     self._request_update(short_term=False)
             steps = self._learn(frame_start)
-        if self.frame_index % cfg.long_interval == 0:
+        if s.frame_index % cfg.long_interval == 0:
             release_free_memory()  # ~5 ms: keeps the heap near what is live (tracker/allocator.py)
         return FrameResult(result, score, not success, steps)
 
     def sequence_stats(self) -> SequenceStats:
-        return SequenceStats(self.failed_frames, self.timer.as_dict())
+        if self.state is None:
+            return SequenceStats(0)
+        return SequenceStats(self.state.failed_frames, self.state.timer.as_dict())
 
     def close(self) -> None:
         """Stop the learner's worker thread, if any (it also stops with the process)."""
@@ -203,8 +215,8 @@ class MDNetTracker:
     def _learn(self, frame_start: float) -> int:
         """This frame's learning steps, run or started by the learner; how many."""
         if self.learner.kind == "inline":
-            return self.scheduler.run(self._step, frame_start)
-        share = self.scheduler.take()
+            return self.state.scheduler.run(self._step, frame_start)
+        share = self.state.scheduler.take()
         if share is None:
             self.learner.end_frame(None)
             return 0
@@ -219,25 +231,24 @@ class MDNetTracker:
 
     def _draw(self, features: FrameFeatures, generator: SampleGenerator, n: int,
               overlap: tuple[float, float]) -> np.ndarray:
-        return generator.draw_in_overlap(self.target, n, overlap, self.rng, accept=features.contains)
+        return generator.draw_in_overlap(self.state.target, n, overlap, self.state.rng, accept=features.contains)
 
     def _collect(self, features: FrameFeatures) -> None:
         cfg = self.config
-        pos = self._draw(features, SampleGenerator("gaussian", self.image_size, cfg.trans_pos, cfg.scale_pos),
+        pos = self._draw(features, SampleGenerator("gaussian", self.state.image_size, cfg.trans_pos, cfg.scale_pos),
                          cfg.n_pos_update, (cfg.overlap_pos_update, 1.0))
-        neg = self._draw(features, SampleGenerator("uniform", self.image_size, cfg.trans_neg, cfg.scale_neg),
+        neg = self._draw(features, SampleGenerator("uniform", self.state.image_size, cfg.trans_neg, cfg.scale_neg),
                          cfg.n_neg_update, (0.0, cfg.overlap_neg_update))
-        self.pos_memory.append(features.extract(pos))
-        self.neg_memory.append(features.extract(neg))
+        self.state.pos_memory.append(features.extract(pos))
+        self.state.neg_memory.append(features.extract(neg))
 
     def _request_update(self, short_term: bool, urgent: bool = False) -> None:
         """MDNet's short-term update (the last ``n_frames_short`` frames' positives) or long-term one (all kept)."""
-        cfg = self.config
-        pos_frames = list(self.pos_memory)[-cfg.n_frames_short:] if short_term else list(self.pos_memory)
-        job = self._job(SampleSet(pos_frames), SampleSet(list(self.neg_memory)), cfg.maxiter_update, cfg.lr_update,
-                        urgent)
+        cfg, s = self.config, self.state
+        pos_frames = list(s.pos_memory)[-cfg.n_frames_short:] if short_term else list(s.pos_memory)
+        job = self._job(SampleSet(pos_frames), SampleSet(list(s.neg_memory)), cfg.maxiter_update, cfg.lr_update, urgent)
         if job is not None:
-            self.scheduler.request(job)
+            self.state.scheduler.request(job)
 
     @property
     def _negative_candidates(self) -> int:
@@ -267,4 +278,4 @@ class MDNetTracker:
     def _epoch_order(self, n: int, total: int) -> torch.Tensor:
         """Indices walking through shuffled copies of range(n) until ``total`` are drawn."""
         repeats = -(-total // n)
-        return torch.from_numpy(np.concatenate([self.rng.permutation(n) for _ in range(repeats)])[:total])
+        return torch.from_numpy(np.concatenate([self.state.rng.permutation(n) for _ in range(repeats)])[:total])

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-SCHEDULES = ("full", "steps", "deadline")
+from tracker.config import SCHEDULES
 
 
 class SampleSet:

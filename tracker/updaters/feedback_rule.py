@@ -10,17 +10,14 @@ import math
 import time
 from abc import abstractmethod
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import torch
 
+from tracker.config import TrackerConfig
 from tracker.head import ForwardCache, Head
 from tracker.updaters.feedback_storage import BinaryFeedback, DenseFeedback
+from tracker.updaters.probe import AlignmentProbe
 from tracker.updaters.rule import LearningRule, output_error
-
-if TYPE_CHECKING:  # the config imports the rules' registry: this way round only for type hints
-    from tracker.config import TrackerConfig
-    from tracker.updaters.probe import AlignmentProbe
 
 
 def relu_derivative(pre: torch.Tensor) -> torch.Tensor:

@@ -7,16 +7,13 @@ Everything else about learning (dropout, the loss, SGD, clipping, lr multipliers
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
+from tracker.config import TrackerConfig
 from tracker.head import ForwardCache, Head
-
-if TYPE_CHECKING:  # the config imports the rules' registry: this way round only for type hints
-    from tracker.config import TrackerConfig
-    from tracker.updaters.probe import AlignmentProbe
+from tracker.updaters.probe import AlignmentProbe
 
 
 def binary_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

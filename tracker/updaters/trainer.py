@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 
+from tracker.config import TrackerConfig
 from tracker.head import LAYER_NAMES, Head
 from tracker.updaters.probe import AlignmentProbe
 from tracker.updaters.rule import LearningRule, binary_loss
 from tracker.updaters.sgd import FusedSGD, ParamGroup
-
-if TYPE_CHECKING:  # the config imports the rules' registry: this way round only for type hints
-    from tracker.config import TrackerConfig
 
 
 @dataclass
