@@ -59,6 +59,9 @@ class ScriptedWindow:
     def show(self, image_bgr):
         self.shown.append(image_bgr)
 
+    def paint(self):
+        self.painted = len(self.shown)
+
     def key(self):
         self.key_calls += 1
         if self.on_key:
@@ -227,3 +230,26 @@ def test_live_cli_on_a_video_file_in_a_real_window(tmp_path, xvfb):
                         env={"DISPLAY": xvfb})
     assert code == 0, err
     assert (tmp_path / "o.mp4").stat().st_size > 0
+
+
+def test_a_file_plays_at_the_trackers_pace_every_frame_tracked(backbone):
+    """The default for a recorded clip: nothing skipped, however slow the tracker (here, while the first frame
+    trains, a paced reader would have dropped many)."""
+    window = ScriptedWindow([-1] * 200)
+    reader = LatestFrameReader(FakeCapture(n_frames=30, delay=0.001), is_camera=False, every_frame=True).start()
+    stats = run_live(reader, window, TrackerConfig(**FAST), Recorder(backbone), init_box=GT0)
+    assert (stats.frames, stats.skipped) == (29, 0)
+
+
+def test_the_window_shows_the_first_frame_while_it_trains(backbone):
+    window = ScriptedWindow(["q"])
+    reader = LatestFrameReader(FakeCapture(n_frames=5, delay=0.001), is_camera=False, every_frame=True).start()
+    run_live(reader, window, TrackerConfig(**FAST), Recorder(backbone), init_box=GT0)
+    assert window.painted == 1 and window.shown[0].mean() > 20  # the frame, not a black window
+
+
+def test_realtime_is_refused_without_the_live_demo(capsys):
+    from tracker.cli import main
+
+    assert main(["--realtime"]) == 2
+    assert "--realtime is for the live demo" in capsys.readouterr().err

@@ -60,7 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--video", help="OTB folder (img/ + groundtruth_rect.txt; Seq.2 = second target), "
                                         "folder of frames or video file; default: built-in synthetic demo")
     parser.add_argument("--webcam", metavar="SOURCE",
-                        help="live demo: camera index (0, 1, ...), or a video file / stream URL played as live")
+                        help="live demo: camera index (0, 1, ...), or a video file / stream URL (a file plays "
+                             "at the tracker's pace, every frame tracked)")
+    parser.add_argument("--realtime", action="store_true",
+                        help="live demo on a file: play it at its own frame rate, dropping the frames the tracker "
+                             "has no time for, as a camera would (default: off)")
     parser.add_argument("--snapshots", default=".", help="folder for live-demo snapshots (key s)")
     parser.add_argument("--init", help="initial box x,y,w,h (default: first ground-truth box)")
     parser.add_argument("--tracker", choices=["ours", *PEERS], default="ours",
@@ -275,8 +279,9 @@ def run_webcam(args: argparse.Namespace) -> None:
     init_box = parse_box(args.init) if args.init else None
     capture, is_camera = open_capture(args.webcam)
     window = OpenCVWindow()
-    pace = None if is_camera else (capture.get(cv2.CAP_PROP_FPS) or 25.0)
-    reader = LatestFrameReader(capture, is_camera, pace).start()
+    # a file plays at the tracker's pace, every frame tracked; --realtime plays it as a camera would deliver it
+    pace = (capture.get(cv2.CAP_PROP_FPS) or 25.0) if args.realtime and not is_camera else None
+    reader = LatestFrameReader(capture, is_camera, pace, every_frame=not is_camera and not args.realtime).start()
 
     def make_tracker(cfg: TrackerConfig) -> Tracker:
         return peer if peer is not None else build_tracker(cfg, args.weights, warn=False)
@@ -302,7 +307,15 @@ def live_main(argv: list[str] | None = None) -> int:
 
 
 def run_main(args: argparse.Namespace) -> int:
-    return run_command(lambda: run_webcam(args) if args.webcam is not None else print_summary(run(args)))
+    def body() -> None:
+        if args.webcam is not None:
+            run_webcam(args)
+        elif args.realtime:
+            raise TrackerError("--realtime is for the live demo on a file (--webcam clip.mp4)")
+        else:
+            print_summary(run(args))
+
+    return run_command(body)
 
 
 def print_summary(summary: dict) -> None:

@@ -61,16 +61,21 @@ def open_capture(source: str) -> tuple[cv2.VideoCapture, bool]:
 class LatestFrameReader:
     """Reads ``capture`` in a thread and keeps only the newest frame (RGB) and its number.
 
-    ``pace_fps`` plays a file at its own rate, as a live source would deliver it.
+    ``pace_fps`` plays a file at its own rate, as a live source would deliver it. ``every_frame`` instead
+    reads the next frame only once the last one was taken: a recorded clip played at the tracker's pace,
+    every frame tracked.
     """
 
-    def __init__(self, capture: Capture, is_camera: bool, pace_fps: float | None = None) -> None:
+    def __init__(self, capture: Capture, is_camera: bool, pace_fps: float | None = None,
+                 every_frame: bool = False) -> None:
         self.capture = capture
         self.is_camera = is_camera
         self.pace = 1.0 / pace_fps if pace_fps else 0.0
-        self.lock = threading.Lock()
+        self.every_frame = every_frame
+        self.lock = threading.Condition()
         self.frame: np.ndarray | None = None
         self.frame_id = -1
+        self.taken_id = -1  # the newest frame handed out by latest()
         self.ended = False  # a file or stream finished
         self.failed = False  # a camera stopped delivering frames
         self.stopping = False
@@ -96,6 +101,8 @@ class LatestFrameReader:
             rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
             with self.lock:
                 self.frame, self.frame_id = rgb, self.frame_id + 1
+                while self.every_frame and self.taken_id < self.frame_id and not self.stopping:
+                    self.lock.wait(0.05)
             if self.pace:
                 time.sleep(max(0.0, self.pace - (time.perf_counter() - start)))
 
@@ -105,6 +112,8 @@ class LatestFrameReader:
         while True:
             with self.lock:
                 if self.frame_id > after:
+                    self.taken_id = self.frame_id
+                    self.lock.notify_all()
                     return self.frame_id, self.frame
             if self.ended or self.failed or time.perf_counter() > deadline:
                 return after, None
@@ -124,6 +133,9 @@ class Window(Protocol):
 
     def select(self, image_rgb: np.ndarray) -> np.ndarray | None:
         """A box the user drags around the target, or None if they give up."""
+
+    def paint(self) -> None:
+        """Draw what was shown now, before a long computation (HighGUI draws only inside waitKey)."""
 
     def close(self) -> None: ...
 
@@ -145,6 +157,9 @@ class OpenCVWindow:
     def select(self, image_rgb: np.ndarray) -> np.ndarray | None:
         x, y, w, h = cv2.selectROI(self.title, cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), showCrosshair=False)
         return np.array([x, y, w, h], dtype=float) if w > 0 and h > 0 else None
+
+    def paint(self) -> None:
+        cv2.waitKey(1)
 
     def close(self) -> None:
         cv2.destroyWindow(self.title)
@@ -186,6 +201,19 @@ def save_snapshot(folder: Path, image_bgr: np.ndarray) -> bool:
     return written
 
 
+def start_on(tracker: Tracker, frame: np.ndarray, box: np.ndarray, window: Window) -> None:
+    """``tracker.init`` on ``frame``, with the frame on screen meanwhile: the first frame trains for about a
+    second, and a window left black that long looks broken."""
+    canvas = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
+    draw_box(canvas, box, (0, 255, 255))
+    for colour, width in (((0, 0, 0), 3), ((255, 255, 255), 1)):
+        cv2.putText(canvas, "learning the target...", (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, colour, width,
+                    cv2.LINE_AA)
+    window.show(canvas)
+    window.paint()
+    tracker.init(frame, box)
+
+
 def run_live(reader: LatestFrameReader, window: Window, config: TrackerConfig,
              make_tracker: Callable[[TrackerConfig], Tracker], init_box: np.ndarray | None = None,
              save: str | None = None, snapshot_dir: str = ".", fixed_name: str | None = None) -> LiveStats:
@@ -203,7 +231,7 @@ def run_live(reader: LatestFrameReader, window: Window, config: TrackerConfig,
     box = check_box(box, frame.shape)
     updater = fixed_name or config.updater  # what the overlay names
     tracker = make_tracker(config)
-    tracker.init(frame, box)
+    start_on(tracker, frame, box, window)
     stats, paused = LiveStats(), False
     recorder = VideoRecorder(save) if save else None
     score, lost = float("inf"), False
@@ -226,7 +254,7 @@ def run_live(reader: LatestFrameReader, window: Window, config: TrackerConfig,
                     updater = UPDATER_CYCLE[(UPDATER_CYCLE.index(updater) + 1) % len(UPDATER_CYCLE)] \
                         if updater in UPDATER_CYCLE else UPDATER_CYCLE[0]
                     tracker = make_tracker(config.replace(updater=updater))
-                tracker.init(frame, box)
+                start_on(tracker, frame, box, window)
                 score, lost = float("inf"), False
             if paused:
                 overlay = draw_overlay(frame, box, score, lost, updater, stats, paused)
