@@ -236,3 +236,23 @@ def test_bdfa_live_refuses_what_it_does_not_take_in_one_line(capsys):
     assert stopped.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "--output" in err[0]
+
+
+def test_output_csv_has_one_row_per_frame_with_score_and_lost_and_the_same_seed_gives_the_same_rows(
+        tmp_path, otb_folder, fast_yaml):
+    runs = []
+    for name in ("a", "b"):
+        rows, boxes = tmp_path / f"{name}.csv", tmp_path / f"{name}.txt"
+        assert main(["--video", str(otb_folder), "--config", fast_yaml, "--weights", "none", "--quiet",
+                     "--output-csv", str(rows), "--output", str(boxes)]) == 0
+        runs.append(rows.read_text())
+    assert runs[0] == runs[1]
+    lines = runs[0].splitlines()
+    assert lines[0] == "frame,x,y,w,h,score,lost"
+    table = [line.split(",") for line in lines[1:]]
+    assert [int(row[0]) for row in table] == list(range(1, len(table) + 1))
+    assert table[0][5] == "" and all(row[5] != "" and np.isfinite(float(row[5])) for row in table[1:])
+    assert all(row[6] in ("0", "1") for row in table) and table[0][6] == "0"
+    # lost is exactly "the score is not above success_threshold (0)"
+    assert all((row[6] == "1") == (float(row[5]) <= 0) for row in table[1:])
+    assert [",".join(row[1:5]) for row in table] == (tmp_path / "a.txt").read_text().splitlines()

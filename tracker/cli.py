@@ -67,7 +67,8 @@ def build_parser(live: bool = False) -> argparse.ArgumentParser:
         parser.add_argument("--webcam", metavar="SOURCE", default="0",
                             help="camera index, video file or stream URL (default: camera 0)")
         # what only tracking a sequence reads: absent here, so that the live demo never ignores a flag
-        parser.set_defaults(video=None, output=None, display=False, summary_json=None, max_frames=None, quiet=False)
+        parser.set_defaults(video=None, output=None, output_csv=None, display=False, summary_json=None,
+                            max_frames=None, quiet=False)
     else:
         parser = ArgumentParser(description="MDNet-style tracker with BP / DFA / BDFA online learning.",
                                 epilog=f"--webcam {LIVE_KEYS}")
@@ -114,6 +115,9 @@ def build_parser(live: bool = False) -> argparse.ArgumentParser:
     if not live:
         parser.add_argument("--output", help="write boxes here, one x,y,w,h line per frame, OTB format "
                                              "(default: none)")
+        parser.add_argument("--output-csv", help="write one row per frame here: frame,x,y,w,h,score,lost (frame from "
+                                                 "1; score: the target score, empty where none; lost: 0 or 1) "
+                                                 "(default: none)")
         parser.add_argument("--display", action="store_true", help="show the tracking in a window (default: off)")
         parser.add_argument("--summary-json", help="write frames, fps and (with ground truth) accuracy here "
                                                    "(default: none)")
@@ -184,17 +188,26 @@ class Outputs:
 
     def __init__(self, args: argparse.Namespace, inputs: list[tuple[str, Path]]) -> None:
         self.boxes = Output(args.output, "--output") if args.output else None
+        self.rows = Output(args.output_csv, "--output-csv") if args.output_csv else None
         self.summary = Output(args.summary_json, "--summary-json") if args.summary_json else None
         self.recorder = VideoRecorder(args.save) if args.save else None
-        refuse_clobbering([o for o in (self.boxes, self.summary, self.recorder and self.recorder.output) if o],
-                          inputs)
+        refuse_clobbering([o for o in (self.boxes, self.rows, self.summary, self.recorder and self.recorder.output)
+                           if o], inputs)
+        if self.rows:
+            self.rows.write("frame,x,y,w,h,score,lost\n")
+        self.frames = 0
         self.display = args.display
         if self.display:
             check_display("--display")
 
-    def frame(self, image: np.ndarray, box: np.ndarray, truth: np.ndarray | None) -> None:
+    def frame(self, image: np.ndarray, box: np.ndarray, truth: np.ndarray | None, score: float = float("nan"),
+              lost: bool = False) -> None:
+        self.frames += 1
         if self.boxes:
             self.boxes.write(",".join(f"{v:.2f}" for v in box) + "\n")
+        if self.rows:  # frame from 1; no score (the first frame, an OpenCV peer) is an empty cell
+            cells = [str(self.frames), *(f"{v:.2f}" for v in box), "" if np.isnan(score) else f"{score:.4f}"]
+            self.rows.write(",".join(cells) + f",{int(lost)}\n")
         if not (self.recorder or self.display):
             return
         canvas = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
@@ -213,7 +226,7 @@ class Outputs:
             cv2.destroyAllWindows()
         if self.recorder:
             self.recorder.close(keep=summary is not None)
-        for output in (self.boxes, self.summary):
+        for output in (self.boxes, self.rows, self.summary):
             if output is None:
                 continue
             if summary is None:
@@ -269,7 +282,8 @@ def track_sequence(args: argparse.Namespace, tracker: Tracker, sequence: Sequenc
             boxes.append(frame.box)
             seconds.append(frame.seconds)
             lost.append(frame.lost)
-            outputs.frame(frame.image, frame.box, truth[index] if truth is not None and index < len(truth) else None)
+            outputs.frame(frame.image, frame.box, truth[index] if truth is not None and index < len(truth) else None,
+                          frame.score, frame.lost)
             progress.update()
     if not boxes:
         raise TrackerError(f"no frames could be read from {args.video}")
@@ -286,7 +300,8 @@ def track_sequence(args: argparse.Namespace, tracker: Tracker, sequence: Sequenc
 def run_webcam(args: argparse.Namespace) -> None:
     from tracker.live import LatestFrameReader, OpenCVWindow, open_capture, run_live
 
-    given = {"--output": args.output, "--summary-json": args.summary_json, "--max-frames": args.max_frames,
+    given = {"--output": args.output, "--output-csv": args.output_csv, "--summary-json": args.summary_json,
+             "--max-frames": args.max_frames,
              "--video": args.video}
     ignored = [flag for flag, value in given.items() if value is not None]
     if ignored:

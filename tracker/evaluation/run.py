@@ -20,6 +20,7 @@ class TrackedFrame:
     box: np.ndarray
     seconds: float  # the tracker's own time on this frame (init on the first)
     lost: bool  # whether the tracker judged the target lost (never on the first frame)
+    score: float = float("nan")  # the tracker's target score (NaN on the first frame, and for trackers without one)
 
 
 def track(tracker: Tracker, sequence: Sequence, init_box: np.ndarray,
@@ -31,14 +32,14 @@ def track(tracker: Tracker, sequence: Sequence, init_box: np.ndarray,
         start = time.perf_counter()
         if index == 0:
             tracker.init(image, init_box)
-            box, lost = np.asarray(init_box, dtype=float), False
+            box, lost, score = np.asarray(init_box, dtype=float), False, float("nan")
         else:
             result = tracker.track_frame(image)
-            box, lost = result.box, result.lost
+            box, lost, score = result.box, result.lost, result.score
         seconds = time.perf_counter() - start
         if not np.all(np.isfinite(box)):
             raise TrackerError(f"{sequence.name}: tracker produced a non-finite box at frame {index + 1}")
-        yield TrackedFrame(image, box, seconds, lost)
+        yield TrackedFrame(image, box, seconds, lost, score)
 
 
 @dataclass
