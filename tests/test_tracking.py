@@ -182,3 +182,27 @@ def test_a_short_term_update_learns_from_the_last_frames_and_a_long_term_one_fro
         values = {float(chunk[0, 0]) for chunk in job.pos.chunks if torch.all(chunk == chunk[0, 0])}
         assert values == frames, (short_term, values)
         assert len(job.pos) == 4 * len(frames) + (0 if short_term else len(tracker.state.pos_memory[0]))
+
+
+def test_a_target_away_for_30_frames_is_flagged_lost_and_found_again_elsewhere():
+    """The synthetic target leaves the picture for 30 frames and comes back 150 px from where it left."""
+    from tracker.build import build_tracker
+    from tracker.config import TrackerConfig
+
+    sequence = synthetic_sequence(n_frames=100, absent=(30, 60), seed=1)
+    assert np.hypot(*(sequence.ground_truth[60, :2] - sequence.ground_truth[29, :2])) > 100
+    found = {}
+    for interval in (0, 5):
+        tracker = build_tracker(TrackerConfig(redetect_interval=interval), warn=False)
+        tracker.init(sequence.frames[0], sequence.ground_truth[0])
+        results = [tracker.track_frame(frame) for frame in sequence.frames[1:76]]
+        lost = np.array([r.lost for r in results])
+        overlaps = np.array([iou(r.box[None], g[None])[0] if np.all(np.isfinite(g)) else 0.0
+                             for r, g in zip(results, sequence.ground_truth[1:])])
+        assert lost[29:59].all()  # frames 30-59: away, every one flagged lost, none re-detected on clutter
+        back = np.flatnonzero(overlaps[59:] >= 0.5)
+        found[interval] = int(back[0]) if len(back) else None
+        searches = tracker.state.redetections
+        assert (len(searches) > 0) == (interval > 0)
+    assert found[0] is None  # MDNet's widening search alone does not find it (in the 16 frames looked at)
+    assert found[5] is not None and found[5] <= 10

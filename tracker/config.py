@@ -73,6 +73,11 @@ class TrackerConfig:
     trans_limit: float = 1.5
     top_k: int = 5
     success_threshold: float = 0.0
+    # re-detection (not MDNet's): on every redetect_interval-th consecutive lost frame, the whole frame is
+    # searched at the last box's size, and the best box taken if it scores above redetect_threshold.
+    # 0: never (MDNet only widens its search about the last box, by 10% a lost frame)
+    redetect_interval: int = 0
+    redetect_threshold: float = 2.0
     # --- first-frame training ---
     n_pos_init: int = 500
     n_neg_init: int = 5000
@@ -282,6 +287,8 @@ class TrackerConfig:
         check(0.0 <= self.momentum < 1.0, f"momentum must be in [0, 1), got {self.momentum}")
         check(math.isfinite(self.weight_decay) and self.weight_decay >= 0, "weight_decay must be finite and >= 0")
         check(math.isfinite(self.success_threshold), "success_threshold must be finite")
+        check(0 <= self.redetect_interval <= MAX_COUNT, f"redetect_interval must be in 0 .. {MAX_COUNT} (0: never)")
+        check(math.isfinite(self.redetect_threshold), "redetect_threshold must be finite")
         check(self.padding >= 0, f"padding must be >= 0, got {self.padding}")
 
 

@@ -64,6 +64,7 @@ class SequenceState:
     lost_run: int = 0  # consecutive frames scored as lost, up to this one
     skipped_steps: list[str] = field(default_factory=list)  # steps that could not run here, with the reason
     box_estimator: BoxEstimator | None = None
+    redetections: list[tuple[int, float]] = field(default_factory=list)  # (frame, best score) per global search
     pos_memory: deque[torch.Tensor] = field(default_factory=deque)  # per tracked frame, its positives' features
     neg_memory: deque[torch.Tensor] = field(default_factory=deque)
 
@@ -173,10 +174,16 @@ class MDNetTracker:
             previous = s.target
             s.target = candidates[top].mean(axis=0)
             success = score > cfg.success_threshold
+        redetected = False
+        if not success and cfg.redetect_interval and (s.lost_run + 1) % cfg.redetect_interval == 0:
+            with s.timer("redetect"):
+                found = self._redetect(image, previous)
+            if found is not None:
+                (s.target, score), success, redetected = found, True, True
         # a failed frame widens the search (MDNet's expand_trans); success resets it
         s.trans = cfg.trans if success else min(s.trans * 1.1, cfg.trans_limit)
         result = s.target.copy()
-        if success and score > cfg.box_min_score and s.box_estimator is not None:
+        if success and not redetected and score > cfg.box_min_score and s.box_estimator is not None:
             with s.timer("bbreg"):
                 result = s.box_estimator.estimate(image, candidate_reader, candidates[top], candidate_feats[top],
                                                      self.learner.scoring_head, score)
@@ -194,7 +201,8 @@ class MDNetTracker:
                 if (s.lost_run - 1) % cfg.lost_update_interval == 0:
                     self._request_update(short_term=True, urgent=s.lost_run == 1 and cfg.update_first_lost_in_full)
             else:
-                self._collect(features)
+                if not redetected:  # a re-detected box is trusted for the search, not yet for learning
+                    self._collect(features)
                 if s.frame_index % cfg.long_interval == 0:
                     self._request_update(short_term=False)
             steps = self._learn(frame_start)
@@ -210,6 +218,24 @@ class MDNetTracker:
     def close(self) -> None:
         """Stop the learner's worker thread, if any (it also stops with the process)."""
         self.learner.close()
+
+    def _redetect(self, image: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, float] | None:
+        """A search of the whole frame: boxes of the last box's size on a grid half its smaller side apart,
+        read off one shared map and scored by the classifier. The best, if its score clears
+        ``redetect_threshold`` (stricter than the lost decision), with that score; else None."""
+        cfg, s = self.config, self.state
+        width, height = s.image_size
+        w, h = np.minimum(last[2:], [width, height])
+        step = max(0.5 * min(w, h), 1.0)
+        xs = np.arange(0.0, width - w + 1, step)
+        ys = np.arange(0.0, height - h + 1, step)
+        grid = np.array([[x, y, w, h] for y in ys for x in xs])
+        features = frame_features(self.backbone, image, cfg.candidate_features, cfg.img_size, cfg.padding,
+                                  grid[0], grid, cfg.max_map_side)
+        scores = self.learner.scoring_head.positive_score(features.extract(grid)).numpy()
+        best = int(np.argmax(scores))
+        s.redetections.append((s.frame_index, float(scores[best])))
+        return (grid[best].copy(), float(scores[best])) if scores[best] > cfg.redetect_threshold else None
 
     # ---------------------------------------------------------------- learning
     def _learn(self, frame_start: float) -> int:

@@ -1,0 +1,185 @@
+"""Lost and found: does the tracker say when the target is gone, and find it again when it comes back?
+
+    python -m tracker.evaluation.absence --otb ../shared/datasets/otb --peers nano
+
+Each target sequence of an OTB-layout folder is spliced: its frames up to a cut, then ``--absent`` frames of
+the next sequence in the folder (resized to its frame size; the target is absent: ground truth NaN), then the
+target sequence again, resumed ``--absent`` frames after the cut (it has moved on meanwhile). Every tracker
+(ours per seed, and the OpenCV peers) runs on every splice in the same run. Per splice and overall:
+
+- *absent flagged lost*: the fraction of absent frames the tracker calls lost;
+- *tracked flagged lost*: the fraction of frames where it is on the target (IoU >= 0.5) and calls it lost;
+- *recovered within N*: whether it is on the target again within ``--recover-within`` frames of its return,
+  and after how many frames;
+- the VOT long-term *F-score*: tracking precision (mean IoU over the frames it reports the target, at a
+  confidence threshold) and recall (mean IoU over the frames the target is there, counting frames it does
+  not report as 0), their harmonic mean maximised over thresholds. Our confidence is the target score
+  (a frame judged lost reports nothing); a peer's is 1 where it reports the target, 0 where it says lost.
+
+Each run's rows are written as they finish (``runs/<tracker>/<splice>.json``), so a re-run resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from tracker.boxes import iou
+from tracker.build import build_tracker
+from tracker.config import load_config
+from tracker.data.sequence import ArraySequence, Sequence
+from tracker.errors import ArgumentParser, TrackerError
+from tracker.evaluation.harness import DEFAULT_OTB, cli_main, markdown_table, read_json, require_data, write_json
+from tracker.evaluation.peers import DEFAULT_MODELS, OpenCVTracker, peer
+from tracker.evaluation.run import open_sequences, track
+from tracker.outputs import write_text
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--otb", default=DEFAULT_OTB, help="an OTB-layout folder (default: ../shared/datasets/otb)")
+    parser.add_argument("--sequences", default="", help="comma list of targets (default: all)")
+    parser.add_argument("--absent", type=int, default=60, help="frames the target is away (default 60)")
+    parser.add_argument("--recover-within", type=int, default=30,
+                        help="frames after its return within which it must be found again (default 30)")
+    parser.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 of ours (default 1)")
+    parser.add_argument("--config", help="YAML overriding our defaults (default: none)")
+    parser.add_argument("--weights", help="our weights (default: the shipped ones)")
+    parser.add_argument("--peers", default="nano", help="comma list of OpenCV peers (default: nano)")
+    parser.add_argument("--peer-models", default=str(DEFAULT_MODELS), help="the peers' ONNX files")
+    parser.add_argument("--out", default="runs/absence", help="results folder (default: runs/absence)")
+    return parser.parse_args(argv)
+
+
+def resized(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return frame if frame.shape[1::-1] == size else cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+
+
+def splice(target: Sequence, filler: Sequence, absent: int) -> tuple[ArraySequence, int, int] | None:
+    """``target`` to a third of its length, ``absent`` frames of ``filler``, then ``target`` resumed ``absent``
+    frames later: the spliced sequence, where the absence starts and where the target returns; None when the
+    target is too short to come back after the gap."""
+    frames = list(target)
+    truth = target.ground_truth[:len(frames)]
+    cut = len(frames) // 3
+    resume = cut + absent
+    if cut < 2 or len(frames) - resume < 10:
+        return None
+    size = (frames[0].shape[1], frames[0].shape[0])
+    away = [resized(frame, size) for _, frame in zip(range(absent), filler)]
+    if len(away) < absent:
+        return None
+    boxes = np.concatenate([truth[:cut], np.full((absent, 4), np.nan), truth[resume:]])
+    sequence = ArraySequence(f"{target.name}+{filler.name}", frames[:cut] + away + frames[resume:], boxes)
+    return sequence, cut, cut + absent
+
+
+def lt_f_score(overlaps: np.ndarray, confidence: np.ndarray, present: np.ndarray) -> float:
+    """VOT-LT's F-score: tracking precision and recall over confidence thresholds, their best harmonic mean.
+    ``overlaps``: IoU per frame (0 where absent); ``confidence``: -inf where the tracker reports nothing."""
+    best = 0.0
+    for threshold in np.unique(confidence[np.isfinite(confidence)]):
+        reported = confidence >= threshold
+        if not reported.any() or not present.any():
+            continue
+        precision = overlaps[reported].mean()
+        recall = np.where(reported & present, overlaps, 0.0)[present].mean()
+        if precision + recall > 0:
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return float(best)
+
+
+def score_splice(boxes: np.ndarray, scores: np.ndarray, lost: np.ndarray, truth: np.ndarray, back: int,
+                 recover_within: int) -> dict:
+    """One tracker on one splice; frame 1 (the given box) is left out."""
+    present = np.all(np.isfinite(truth), axis=1)
+    overlaps = np.zeros(len(truth))
+    overlaps[present] = iou(boxes[present], truth[present])
+    on_target = present & (overlaps >= 0.5)
+    frames = np.arange(len(truth)) >= 1
+    confidence = np.where(lost, -np.inf, np.where(np.isnan(scores), 1.0, scores))
+    found = np.flatnonzero(on_target[back:])
+    return {
+        "absent_flagged_lost": float(lost[~present].mean()) if (~present).any() else None,
+        "tracked_flagged_lost": float(lost[on_target & frames].mean()) if (on_target & frames).any() else None,
+        "frames_to_recover": int(found[0]) if len(found) else None,
+        "recovered": bool(len(found) and found[0] <= recover_within),
+        "f_score": lt_f_score(overlaps[frames], confidence[frames], present[frames]),
+    }
+
+
+def run_one(tracker: object, sequence: ArraySequence, back: int, recover_within: int) -> dict:
+    rows = list(track(tracker, sequence, sequence.ground_truth[0]))
+    close = getattr(tracker, "close", None)
+    if close is not None:
+        close()
+    boxes = np.array([r.box for r in rows])
+    scores = np.array([r.score for r in rows])
+    lost = np.array([r.lost for r in rows])
+    return score_splice(boxes, scores, lost, sequence.ground_truth[:len(rows)], back, recover_within)
+
+
+def summary_rows(results: dict[str, dict[str, dict]]) -> list[list[object]]:
+    def mean(values: list) -> object:
+        kept = [v for v in values if v is not None]
+        return float(np.mean(kept)) if kept else "-"
+
+    rows = []
+    for name, per_splice in results.items():
+        entries = list(per_splice.values())
+        rows.append([name, len(entries), mean([e["absent_flagged_lost"] for e in entries]),
+                     mean([e["tracked_flagged_lost"] for e in entries]), mean([float(e["recovered"]) for e in entries]),
+                     mean([e["frames_to_recover"] for e in entries]), mean([e["f_score"] for e in entries])])
+    return rows
+
+
+def run(args: argparse.Namespace) -> None:
+    for flag, value, low in (("--absent", args.absent, 1), ("--recover-within", args.recover_within, 0),
+                             ("--seeds", args.seeds, 1)):
+        if not low <= value <= 100_000:
+            raise TrackerError(f"{flag} must be in {low} .. 100000, got {value}")
+    sequences = open_sequences(require_data(args.otb), args.sequences.split(",") if args.sequences else None)
+    if len(sequences) < 2:
+        raise TrackerError("a splice needs at least two sequences: one target and one to fill its absence")
+    peers = [peer(key) for key in filter(None, args.peers.split(","))]
+    out = Path(args.out)
+    trackers = [f"ours-s{seed}" for seed in range(args.seeds)] + [p.label for p in peers]
+    results: dict[str, dict[str, dict]] = {name: {} for name in trackers}
+    for i, target in enumerate(tqdm(sequences, desc="splices", unit="splice")):
+        made = splice(target, sequences[(i + 1) % len(sequences)], args.absent)
+        if made is None:
+            print(f"warning: {target.name} is too short to leave for {args.absent} frames and come back; skipped",
+                  file=sys.stderr)
+            continue
+        sequence, _, back = made
+        for name in trackers:
+            path = out / "runs" / name / f"{sequence.name}.json"
+            done = read_json(path, "delete it and run the same command again to redo that run")
+            if not done:
+                if name.startswith("ours-s"):
+                    config = load_config(args.config, seed=int(name.removeprefix("ours-s")))
+                    tracker = build_tracker(config, args.weights, warn=False)
+                else:
+                    tracker = OpenCVTracker(next(p.key for p in peers if p.label == name), Path(args.peer_models))
+                done = run_one(tracker, sequence, back, args.recover_within)
+                write_json(path, done)
+            results[name][sequence.name] = done
+    header = ["tracker", "splices", "absent flagged lost", "tracked flagged lost",
+              f"found again within {args.recover_within}", "frames to recover (found)", "LT F-score"]
+    report = markdown_table(header, summary_rows(results))
+    print(report)
+    write_json(out / "absence.json", {"settings": vars(args), "results": results})
+    write_text(out / "absence.md", report + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli_main(lambda: run(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
