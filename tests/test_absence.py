@@ -62,3 +62,10 @@ def test_the_benchmark_runs_ours_on_tiny_splices_and_resumes(tmp_path, capsys):
     run = tmp_path / "out" / "runs" / "ours-s0" / "SynA+SynB.json"
     before = run.stat().st_mtime_ns
     assert main(args) == 0 and run.stat().st_mtime_ns == before  # finished runs are kept
+
+
+def test_the_filler_comes_from_another_video():
+    from tracker.evaluation.absence import filler_for
+
+    sequences = [toy(name, 5, 0) for name in ("Jogging.1", "Jogging.2", "Toy")]
+    assert [filler_for(sequences, i).name for i in range(3)] == ["Toy", "Toy", "Jogging.1"]

@@ -3,9 +3,10 @@
     python -m tracker.evaluation.absence --otb ../shared/datasets/otb --peers nano
 
 Each target sequence of an OTB-layout folder is spliced: its frames up to a cut, then ``--absent`` frames of
-the next sequence in the folder (resized to its frame size; the target is absent: ground truth NaN), then the
-target sequence again, resumed ``--absent`` frames after the cut (it has moved on meanwhile). Every tracker
-(ours per seed, and the OpenCV peers) runs on every splice in the same run. Per splice and overall:
+the next sequence in the folder from another video (resized to its frame size; the target is absent: ground
+truth NaN), then the target sequence again, resumed ``--absent`` frames after the cut (it has moved on).
+Every tracker (ours per seed, and the OpenCV peers) runs on every splice in the same run. Per splice and
+overall:
 
 - *absent flagged lost*: the fraction of absent frames the tracker calls lost;
 - *tracked flagged lost*: the fraction of frames where it is on the target (IoU >= 0.5) and calls it lost;
@@ -77,6 +78,16 @@ def splice(target: Sequence, filler: Sequence, absent: int) -> tuple[ArraySequen
     boxes = np.concatenate([truth[:cut], np.full((absent, 4), np.nan), truth[resume:]])
     sequence = ArraySequence(f"{target.name}+{filler.name}", frames[:cut] + away + frames[resume:], boxes)
     return sequence, cut, cut + absent
+
+
+def filler_for(sequences: list[Sequence], index: int) -> Sequence:
+    """The next sequence from another video: OTB's two Jogging targets share their frames, and a filler
+    showing the target would not be an absence."""
+    video = sequences[index].name.split(".")[0]
+    others = [s for s in sequences[index + 1:] + sequences[:index] if s.name.split(".")[0] != video]
+    if not others:
+        raise TrackerError(f"no sequence from another video than {video} to fill its absence")
+    return others[0]
 
 
 def lt_f_score(overlaps: np.ndarray, confidence: np.ndarray, present: np.ndarray) -> float:
@@ -151,7 +162,7 @@ def run(args: argparse.Namespace) -> None:
     trackers = [f"ours-s{seed}" for seed in range(args.seeds)] + [p.label for p in peers]
     results: dict[str, dict[str, dict]] = {name: {} for name in trackers}
     for i, target in enumerate(tqdm(sequences, desc="splices", unit="splice")):
-        made = splice(target, sequences[(i + 1) % len(sequences)], args.absent)
+        made = splice(target, filler_for(sequences, i), args.absent)
         if made is None:
             print(f"warning: {target.name} is too short to leave for {args.absent} frames and come back; skipped",
                   file=sys.stderr)
