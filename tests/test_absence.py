@@ -69,3 +69,12 @@ def test_the_filler_comes_from_another_video():
 
     sequences = [toy(name, 5, 0) for name in ("Jogging.1", "Jogging.2", "Toy")]
     assert [filler_for(sequences, i).name for i in range(3)] == ["Toy", "Toy", "Jogging.1"]
+
+
+def test_the_scores_separation_is_the_roc_auc_by_hand():
+    from tracker.evaluation.absence import separation
+
+    entries = [{"tracked_scores": [3.0, 1.0], "wrong_scores": [2.0]}, {"tracked_scores": [4.0], "wrong_scores": [0.0]}]
+    # pairs (tracked > wrong): 3>2, 3>0, 1>0, 4>2, 4>0; 1<2: 5 of 6
+    assert separation(entries) == pytest.approx(5 / 6)
+    assert separation([{"tracked_scores": [1.0], "wrong_scores": []}]) is None

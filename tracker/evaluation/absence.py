@@ -15,7 +15,9 @@ overall:
 - the VOT long-term *F-score*: tracking precision (mean IoU over the frames it reports the target, at a
   confidence threshold) and recall (mean IoU over the frames the target is there, counting frames it does
   not report as 0), their harmonic mean maximised over thresholds. Our confidence is the target score
-  (a frame judged lost reports nothing); a peer's is 1 where it reports the target, 0 where it says lost.
+  (a frame judged lost reports nothing); a peer's is 1 where it reports the target, 0 where it says lost;
+- the *score's ROC AUC*: how well the score alone tells frames on the target from frames where the target
+  is absent or the box is elsewhere (IoU < 0.1), pooled over splices: what a lost threshold can reach.
 
 Each run's rows are written as they finish (``runs/<tracker>/<splice>.json``), so a re-run resumes.
 """
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from scipy.stats import mannwhitneyu
 from tqdm import tqdm
 
 from tracker.boxes import iou
@@ -115,7 +118,13 @@ def score_splice(boxes: np.ndarray, scores: np.ndarray, lost: np.ndarray, truth:
     frames = np.arange(len(truth)) >= 1
     confidence = np.where(lost, -np.inf, np.where(np.isnan(scores), 1.0, scores))
     found = np.flatnonzero(on_target[back:])
+    # what the lost decision has to tell apart: frames where it is on the target, and frames where the
+    # target is absent or the box is elsewhere (IoU < 0.1); a tracker without a score signals 1 or 0
+    signal = np.where(np.isnan(scores), np.where(lost, 0.0, 1.0), scores)
+    wrong = frames & (~present | (overlaps < 0.1))
     return {
+        "tracked_scores": signal[on_target & frames].round(4).tolist(),
+        "wrong_scores": signal[wrong].round(4).tolist(),
         "absent_flagged_lost": float(lost[~present].mean()) if (~present).any() else None,
         "tracked_flagged_lost": float(lost[on_target & frames].mean()) if (on_target & frames).any() else None,
         "frames_to_recover": int(found[0]) if len(found) else None,
@@ -135,6 +144,16 @@ def run_one(tracker: object, sequence: ArraySequence, back: int, recover_within:
     return score_splice(boxes, scores, lost, sequence.ground_truth[:len(rows)], back, recover_within)
 
 
+def separation(entries: list[dict]) -> float | None:
+    """The ROC AUC of the score, pooled over splices: how often a frame on the target scores above a frame
+    where the target is absent or missed (0.5: no better than chance, 1: a threshold separates them)."""
+    tracked = np.concatenate([e.get("tracked_scores", []) for e in entries] + [[]])
+    wrong = np.concatenate([e.get("wrong_scores", []) for e in entries] + [[]])
+    if not len(tracked) or not len(wrong):
+        return None
+    return float(mannwhitneyu(tracked, wrong).statistic / (len(tracked) * len(wrong)))
+
+
 def summary_rows(results: dict[str, dict[str, dict]]) -> list[list[object]]:
     def mean(values: list) -> object:
         kept = [v for v in values if v is not None]
@@ -145,7 +164,8 @@ def summary_rows(results: dict[str, dict[str, dict]]) -> list[list[object]]:
         entries = list(per_splice.values())
         rows.append([name, len(entries), mean([e["absent_flagged_lost"] for e in entries]),
                      mean([e["tracked_flagged_lost"] for e in entries]), mean([float(e["recovered"]) for e in entries]),
-                     mean([e["frames_to_recover"] for e in entries]), mean([e["f_score"] for e in entries])])
+                     mean([e["frames_to_recover"] for e in entries]), mean([e["f_score"] for e in entries]),
+                     separation(entries) or "-"])
     return rows
 
 
@@ -181,7 +201,8 @@ def run(args: argparse.Namespace) -> None:
                 write_json(path, done)
             results[name][sequence.name] = done
     header = ["tracker", "splices", "absent flagged lost", "tracked flagged lost",
-              f"found again within {args.recover_within}", "frames to recover (found)", "LT F-score"]
+              f"found again within {args.recover_within}", "frames to recover (found)", "LT F-score",
+              "score ROC AUC (tracked vs absent or missed)"]
     report = markdown_table(header, summary_rows(results))
     print(report)
     write_json(out / "absence.json", {"settings": vars(args), "results": results})
