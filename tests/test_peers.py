@@ -85,3 +85,16 @@ def test_contrib_peers_say_what_they_need_when_it_is_absent(capsys):
         pytest.skip("opencv-contrib-python is installed here")
     assert main(["--tracker", "csrt", "--quiet"]) == 2
     assert "needs opencv-contrib-python" in capsys.readouterr().err
+
+
+def test_nano_and_vit_report_opencvs_tracking_score():
+    from tracker.data.synthetic import synthetic_sequence
+    from tracker.evaluation.peers import OpenCVTracker
+
+    for key in ("nano", "vit"):
+        skip_unless_runs(key)
+        sequence = synthetic_sequence(n_frames=4)
+        peer = OpenCVTracker(key)
+        peer.init(sequence.frames[0], sequence.ground_truth[0])
+        scores = [peer.track_frame(frame).score for frame in sequence.frames[1:]]
+        assert all(0.0 <= s <= 1.0 for s in scores), (key, scores)

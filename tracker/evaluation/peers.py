@@ -139,12 +139,14 @@ class OpenCVTracker:
         return self.track_frame(image).box
 
     def track_frame(self, image: np.ndarray) -> FrameResult:
-        """OpenCV reports found / not found only: the score is NaN, the box on a miss the last one."""
+        """Found or not, as OpenCV says; the score is OpenCV's ``getTrackingScore`` where the tracker has one
+        (NanoTrack, VitTrack: a confidence in [0, 1]), else NaN; the box on a miss is the last one."""
         ok, box = self.tracker.update(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         if ok:  # on a miss OpenCV returns garbage: keep the last box, as OTB results of such trackers do
             self.box = np.asarray(box, dtype=float)
         self.lost_frames += not ok
-        return FrameResult(self.box.copy(), float("nan"), not ok)
+        scorer = getattr(self.tracker, "getTrackingScore", None)
+        return FrameResult(self.box.copy(), float(scorer()) if scorer is not None else float("nan"), not ok)
 
     def sequence_stats(self) -> SequenceStats:
         return SequenceStats(self.lost_frames)
