@@ -195,18 +195,17 @@ class Outputs:
                            if o], inputs)
         if self.rows:
             self.rows.write("frame,x,y,w,h,score,lost\n")
-        self.frames = 0
         self.display = args.display
         if self.display:
             check_display("--display")
 
-    def frame(self, image: np.ndarray, box: np.ndarray, truth: np.ndarray | None, score: float = float("nan"),
-              lost: bool = False) -> None:
-        self.frames += 1
+    def frame(self, number: int, image: np.ndarray, box: np.ndarray, truth: np.ndarray | None,
+              score: float = float("nan"), lost: bool = False) -> None:
+        """Frame ``number`` (from 1) to every output."""
         if self.boxes:
             self.boxes.write(",".join(f"{v:.2f}" for v in box) + "\n")
         if self.rows:  # frame from 1; no score (the first frame, an OpenCV peer) is an empty cell
-            cells = [str(self.frames), *(f"{v:.2f}" for v in box), "" if np.isnan(score) else f"{score:.4f}"]
+            cells = [str(number), *(f"{v:.2f}" for v in box), "" if np.isnan(score) else f"{score:.4f}"]
             self.rows.write(",".join(cells) + f",{int(lost)}\n")
         if not (self.recorder or self.display):
             return
@@ -272,7 +271,7 @@ def track_sequence(args: argparse.Namespace, tracker: Tracker, sequence: Sequenc
                    outputs: Outputs) -> dict:
     """The frame loop, with boxes going to the outputs; the summary of what it measured."""
     known = sequence.announced_length  # None: a video that does not say, read until it ends
-    n_total = args.max_frames if known is None else known if args.max_frames is None else min(known, args.max_frames)
+    n_total = min((n for n in (known, args.max_frames) if n is not None), default=None)
     truth = sequence.ground_truth
     boxes, seconds, lost = [], [], []
     start = time.perf_counter()
@@ -282,8 +281,8 @@ def track_sequence(args: argparse.Namespace, tracker: Tracker, sequence: Sequenc
             boxes.append(frame.box)
             seconds.append(frame.seconds)
             lost.append(frame.lost)
-            outputs.frame(frame.image, frame.box, truth[index] if truth is not None and index < len(truth) else None,
-                          frame.score, frame.lost)
+            outputs.frame(index + 1, frame.image, frame.box,
+                          truth[index] if truth is not None and index < len(truth) else None, frame.score, frame.lost)
             progress.update()
     if not boxes:
         raise TrackerError(f"no frames could be read from {args.video}")
@@ -301,8 +300,7 @@ def run_webcam(args: argparse.Namespace) -> None:
     from tracker.live import LatestFrameReader, OpenCVWindow, open_capture, run_live
 
     given = {"--output": args.output, "--output-csv": args.output_csv, "--summary-json": args.summary_json,
-             "--max-frames": args.max_frames,
-             "--video": args.video}
+             "--max-frames": args.max_frames, "--video": args.video}
     ignored = [flag for flag, value in given.items() if value is not None]
     if ignored:
         raise TrackerError(f"{', '.join(ignored)}: not for the live demo (--webcam); it records with --save "

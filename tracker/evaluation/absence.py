@@ -40,7 +40,7 @@ from tracker.data.sequence import ArraySequence, Sequence
 from tracker.errors import ArgumentParser, TrackerError
 from tracker.evaluation.harness import DEFAULT_OTB, cli_main, markdown_table, read_json, require_data, write_json
 from tracker.evaluation.peers import DEFAULT_MODELS, OpenCVTracker, peer
-from tracker.evaluation.run import open_sequences, track
+from tracker.evaluation.run import open_sequences, release, track
 from tracker.outputs import write_text
 
 
@@ -134,10 +134,10 @@ def score_splice(boxes: np.ndarray, scores: np.ndarray, lost: np.ndarray, truth:
 
 
 def run_one(tracker: object, sequence: ArraySequence, back: int, recover_within: int) -> dict:
-    rows = list(track(tracker, sequence, sequence.ground_truth[0]))
-    close = getattr(tracker, "close", None)
-    if close is not None:
-        close()
+    try:
+        rows = list(track(tracker, sequence, sequence.ground_truth[0]))
+    finally:
+        release(tracker)
     boxes = np.array([r.box for r in rows])
     scores = np.array([r.score for r in rows])
     lost = np.array([r.lost for r in rows])
@@ -177,9 +177,9 @@ def run(args: argparse.Namespace) -> None:
     sequences = open_sequences(require_data(args.otb), args.sequences.split(",") if args.sequences else None)
     if len(sequences) < 2:
         raise TrackerError("a splice needs at least two sequences: one target and one to fill its absence")
-    peers = [peer(key) for key in filter(None, args.peers.split(","))]
+    peers = {p.label: p for p in (peer(key) for key in filter(None, args.peers.split(",")))}
     out = Path(args.out)
-    trackers = [f"ours-s{seed}" for seed in range(args.seeds)] + [p.label for p in peers]
+    trackers = [f"ours-s{seed}" for seed in range(args.seeds)] + list(peers)
     results: dict[str, dict[str, dict]] = {name: {} for name in trackers}
     for i, target in enumerate(tqdm(sequences, desc="splices", unit="splice")):
         made = splice(target, filler_for(sequences, i), args.absent)
@@ -196,7 +196,7 @@ def run(args: argparse.Namespace) -> None:
                     config = load_config(args.config, seed=int(name.removeprefix("ours-s")))
                     tracker = build_tracker(config, args.weights, warn=False)
                 else:
-                    tracker = OpenCVTracker(next(p.key for p in peers if p.label == name), Path(args.peer_models))
+                    tracker = OpenCVTracker(peers[name].key, Path(args.peer_models))
                 done = run_one(tracker, sequence, back, args.recover_within)
                 write_json(path, done)
             results[name][sequence.name] = done

@@ -56,15 +56,20 @@ class SequenceResult:
         return len(self.seconds) / float(self.seconds.sum())
 
 
+def release(tracker: Tracker) -> None:
+    """Release what ``tracker`` holds beyond its weights (a learner's worker thread), if it has a ``close``."""
+    close = getattr(tracker, "close", None)
+    if close is not None:
+        close()
+
+
 def run_sequence(tracker: Tracker, sequence: Sequence, max_frames: int | None = None) -> SequenceResult:
     """Track a sequence from its first ground-truth box (one-pass evaluation); then release what the tracker
     holds beyond its weights (a learner's worker thread), if it has a ``close``."""
     try:
         frames = [(f.box, f.seconds, f.lost) for f in track(tracker, sequence, sequence.ground_truth[0], max_frames)]
     finally:
-        close = getattr(tracker, "close", None)
-        if close is not None:
-            close()
+        release(tracker)
     boxes, seconds, lost = (np.array(column) for column in zip(*frames))
     stats = tracker.sequence_stats()
     return SequenceResult(sequence.name, boxes, seconds, lost, stats.phase_seconds, stats.failed_frames)
