@@ -182,7 +182,7 @@ def test_paired_report_gives_rule_minus_bp_with_a_bootstrap_interval(tmp_path, c
     # a variant sweep (other settings, same sequences and seeds) against the first sweep's BP
     variant, variant_config = tmp_path / "variant", tmp_path / "variant.yaml"
     variant_config.write_text(yaml.safe_dump({**FAST, "backbone_channels": [16, 32, 32],
-                                              "feedback_scaling": "bp_error_rms"}))
+                                              "feedback_scaling": "norm"}))
     assert otb_ope.main(["--otb", str(otb), "--updaters", "bdfa", "--batch-sizes", "8", "--seeds", "2",
                          "--weights", "none", "--config", str(variant_config), "--anchors", "", "--peers", "",
                          "--out", str(variant)]) == 0

@@ -10,8 +10,6 @@ from tracker.build import build_tracker
 from tracker.config import TrackerConfig
 from tracker.data.synthetic import synthetic_sequence
 from tracker.features import FrameFeatures, frame_features
-from tracker.head import Head
-from tracker.mdnet import bounded_scale_change
 
 ESTIMATORS = sorted(BOX_ESTIMATORS)
 
@@ -30,7 +28,7 @@ def track(tracker, frames, box):
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_estimate_is_one_finite_box_and_the_same_for_the_same_seed(fast_config, estimator):
     sequence = synthetic_sequence(n_frames=5)
-    runs = [track(tracker_for(fast_config, estimator, box_feedback=True, box_feedback_min_score=-1e9),
+    runs = [track(tracker_for(fast_config, estimator),
                   sequence.frames, sequence.ground_truth[0]) for _ in range(2)]
     assert runs[0].shape == (4, 4) and np.all(np.isfinite(runs[0])) and np.all(runs[0][:, 2:] > 0)
     np.testing.assert_array_equal(runs[0], runs[1])
@@ -44,7 +42,7 @@ def test_estimate_is_one_finite_box_and_the_same_for_the_same_seed(fast_config, 
                          ids=["tiny", "corner", "half_outside", "larger_than_image"])
 def test_degenerate_boxes_give_finite_boxes(fast_config, estimator, box):
     sequence = synthetic_sequence(n_frames=4)
-    boxes = track(tracker_for(fast_config, estimator, box_feedback=True, box_feedback_min_score=-1e9),
+    boxes = track(tracker_for(fast_config, estimator),
                   sequence.frames, np.array(box))
     assert np.all(np.isfinite(boxes)) and np.all(boxes[:, 2:] > 0)
 
@@ -58,7 +56,6 @@ def test_crop_bbreg_reads_the_configured_boxes(fast_config, backbone):
     samples = box + np.c_[rng.uniform(-8, 8, (60, 2)), rng.uniform(-6, 6, (60, 2))]
     top = box + np.array([[3.0, -2, 4, 2], [-2, 1, -3, 0]])
     frame = FrameFeatures(backbone, image, 107, 16)
-    head = Head(backbone.out_channels * 9)
     estimates = {}
     for reads in ("top", "mean"):
         estimator = BOX_ESTIMATORS["crop_bbreg"](config.replace(box_reads=reads), backbone)
@@ -66,7 +63,7 @@ def test_crop_bbreg_reads_the_configured_boxes(fast_config, backbone):
         crops = FrameFeatures(backbone, image, 75, 16)
         boxes = top if reads == "top" else top.mean(axis=0, keepdims=True)
         expected = estimator.regressor.predict(crops.extract(boxes), boxes).mean(axis=0)
-        estimates[reads] = estimator.estimate(image, frame, top, frame.extract(top), head, 1.0)
+        estimates[reads] = estimator.estimate(image, frame, top, frame.extract(top))
         np.testing.assert_allclose(estimates[reads], expected)
     assert not np.allclose(estimates["top"], estimates["mean"])
 
@@ -92,55 +89,8 @@ def test_zoom_bbreg_reads_each_sample_off_a_map_zoomed_for_its_scale(fast_config
     assert corr(read[0][1], crops[1]) > corr(box_map.extract(samples)[1], crops[1]) + 0.03
 
 
-def test_scale_search_picks_the_best_scoring_size(fast_config, backbone):
-    config = fast_config.replace(box_estimator="scale_search", scale_levels=5, scale_step=1.1, box_img_size=75)
-    image = synthetic_sequence(n_frames=1).frames[0]
-    estimator = BOX_ESTIMATORS["scale_search"](config, backbone)
-    top = np.array([[100.0, 80.0, 40.0, 40.0], [104.0, 84.0, 40.0, 40.0]])
-
-    class WidestHead:  # scores a box by its features' sum: stands in for the classifier
-        def positive_score(self, features):
-            return -((features.sum(1) - features.sum(1)[0]) ** 2)  # the smallest size wins
-
-    box = estimator.estimate(image, None, top, None, WidestHead(), 1.0)
-    np.testing.assert_allclose(box, scaled_about_centre(top.mean(axis=0), np.array([1.1 ** -2]))[0])
-
-
-@pytest.mark.parametrize("feedback", [False, True])
-def test_box_feedback_steers_the_next_search_only_when_asked(fast_config, feedback):
-    sequence = synthetic_sequence(n_frames=2)
-    tracker = tracker_for(fast_config, "scale_aspect_filter", box_feedback=feedback, box_feedback_min_score=-1e9,
-                          success_threshold=-1e9, box_min_score=-1e9)
-    tracker.init(sequence.frames[0], sequence.ground_truth[0])
-    previous = tracker.state.target.copy()
-    result = tracker.track_frame(sequence.frames[1])
-    fed_back = bounded_scale_change(result.box, previous, tracker.config.box_feedback_max_scale)
-    assert np.allclose(tracker.state.target, fed_back) == feedback
-
-
-def test_size_only_feedback_keeps_the_classifiers_centre(fast_config):
-    sequence = synthetic_sequence(n_frames=2)
-    runs = {}
-    for size_only in (False, True):
-        tracker = tracker_for(fast_config, "scale_aspect_filter", box_feedback=True, box_feedback_min_score=-1e9,
-                              success_threshold=-1e9, box_min_score=-1e9, box_feedback_size_only=size_only)
-        tracker.init(sequence.frames[0], sequence.ground_truth[0])
-        previous = tracker.state.target.copy()
-        result = tracker.track_frame(sequence.frames[1])
-        runs[size_only] = (tracker.state.target.copy(), bounded_scale_change(result.box, previous, 1.05))
-    np.testing.assert_allclose(runs[True][0][2:], runs[True][1][2:])  # the estimated size, bounded
-    assert not np.allclose(runs[True][0][:2], runs[True][1][:2])  # but not the estimated centre
-
-
-def test_fed_back_size_changes_by_at_most_the_bound():
-    previous = np.array([10.0, 10.0, 40.0, 20.0])
-    grown = bounded_scale_change(np.array([0.0, 0.0, 100.0, 21.0]), previous, 1.05)
-    np.testing.assert_allclose(grown[2:], [42.0, 21.0])
-    np.testing.assert_allclose(grown[:2] + grown[2:] / 2, [50.0, 10.5])  # about the estimate's centre
-
-
 @pytest.mark.parametrize("field,value", [("box_estimator", "magic"), ("box_reads", "all"), ("box_zoom_step", 1.0),
-                                         ("box_feedback_max_scale", 0.9), ("box_img_size", 8)])
+                                         ("box_img_size", 8)])
 def test_box_settings_are_validated(field, value):
     from tracker.errors import TrackerError
 
@@ -155,27 +105,11 @@ def test_default_follows_a_target_that_doubles_better_than_shared_bbreg():
     sequence = synthetic_sequence(n_frames=40, growth=2.0)
     config = TrackerConfig(n_pos_init=200, n_neg_init=1000, maxiter_init=30, maxiter_update=5, n_pos_update=20,
                            n_neg_update=60)
-    previous = config.replace(box_estimator="shared_bbreg", box_feedback=False)
-    assert (config.box_estimator, config.box_feedback) != (previous.box_estimator, previous.box_feedback)
+    previous = config.replace(box_estimator="shared_bbreg")
+    assert config.box_estimator != previous.box_estimator
     mean_iou = {}
     for label, cfg in (("default", config), ("shared_bbreg", previous)):
         boxes = track(build_tracker(cfg), sequence.frames, sequence.ground_truth[0])
         mean_iou[label] = float(iou(boxes, sequence.ground_truth[1:]).mean())
     torch.set_num_threads(2)
     assert mean_iou["default"] > mean_iou["shared_bbreg"] + 0.02, mean_iou
-
-
-def test_the_size_filters_follow_a_target_that_grows_and_turns_better_than_zoom_bbreg():
-    """The target grows to 2x and back while its aspect goes from 1:2 to 2:1: the DSST filters, which learn the
-    size online, must follow it better than zoom_bbreg, whose regression knows the first frame only."""
-    torch.set_num_threads(1)
-    sequence = synthetic_sequence(n_frames=80, growth=2.0, aspect=(0.5, 2.0))
-    config = TrackerConfig(n_pos_init=200, n_neg_init=1000, maxiter_init=30, maxiter_update=5, n_pos_update=20,
-                           n_neg_update=60)
-    mean_iou = {}
-    for estimator in ("scale_aspect_filter", "zoom_bbreg"):
-        boxes = track(build_tracker(config.replace(box_estimator=estimator)), sequence.frames,
-                      sequence.ground_truth[0])
-        mean_iou[estimator] = float(iou(boxes, sequence.ground_truth[1:]).mean())
-    torch.set_num_threads(2)
-    assert mean_iou["scale_aspect_filter"] > mean_iou["zoom_bbreg"] + 0.05, mean_iou

@@ -155,8 +155,8 @@ def test_yaml_numbers_like_1e_3_are_numbers_and_a_key_given_twice_is_an_error(tm
     path.write_text("lr_update: 0.002\nseed: 1\nlr_update: 0.003\n")
     with pytest.raises(TrackerError, match=r"the key 'lr_update' is given twice \(line 3\)"):
         load_config(path)
-    assert_one_line_error(*run_cli("--video", "nowhere", "--set", "lr_update=1e-3", "--set", "scale_step=1e300")[::2],
-                          "scale_step must be in (1, 2], got 1e+300")
+    assert_one_line_error(*run_cli("--video", "nowhere", "--set", "lr_update=1e-3", "--set", "dropout=1e300")[::2],
+                          "dropout must be in [0, 1), got 1e+300")
 
 
 def test_every_frame_must_be_uint8_of_one_size_and_init_comes_first():

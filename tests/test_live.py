@@ -203,32 +203,59 @@ def test_no_display_available(tmp_path):
 
 
 @pytest.fixture
-def xvfb():
-    """A real X server for a real OpenCV window (skipped where Xvfb is not installed)."""
+def xvfb(tmp_path):
+    """A real X server for a real OpenCV window (skipped where Xvfb is not installed), black where nothing is
+    drawn, its screen kept as an XWD file under the returned folder (``-fbdir``) for :func:`screen`."""
     if not shutil.which("Xvfb"):
         pytest.skip("Xvfb not installed")
-    display = ":87"
-    server = subprocess.Popen(["Xvfb", display, "-screen", "0", "800x600x24"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    display, fbdir = ":87", tmp_path / "fb"
+    fbdir.mkdir()
+    server = subprocess.Popen(["Xvfb", display, "-screen", "0", "800x600x24", "-br", "-fbdir", str(fbdir)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(100):
-        if Path("/tmp/.X11-unix/X87").exists():
+        if Path("/tmp/.X11-unix/X87").exists() and (fbdir / "Xvfb_screen0").exists():
             break
         time.sleep(0.05)
-    yield display
+    yield display, fbdir
     server.terminate()
     server.wait()
 
 
+def screen(fbdir: Path) -> np.ndarray:
+    """What the X server shows now, H x W x 3: its XWD file read as the format says (a 100-byte header of
+    big-endian 32-bit fields, the window name, the colour map, then the pixels)."""
+    data = (fbdir / "Xvfb_screen0").read_bytes()
+    header = np.frombuffer(data[:100], dtype=">u4")
+    header_size, width, height, bits_per_pixel, bytes_per_line, colours = (int(header[i])
+                                                                           for i in (0, 4, 5, 11, 12, 19))
+    assert bits_per_pixel == 32
+    start = header_size + 12 * colours
+    pixels = np.frombuffer(data[start:start + height * bytes_per_line], dtype=np.uint8)
+    return pixels.reshape(height, bytes_per_line // 4, 4)[:, :width, :3]
+
+
 def test_live_cli_on_a_video_file_in_a_real_window(tmp_path, xvfb):
+    """The window shows the clip (not a black screen) while it plays, and the run saves what it showed."""
+    display, fbdir = xvfb
     video = tmp_path / "clip.mp4"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 240))
-    for frame in FakeCapture(n_frames=12).frames:
+    for frame in FakeCapture(n_frames=40).frames:
         writer.write(frame)
     writer.release()
+    assert screen(fbdir).max() == 0  # nothing drawn yet: the check below can fail
     box = ",".join(str(int(v)) for v in GT0)
-    code, err = run_cli("--webcam", str(video), "--init", box, "--weights", "none", "--save", str(tmp_path / "o.mp4"),
-                        env={"DISPLAY": xvfb})
-    assert code == 0, err
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run_tracker.py"), "--webcam", str(video), "--init", box,
+                             "--weights", "none", "--save", str(tmp_path / "o.mp4")], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "DISPLAY": display})
+    shown = 0.0  # the largest share of the screen seen lit while the demo ran
+    deadline = time.time() + 120
+    while proc.poll() is None and time.time() < deadline:
+        shown = max(shown, float((screen(fbdir).max(axis=2) > 20).mean()))
+        time.sleep(0.05)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert shown > 0.1, shown  # a 320x240 picture is 16% of the 800x600 screen
     assert (tmp_path / "o.mp4").stat().st_size > 0
 
 

@@ -23,79 +23,64 @@ def test_sample_set_reads_rows_as_if_concatenated():
     assert len(SampleSet(chunks)) == 11
 
 
+def test_a_job_over_many_frames_gathers_the_rows_its_steps_read_once_in_their_order():
+    chunks = [torch.randn(n, 3, generator=torch.Generator().manual_seed(n)) for n in (4, 2, 5)]
+    pos_order, neg_order = torch.tensor([3, 0, 9, 9, 6, 1]), torch.tensor([3, 2, 0, 1])
+    drawn = UpdateJob.drawn(SampleSet(chunks), SampleSet(chunks[:1]), pos_order, neg_order[:2], 2, 0.001)
+    assert len(drawn.pos.chunks) == 1 and len(drawn.pos) == len(pos_order)  # one tensor, as the steps read it
+    assert torch.equal(drawn.pos[drawn.pos_order], torch.cat(chunks)[pos_order])
+    assert drawn.neg.chunks[0] is chunks[0]  # a set that is one tensor already is not copied
+    assert torch.equal(drawn.neg[drawn.neg_order], chunks[0][neg_order[:2]])
+
+
+def test_a_limit_runs_that_many_steps_now_and_leaves_the_rest_to_the_schedule():
+    scheduler = UpdateScheduler("steps", 2)
+    scheduler.request(job(7))
+    assert scheduler.run(lambda _job, _it: None, limit=4) == 4
+    assert counting(scheduler, 3) == [2, 1, 0]
+
+
 def counting(scheduler: UpdateScheduler, frames: int) -> list[int]:
-    return [scheduler.run(lambda _job, _it: None, frame_start=0.0) for _ in range(frames)]
+    return [scheduler.run(lambda _job, _it: None) for _ in range(frames)]
 
 
 def test_steps_schedule_spreads_a_job_over_frames():
-    scheduler = UpdateScheduler("steps", 2, 40.0)
+    scheduler = UpdateScheduler("steps", 2)
     scheduler.request(job(5))
     assert counting(scheduler, 4) == [2, 2, 1, 0]
 
 
 def test_full_schedule_runs_a_job_at_once():
-    scheduler = UpdateScheduler("full", 2, 40.0)
+    scheduler = UpdateScheduler("full", 2)
     scheduler.request(job(15))
     assert counting(scheduler, 2) == [15, 0]
 
 
 def test_a_newer_request_replaces_what_is_left():
-    scheduler = UpdateScheduler("steps", 3, 40.0)
+    scheduler = UpdateScheduler("steps", 3)
     first, second = job(15), job(4)
     scheduler.request(first)
-    scheduler.run(lambda _job, _it: None, 0.0)
+    scheduler.run(lambda _job, _it: None)
     scheduler.request(second)
     ran: list[UpdateJob] = []
-    scheduler.run(lambda j, _it: ran.append(j), 0.0)
-    scheduler.run(lambda j, _it: ran.append(j), 0.0)
+    scheduler.run(lambda j, _it: ran.append(j))
+    scheduler.run(lambda j, _it: ran.append(j))
     assert first.done == 3 and ran == [second] * 4 and second.remaining == 0 and scheduler.pending is None
 
 
 def test_taking_a_share_counts_the_same_steps_as_running_it():
     for schedule, per_frame, urgent in (("steps", 2, False), ("full", 2, False), ("steps", 2, True)):
-        ran, taken = UpdateScheduler(schedule, per_frame, 40.0), UpdateScheduler(schedule, per_frame, 40.0)
+        ran, taken = UpdateScheduler(schedule, per_frame), UpdateScheduler(schedule, per_frame)
         a, b = job(5), job(5)
         a.urgent = b.urgent = urgent
         ran.request(a)
         taken.request(b)
         for _ in range(4):
             seen: list[int] = []
-            ran.run(lambda _job, it, seen=seen: seen.append(it), 0.0)
+            ran.run(lambda _job, it, seen=seen: seen.append(it))
             share = taken.take()
             assert seen == ([] if share is None else list(share[1]))
         assert taken.pending is None
-
-
-def test_the_deadline_schedule_cannot_be_taken_ahead():
-    scheduler = UpdateScheduler("deadline", 2, 40.0)
-    scheduler.request(job(3))
-    with pytest.raises(ValueError, match="clock"):
-        scheduler.take()
-
-
-class FakeClock:
-    """Time that moves only when a learning step runs: ``step_ms`` each."""
-
-    def __init__(self, step_ms: float) -> None:
-        self.now, self.step_ms = 0.0, step_ms
-
-    def __call__(self) -> float:
-        return self.now
-
-    def step(self, _job: UpdateJob, _it: int) -> None:
-        self.now += self.step_ms / 1000
-
-
-def test_deadline_schedule_fits_steps_into_the_budget():
-    clock = FakeClock(8.0)
-    scheduler = UpdateScheduler("deadline", 0, 40.0, clock=clock)
-    scheduler.request(job(15))
-    # the first step has no estimate yet: it runs, then 8 ms steps fit while the frame stays <= 40 ms
-    assert scheduler.run(clock.step, frame_start=clock()) == 5
-    assert clock.now == pytest.approx(0.040)
-    start = clock.now
-    clock.now += 0.035  # a frame whose own work took 35 ms: one step still runs, so learning never starves
-    assert scheduler.run(clock.step, frame_start=start) == 1
 
 
 def test_config_refuses_an_unknown_schedule():
@@ -132,13 +117,6 @@ def test_lost_stretch_keeps_the_step_budget(vanishing, fast_config):
     np.testing.assert_array_equal(boxes, again)  # same seed, same boxes
 
 
-def test_lost_update_interval_asks_for_fewer_updates(vanishing, fast_config):
-    mdnet = fast_config.replace(update_schedule="full")
-    every = track(mdnet, vanishing)[1]
-    third = track(mdnet.replace(lost_update_interval=3), vanishing)[1]
-    assert sum(r.learning_steps for r in third) < sum(r.learning_steps for r in every)
-
-
 def test_latency_report_splits_tracked_and_lost_frames():
     seconds = np.array([0.5, 0.01, 0.02, 0.2, 0.03])
     lost = np.array([False, False, False, True, False])
@@ -152,7 +130,7 @@ def test_latency_report_splits_tracked_and_lost_frames():
 
 
 def test_an_urgent_job_runs_to_the_end_under_any_schedule():
-    scheduler = UpdateScheduler("steps", 2, 40.0)
+    scheduler = UpdateScheduler("steps", 2)
     urgent = job(15)
     urgent.urgent = True
     scheduler.request(urgent)
@@ -167,3 +145,16 @@ def test_first_lost_frame_updates_in_full_the_rest_spread(vanishing, fast_config
     first_lost = [i for i, flag in enumerate(lost) if flag and (i == 0 or not lost[i - 1])]
     assert first_lost and all(results[i].learning_steps == 6 for i in first_lost)
     assert all(r.learning_steps <= 1 for i, r in enumerate(results) if i not in first_lost)
+
+
+def test_the_first_frame_runs_its_share_of_the_initial_steps_and_spreads_the_rest(fast_config):
+    sequence = synthetic_sequence(n_frames=8)
+    config = fast_config.replace(maxiter_init=8, maxiter_init_in_frame=3, update_steps_per_frame=2)
+    tracker = build_tracker(config)
+    tracker.init(sequence.frames[0], sequence.ground_truth[0])
+    assert tracker.state.scheduler.pending.done == 3
+    steps = [tracker.track_frame(frame).learning_steps for frame in sequence.frames[1:3]]
+    assert steps == [2, 2] and tracker.state.scheduler.pending.done == 7
+    whole = build_tracker(fast_config.replace(maxiter_init=8))
+    whole.init(sequence.frames[0], sequence.ground_truth[0])
+    assert whole.state.scheduler.pending is None  # by default the first frame runs them all

@@ -14,38 +14,25 @@ results/scale_sensitivity/README.md). A box estimator is the stage after it. Eac
   previous target. Fit on one map (``shared_bbreg``), the regression only ever sees the target at one
   zoom, and cannot tell how big it is once the map's zoom is off; here it learns from the target's
   apparent size. Nothing is added to a tracked frame.
-- ``scale_search``: ``scale_levels`` boxes about the centre, ``scale_step`` apart in scale, each read
-  off its own crop and scored by the classifier; the best-scoring size wins.
-- ``scale_filter``: ``zoom_bbreg``'s centre, with the size of DSST's scale filter (tracker/scale_filter.py),
-  which compares the target with itself at ``size_filter_levels`` scales and keeps learning on every
-  confident frame, so a target that grows or shrinks is followed past what the first frame showed.
-- ``scale_aspect_filter``: ``scale_filter`` and a second filter of the same kind over aspect ratios at
-  constant area, so width and height are estimated apart.
-- ``online_bbreg``: ``zoom_bbreg`` whose regression is refit every ``long_interval`` confident frames
-  from samples about the box it reported, read off that frame's map, beside the first frame's.
+Other estimators were measured and left the core with their study: ``scale_search``, DSST's
+``scale_filter`` and ``scale_aspect_filter``, ``online_bbreg`` (results/box_estimation/README.md names the
+commit that has them).
 
-Every estimator leaves an uncertain frame (lost, or scored under ``box_min_score``) to ``hold``: the
-classifier's box, or for the filters their last size at its centre; nothing is learnt from such a frame.
-
-Whether the estimated box also steers the next frame's search is the tracker's business
-(``box_feedback``, with its guards), not the estimator's.
+A lost frame reports the classifier's box: no estimator runs on it.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections import deque
 
 import numpy as np
 import torch
 
 from tracker.backbones import Backbone
 from tracker.bbreg import BBoxRegressor
-from tracker.boxes import SampleGenerator, about_centres, centres
+from tracker.boxes import about_centres, centres
 from tracker.config import TrackerConfig
 from tracker.features import FrameFeatures, feature_dim, frame_features
-from tracker.head import Head
-from tracker.scale_filter import SizeFilter, scaled, stretched
 
 
 class BoxEstimator(ABC):
@@ -64,14 +51,10 @@ class BoxEstimator(ABC):
         """First frame: ``samples`` (n, 4) drawn about the true ``box``; ``frame`` is the classifier's reading."""
 
     @abstractmethod
-    def estimate(self, image: np.ndarray, frame: FrameFeatures, top: np.ndarray, top_features: torch.Tensor,
-                 head: Head, score: float) -> np.ndarray:
-        """The box (4,) on a frame where the classifier's best candidates are ``top`` (k, 4), read as
-        ``top_features`` off ``frame``, with target score ``score``; ``head`` scores features."""
-
-    def hold(self, box: np.ndarray) -> np.ndarray:
-        """The box to report on an uncertain frame whose classifier box is ``box``; nothing is learnt."""
-        return box
+    def estimate(self, image: np.ndarray, frame: FrameFeatures, top: np.ndarray,
+                 top_features: torch.Tensor) -> np.ndarray:
+        """The box (4,) on a tracked frame where the classifier's best candidates are ``top`` (k, 4), read as
+        ``top_features`` off ``frame``."""
 
 
 class SharedBBReg(BoxEstimator):
@@ -84,8 +67,8 @@ class SharedBBReg(BoxEstimator):
     def fit(self, image: np.ndarray, box: np.ndarray, samples: np.ndarray, frame: FrameFeatures) -> None:
         self.regressor.fit(frame.extract(samples), samples, box)
 
-    def estimate(self, image: np.ndarray, frame: FrameFeatures, top: np.ndarray, top_features: torch.Tensor,
-                 head: Head, score: float) -> np.ndarray:
+    def estimate(self, image: np.ndarray, frame: FrameFeatures, top: np.ndarray,
+                 top_features: torch.Tensor) -> np.ndarray:
         return self.regressor.predict(top_features, top).mean(axis=0)
 
 
@@ -97,8 +80,8 @@ class CropBBReg(SharedBBReg):
         samples = samples[:self.config.box_fit_samples]
         self.regressor.fit(self.crop_features(image).extract(samples), samples, box)
 
-    def estimate(self, image: np.ndarray, frame: FrameFeatures, top: np.ndarray, top_features: torch.Tensor,
-                 head: Head, score: float) -> np.ndarray:
+    def estimate(self, image: np.ndarray, frame: FrameFeatures, top: np.ndarray,
+                 top_features: torch.Tensor) -> np.ndarray:
         boxes = top if self.config.box_reads == "top" else top.mean(axis=0, keepdims=True)
         return self.regressor.predict(self.crop_features(image).extract(boxes), boxes).mean(axis=0)
 
@@ -131,106 +114,10 @@ def scaled_about_centre(box: np.ndarray, factors: np.ndarray) -> np.ndarray:
     return about_centres(centres(box), box[2:] * np.asarray(factors, dtype=np.float64)[:, None])
 
 
-class ScaleSearch(BoxEstimator):
-    """K sizes about the top candidates' mean centre, each read off its own crop, scored by the classifier."""
-
-    def fit(self, image: np.ndarray, box: np.ndarray, samples: np.ndarray, frame: FrameFeatures) -> None:
-        pass  # the classifier is the scale model; it learns with the tracker
-
-    def estimate(self, image: np.ndarray, frame: FrameFeatures, top: np.ndarray, top_features: torch.Tensor,
-                 head: Head, score: float) -> np.ndarray:
-        cfg = self.config
-        levels = np.arange(cfg.scale_levels) - (cfg.scale_levels - 1) / 2
-        boxes = scaled_about_centre(top.mean(axis=0), cfg.scale_step ** levels)
-        scores = head.positive_score(self.crop_features(image).extract(boxes)).numpy()
-        return boxes[int(np.argmax(scores))]
-
-
-class OnlineBBReg(ZoomBBReg):
-    """``zoom_bbreg`` that keeps learning: every ``long_interval``-th frame it estimates, ``n_bbreg / 10``
-    samples drawn about its box (as the first frame's are about the true one) are read off the frame's map and
-    kept for ``n_frames_long / long_interval`` such frames; the ridge regression is refit on them and the first
-    frame's samples together."""
-
-    def fit(self, image: np.ndarray, box: np.ndarray, samples: np.ndarray, frame: FrameFeatures) -> None:
-        cfg = self.config
-        self.rng = np.random.default_rng(cfg.seed)
-        self.sampler = SampleGenerator("uniform", (image.shape[1], image.shape[0]), cfg.trans_bbreg, cfg.scale_bbreg,
-                                       cfg.aspect_bbreg)
-        self.frames_estimated = 0
-        self.first = (self.zoomed_features(image, box, samples), samples, np.tile(box, (len(samples), 1)))
-        self.memory: deque[tuple[torch.Tensor, np.ndarray, np.ndarray]] = deque(
-            maxlen=max(cfg.n_frames_long // cfg.long_interval, 1))
-        self.regressor.fit(*self.first)
-
-    def estimate(self, image: np.ndarray, frame: FrameFeatures, top: np.ndarray, top_features: torch.Tensor,
-                 head: Head, score: float) -> np.ndarray:
-        box = super().estimate(image, frame, top, top_features, head, score)
-        self.frames_estimated += 1
-        if self.frames_estimated % self.config.long_interval == 0:
-            samples = self.sampler.draw_in_overlap(box, max(self.config.n_bbreg // 10, 1),
-                                                   (self.config.overlap_bbreg, 1.0), self.rng, accept=frame.contains)
-            if len(samples):
-                self.memory.append((frame.extract(samples), samples, np.tile(box, (len(samples), 1))))
-                kept = [self.first, *self.memory]
-                self.regressor.fit(torch.cat([m[0] for m in kept]), np.concatenate([m[1] for m in kept]),
-                                   np.concatenate([m[2] for m in kept]))
-        return box
-
-
-class ScaleFilter(ZoomBBReg):
-    """``zoom_bbreg``'s centre with DSST's filter's size: a scale filter (and, ``aspect``, an aspect one) learnt
-    on the first frame and updated on every frame it estimates."""
-
-    aspect = False
-
-    def fit(self, image: np.ndarray, box: np.ndarray, samples: np.ndarray, frame: FrameFeatures) -> None:
-        super().fit(image, box, samples, frame)
-        cfg = self.config
-        self.filters = [SizeFilter(resize, cfg.size_filter_levels, cfg.size_filter_step, cfg.size_filter_rate,
-                                   cfg.size_filter_max_change)
-                        for resize in ((scaled, stretched) if self.aspect else (scaled,))]
-        centre, self.size = centres(box), box[2:].copy()
-        # DSST's bounds: at least 5 pixels a side (or the first box's), at most the image
-        self.min_size = np.minimum(box[2:], 5.0)
-        self.max_size = np.maximum(box[2:], [image.shape[1], image.shape[0]])
-        for size_filter in self.filters:
-            size_filter.fit(image, centre, self.size)
-
-    def estimate(self, image: np.ndarray, frame: FrameFeatures, top: np.ndarray, top_features: torch.Tensor,
-                 head: Head, score: float) -> np.ndarray:
-        cfg = self.config
-        regressed = super().estimate(image, frame, top, top_features, head, score)
-        centre = centres(regressed)
-        for size_filter in self.filters:
-            factor = size_filter.estimate(image, centre, self.size)
-            self.size = size_filter.resize(self.size, np.array([factor]))[0]
-        if cfg.size_filter_weight < 1.0:  # anchored to the regression: a geometric mean of the two sizes
-            self.size = regressed[2:] ** (1 - cfg.size_filter_weight) * self.size ** cfg.size_filter_weight
-        self.size = np.clip(self.size, self.min_size, self.max_size)
-        if score > cfg.size_filter_min_score:
-            for size_filter in self.filters:
-                size_filter.update(image, centre, self.size)
-        return self.hold(regressed)
-
-    def hold(self, box: np.ndarray) -> np.ndarray:
-        return about_centres(centres(box), self.size)
-
-
-class ScaleAspectFilter(ScaleFilter):
-    """``scale_filter`` with a second filter over aspect ratios: width and height apart."""
-
-    aspect = True
-
-
 BOX_ESTIMATORS: dict[str, type[BoxEstimator]] = {
     "shared_bbreg": SharedBBReg,
     "crop_bbreg": CropBBReg,
     "zoom_bbreg": ZoomBBReg,
-    "scale_search": ScaleSearch,
-    "online_bbreg": OnlineBBReg,
-    "scale_filter": ScaleFilter,
-    "scale_aspect_filter": ScaleAspectFilter,
 }
 
 

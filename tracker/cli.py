@@ -256,6 +256,7 @@ def run(args: argparse.Namespace) -> dict:
                 "tracker": f"ours ({config.updater})", "updater": config.updater, "backbone": tracker.config.backbone,
                 "weights": weights_loaded(args.weights, tracker.config.backbone),
                 "batch_size": config.batch_size, "seed": config.seed,
+                "learning_dtype": str(tracker.updater.dtype).removeprefix("torch."),
                 "candidate_features": config.candidate_features, "sample_features": config.sample_features,
                 "box_estimator": config.box_estimator, "skipped_steps": tracker.state.skipped_steps,
                 "phase_seconds": stats.phase_seconds, "updater_diagnostics": tracker.updater.diagnostics()})

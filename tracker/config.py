@@ -24,18 +24,18 @@ from tracker.limits import MAX_CHANNELS, MAX_COUNT, SIZE_BOUNDS
 # implementation (reading a YAML file needs no torch). tests/test_config.py checks them against the
 # registries (tracker.updaters.UPDATERS, tracker.box_estimation.BOX_ESTIMATORS, tracker.backbones.BACKBONES).
 UPDATER_NAMES = ("bp", "fa", "dfa", "bdfa")
-BOX_ESTIMATOR_NAMES = ("shared_bbreg", "crop_bbreg", "zoom_bbreg", "scale_search", "online_bbreg", "scale_filter",
-                  "scale_aspect_filter")
+BOX_ESTIMATOR_NAMES = ("shared_bbreg", "crop_bbreg", "zoom_bbreg")
 BACKBONE_MIN_IMG_SIZE = {"mdnet": 75, "efficientnet_lite0": 32}  # the smallest crop mapping to one cell
 BACKBONE_NAMES = tuple(BACKBONE_MIN_IMG_SIZE)
 N_BLOCKS = 16  # EfficientNet-Lite0's blocks: trunk_blocks cuts after one of them
-SCHEDULES = ("full", "steps", "deadline")  # tracker/update_schedule.py
+SCHEDULES = ("full", "steps")  # tracker/update_schedule.py
 LEARNERS = ("inline", "sequential", "thread")  # tracker/learner.py
+LEARNING_DTYPES = ("auto", "float32", "bfloat16")  # tracker/updaters/trainer.py
 
 FEATURE_MODES = ("shared", "exact")
 BOX_READS = ("top", "mean")
 FEEDBACK_INITS = ("random", "eq7")
-FEEDBACK_SCALINGS = ("fan_in", "norm", "none", "bp_error_rms")
+FEEDBACK_SCALINGS = ("fan_in", "norm", "none")
 # the largest count or size any setting may take: far above any real use, below what overflows a C size
 MAX_CONFIG_BYTES = 1 << 20  # a config is a few kB; more is not a config
 MAX_CONFIG_NODES = 10_000  # YAML values once aliases are expanded; the full config has about 100
@@ -88,6 +88,9 @@ class TrackerConfig:
     trans_neg_init: float = 1.0
     scale_neg_init: float = 1.6
     maxiter_init: int = 50
+    # of which the first frame runs at most this many before the second is scored; the rest are spread over the
+    # next frames like any update's (update_steps_per_frame a frame, until a newer update replaces them)
+    maxiter_init_in_frame: int = 50
     lr_init: float = 0.0005
     # --- online updates ---
     n_pos_update: int = 50
@@ -104,7 +107,7 @@ class TrackerConfig:
     # frame, or every long_interval-th: 10x a tracked frame's cost). "steps" runs at most
     # update_steps_per_frame a frame and carries the rest over, except the first frame of a lost stretch,
     # which updates in full (update_first_lost_in_full): chosen by measurement (results/latency/README.md).
-    # "deadline" fits steps into frame_budget_ms by the clock (not deterministic); "full" is MDNet's.
+    # "full" is MDNet's.
     update_schedule: str = "steps"
     update_steps_per_frame: int = 2
     # where those steps run (tracker/learner.py): "inline" in the frame that asks, scoring the next frame;
@@ -114,10 +117,8 @@ class TrackerConfig:
     learner_delay: int = 1
     # the first frame of a lost stretch runs its short-term update in full under any schedule
     update_first_lost_in_full: bool = True
-    # the latency target: reports count the frames over it, and the deadline schedule keeps to it
+    # the latency target: reports count the frames over it
     frame_budget_ms: float = 40.0
-    # a short-term update on the first of every this many consecutive lost frames (1: each, as MDNet)
-    lost_update_interval: int = 1
     n_frames_long: int = 100
     n_frames_short: int = 30
     # --- optimisation (shared by every updater) ---
@@ -127,6 +128,11 @@ class TrackerConfig:
     # mining). configs/mdnet_fidelity.yaml restores 1024.
     batch_neg_cand: int = 256
     hard_negative_mining: bool = True
+    # deviation: the precision of a learning step's matrix products (the hard negatives' scoring, the forward
+    # pass, the weight gradients; weights, their updates and SGD stay float32). "auto": bfloat16 where the CPU
+    # multiplies it natively (AVX512-BF16 or AMX: a step in 0.7x float32's time, accuracy within the paired
+    # interval), float32 elsewhere, where bfloat16 would be emulated (results/learner/README.md)
+    learning_dtype: str = "auto"
     momentum: float = 0.9
     weight_decay: float = 0.0005
     lr_mult: dict[str, float] = field(default_factory=lambda: {"fc6": 10.0})
@@ -138,8 +144,7 @@ class TrackerConfig:
     # random, or eq7: feedback from the forward weights on the first frame (Eq. 7; Eq. 9 for bdfa)
     feedback_init: str = "random"
     # size of fixed feedback (tracker/updaters/feedback_rule.py): fan_in = RMS entry 1/sqrt(n_in);
-    # norm = the Eq. 7 product's norm on the first frame; none = raw N(0, 1) or +-1 entries;
-    # bp_error_rms = per layer, hidden errors of BP's RMS on the first learning step
+    # norm = the Eq. 7 product's norm on the first frame; none = raw N(0, 1) or +-1 entries
     feedback_scaling: str = "fan_in"
     # record, per learning step, the angle between a feedback rule's update and the BP gradient
     alignment_diagnostics: bool = False
@@ -147,11 +152,9 @@ class TrackerConfig:
     bbreg: bool = True  # false: report the mean of the top candidates as it is
     # deviation: MDNet fits its regression on the first frame's conv3 features, as shared_bbreg does on
     # the shared map, which barely sees scale; zoom_bbreg fits it on maps zoomed for each sample's scale,
-    # at no cost per tracked frame. scale_aspect_filter (DSST filters over scale and aspect that keep learning)
-    # follows the size better but costs 18% of the speed for a gain within noise; crop_bbreg is more accurate
-    # but 18% slower too (results/box_estimation/README.md)
+    # at no cost per tracked frame. crop_bbreg is more accurate but 18% slower (results/box_estimation/README.md)
     box_estimator: str = "zoom_bbreg"
-    # crop side of the box stage's own reading (crop_bbreg, scale_search): 75 costs a third of 107's
+    # crop side of crop_bbreg's own reading: 75 costs a third of 107's
     box_img_size: int = 75
     # crop_bbreg: the regression reads the first this many of the n_bbreg samples, and is applied to the
     # top candidates ("top") or to their mean box alone ("mean", one crop a frame)
@@ -159,30 +162,6 @@ class TrackerConfig:
     box_reads: str = "mean"
     # zoom_bbreg: the first frame's pyramid step, in scale
     box_zoom_step: float = 1.05
-    # scale_search: this many sizes about the centre, scale_step apart
-    scale_levels: int = 5
-    scale_step: float = 1.03
-    # scale_filter, scale_aspect_filter: DSST's filter over this many sizes, size_filter_step apart, learning
-    # at size_filter_rate a frame, its size changing by at most size_filter_max_change a frame
-    size_filter_levels: int = 33
-    size_filter_step: float = 1.02
-    size_filter_rate: float = 0.025
-    size_filter_max_change: float = 1.1
-    # the size reported is the filter's to this power times the regression's to the rest (1: the filter's alone)
-    size_filter_weight: float = 1.0
-    # the filters learn only from frames whose target score exceeds this (and that the box stage runs on)
-    size_filter_min_score: float = 0.0
-    # the box stage runs only where the target score exceeds this (and the frame is not lost)
-    box_min_score: float = 0.0
-    # feed the estimated box back as the next frame's search centre and size (MDNet keeps the
-    # unregressed mean), on frames whose target score exceeds box_feedback_min_score; its size may
-    # change by at most box_feedback_max_scale a frame. Off: with the size filters it gained on the tuning set
-    # and with bp on OTB, but lost with bdfa on OTB (results/box_estimation/README.md)
-    box_feedback: bool = False
-    box_feedback_min_score: float = 2.0
-    box_feedback_max_scale: float = 1.05
-    # feed back the estimated size alone, about the classifier's centre (the mean of the top candidates)
-    box_feedback_size_only: bool = False
     # first-frame samples of the regression (MDNet's)
     n_bbreg: int = 1000
     overlap_bbreg: float = 0.6
@@ -215,11 +194,11 @@ class TrackerConfig:
 
         check(0 <= self.seed < 2**32, f"seed must be in 0 .. 2**32 - 1, got {self.seed}")
         # sizes first: every later check may compute with them
-        for name in ("n_samples", "top_k", "n_pos_init", "n_neg_init", "maxiter_init", "n_pos_update",
-                     "n_neg_update", "maxiter_update", "long_interval", "n_frames_long", "n_frames_short",
-                     "fc_width", "img_size", "n_bbreg", "max_map_side", "box_img_size",
-                     "box_fit_samples", "scale_levels", "batch_size", "batch_neg_cand", "update_steps_per_frame",
-                     "lost_update_interval", "learner_delay"):
+        for name in ("n_samples", "top_k", "n_pos_init", "n_neg_init", "maxiter_init", "maxiter_init_in_frame",
+                     "n_pos_update", "n_neg_update", "maxiter_update", "long_interval", "n_frames_long",
+                     "n_frames_short", "fc_width", "img_size", "n_bbreg", "max_map_side", "box_img_size",
+                     "box_fit_samples", "batch_size", "batch_neg_cand", "update_steps_per_frame",
+                     "learner_delay"):
             value = getattr(self, name)
             bound = SIZE_BOUNDS.get(name, MAX_COUNT)
             check(0 < value <= bound, f"{name} must be in 1 .. {bound}, got {value}")
@@ -232,26 +211,12 @@ class TrackerConfig:
               f"unknown box_estimator {quoted(self.box_estimator)}; choose from {sorted(BOX_ESTIMATOR_NAMES)}")
         check(self.update_schedule in SCHEDULES, f"update_schedule must be one of {SCHEDULES}")
         check(self.learner in LEARNERS, f"learner must be one of {LEARNERS}")
-        check(self.learner == "inline" or self.update_schedule != "deadline",
-              "the deadline schedule decides by the clock: it needs learner: inline")
+        check(self.learning_dtype in LEARNING_DTYPES, f"learning_dtype must be one of {LEARNING_DTYPES}")
         check(math.isfinite(self.frame_budget_ms) and self.frame_budget_ms > 0,
               f"frame_budget_ms must be finite and positive, got {self.frame_budget_ms}")
         check(self.box_reads in BOX_READS, f"box_reads must be one of {BOX_READS}")
         check(self.box_zoom_step > 1.0 and math.isfinite(self.box_zoom_step),
               f"box_zoom_step must be finite and > 1, got {self.box_zoom_step}")
-        check(self.box_feedback_max_scale >= 1.0 and math.isfinite(self.box_feedback_max_scale),
-              f"box_feedback_max_scale must be finite and >= 1, got {self.box_feedback_max_scale}")
-        check(math.isfinite(self.box_min_score), "box_min_score must be finite")
-        check(1.0 < self.size_filter_step <= 2.0, f"size_filter_step must be in (1, 2], got {self.size_filter_step}")
-        check(0.0 < self.size_filter_rate <= 1.0, f"size_filter_rate must be in (0, 1], got {self.size_filter_rate}")
-        check(1.0 <= self.size_filter_max_change <= 2.0,
-              f"size_filter_max_change must be in [1, 2], got {self.size_filter_max_change}")
-        check(0.0 <= self.size_filter_weight <= 1.0,
-              f"size_filter_weight must be in [0, 1], got {self.size_filter_weight}")
-        check(math.isfinite(self.size_filter_min_score), "size_filter_min_score must be finite")
-        check(1 <= self.size_filter_levels <= 257,
-              f"size_filter_levels must be in 1 .. 257, got {self.size_filter_levels}")
-        check(math.isfinite(self.box_feedback_min_score), "box_feedback_min_score must be finite")
         check(self.updater in UPDATER_NAMES,
               f"unknown updater {quoted(self.updater)}; choose from {sorted(UPDATER_NAMES)}")
         check(self.feedback_init in FEEDBACK_INITS, f"feedback_init must be one of {FEEDBACK_INITS}")
@@ -273,10 +238,9 @@ class TrackerConfig:
               f"box_img_size must be in {min_img} .. max_map_side ({self.max_map_side}) for the {self.backbone} "
               f"backbone, got {self.box_img_size}")
         check(self.top_k <= self.n_samples, "top_k must not exceed n_samples")
-        check(1.0 < self.scale_step <= 2.0, f"scale_step must be in (1, 2], got {self.scale_step}")
         for name in ("trans", "scale", "trans_limit", "lr_init", "lr_update", "grad_clip", "bbreg_lambda",
                      "trans_pos", "scale_pos", "trans_neg_init", "scale_neg_init", "trans_neg", "scale_neg",
-                     "trans_bbreg", "scale_bbreg", "aspect_bbreg", "scale_step"):
+                     "trans_bbreg", "scale_bbreg", "aspect_bbreg"):
             value = getattr(self, name)
             check(math.isfinite(value) and value > 0, f"{name} must be finite and positive, got {value}")
         for name in ("overlap_pos_init", "overlap_neg_init", "overlap_pos_update", "overlap_neg_update",

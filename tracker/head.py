@@ -75,7 +75,10 @@ class Head(nn.Module):
             x = torch.relu(a) if i < 2 else a
         return cache
 
-    def positive_score(self, x: torch.Tensor, batch: int = 1024) -> torch.Tensor:
-        """Target score (logit of the positive class) for each row of ``x``, without gradients."""
-        with torch.no_grad():
-            return torch.cat([self(x[i:i + batch])[:, 1] for i in range(0, len(x), batch)]) if len(x) else x[:, 0]
+    def positive_score(self, x: torch.Tensor, batch: int = 1024, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Target score (logit of the positive class) for each row of ``x``, without gradients; the products in
+        ``dtype`` (autocast: the weights stay as they are), the scores float32."""
+        with torch.no_grad(), torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
+            if not len(x):
+                return x[:, 0]
+            return torch.cat([self(x[i:i + batch])[:, 1].float() for i in range(0, len(x), batch)])

@@ -13,9 +13,10 @@ Learners (``learner``):
 - ``sequential``: the same delayed schedule run in the tracker's own thread. It gives the same boxes as
   ``thread`` (asserted in tests/test_learner.py), so evaluation stays reproducible without a second thread.
 
-A delayed learner runs torch single-threaded (``torch.set_num_threads(1)`` from its first sequence until
-:meth:`Learner.close`, which restores the count it found): on 2 cores, one core tracks while the other learns,
-and ``thread`` and ``sequential`` compute with the same thread count, hence the same boxes.
+A delayed learner runs torch single-threaded once a sequence's first frame has trained
+(``torch.set_num_threads(1)`` until the next first frame or :meth:`Learner.close`, which restore the count it
+found): on 2 cores, one core tracks while the other learns, and ``thread`` and ``sequential`` compute with the
+same thread counts, hence the same boxes. The first frame, on which nothing runs beside it, keeps every thread.
 
 Two heads make this work: the learning head, which the learning rule trains (and which mines its hard
 negatives), and the scoring head, a copy of the learning head's weights as they were after a given frame's
@@ -70,14 +71,16 @@ class Learner:
         if self.kind != "inline":
             if self._threads_found is None:
                 self._threads_found = torch.get_num_threads()
-            torch.set_num_threads(1)
+            torch.set_num_threads(self._threads_found)  # the first frame trains alone: every thread
         if self.kind == "thread" and self._worker is None:
             self._worker = ThreadPoolExecutor(1, thread_name_prefix="learner")
 
     def go_live_now(self) -> None:
-        """The scoring head takes the learning head's weights at once (after the first frame's training)."""
+        """The scoring head takes the learning head's weights at once (after the first frame's training); from
+        here a delayed learner tracks and learns on one thread each."""
         if self.scoring_head is not self.learning_head:
             self._load(weights_of(self.learning_head))
+            torch.set_num_threads(1)
 
     def end_frame(self, steps: Callable[[], None] | None) -> None:
         """Start this frame's ``steps`` and make live the weights learnt ``delay`` frames ago."""

@@ -15,7 +15,7 @@ import torch
 from tracker.allocator import release_free_memory
 from tracker.backbones import Backbone
 from tracker.box_estimation import BoxEstimator, make_box_estimator
-from tracker.boxes import SampleGenerator, about_centres, centres, check_box
+from tracker.boxes import SampleGenerator, check_box
 from tracker.config import TrackerConfig
 from tracker.errors import TrackerError
 from tracker.features import FrameFeatures, feature_dim, frame_features
@@ -41,11 +41,6 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
     if image.shape[0] < 1 or image.shape[1] < 1:
         raise TrackerError(f"a frame of {image.shape[1]}x{image.shape[0]} pixels has nothing to track")
     return np.ascontiguousarray(image[:, :, :3])
-
-
-def bounded_scale_change(box: np.ndarray, previous: np.ndarray, max_scale: float) -> np.ndarray:
-    """``box`` with its width and height each kept within ``max_scale`` times ``previous``'s, about its centre."""
-    return about_centres(centres(box), np.clip(box[2:], previous[2:] / max_scale, previous[2:] * max_scale))
 
 
 @dataclass
@@ -97,7 +92,7 @@ class MDNetTracker:
         self.state = s = SequenceState(
             rng=np.random.default_rng(cfg.seed), torch_gen=torch.Generator().manual_seed(cfg.seed),
             image_size=(image.shape[1], image.shape[0]), target=box.copy(), trans=cfg.trans,
-            scheduler=UpdateScheduler(cfg.update_schedule, cfg.update_steps_per_frame, cfg.frame_budget_ms))
+            scheduler=UpdateScheduler(cfg.update_schedule, cfg.update_steps_per_frame))
         self.head.reset(s.torch_gen, self.fc_state)
         self.updater.start(self.head, s.torch_gen)  # the updater's diagnostics start again there
 
@@ -128,11 +123,12 @@ class MDNetTracker:
                 else:
                     s.skipped_steps.append(f"bbreg: no sample overlaps the initial box by {cfg.overlap_bbreg}")
         with s.timer("updates"):
-            # the first frame trains in full, whatever the schedule: there is nothing to track without it
-            job = self._job(SampleSet([pos_feats]), SampleSet([neg_feats]), cfg.maxiter_init, cfg.lr_init, urgent=True)
+            # the first frame runs maxiter_init_in_frame of its steps whatever the schedule: there is nothing to
+            # track without them; the rest are spread over the next frames like any update's
+            job = self._job(SampleSet([pos_feats]), SampleSet([neg_feats]), cfg.maxiter_init, cfg.lr_init)
             if job is not None:
                 s.scheduler.request(job)
-                s.scheduler.run(self._step, s.scheduler.clock())
+                s.scheduler.run(self._step, limit=cfg.maxiter_init_in_frame)
         self.learner.go_live_now()
         s.pos_memory = deque([pos_feats[:cfg.n_pos_update]], maxlen=cfg.n_frames_long)
         s.neg_memory = deque([neg_feats[:cfg.n_neg_update]], maxlen=cfg.n_frames_short)
@@ -149,7 +145,6 @@ class MDNetTracker:
         if self.state is None:
             raise TrackerError("a frame to track before init(image, box): start the tracker on a first frame")
         s = self.state
-        frame_start = s.scheduler.clock()
         image = as_rgb(image)
         if (image.shape[1], image.shape[0]) != s.image_size:
             raise TrackerError(f"a frame of {image.shape[1]}x{image.shape[0]} pixels in a sequence that started at "
@@ -183,29 +178,20 @@ class MDNetTracker:
         # a failed frame widens the search (MDNet's expand_trans); success resets it
         s.trans = cfg.trans if success else min(s.trans * 1.1, cfg.trans_limit)
         result = s.target.copy()
-        if success and not redetected and score > cfg.box_min_score and s.box_estimator is not None:
+        if success and not redetected and s.box_estimator is not None:
             with s.timer("bbreg"):
-                result = s.box_estimator.estimate(image, candidate_reader, candidates[top], candidate_feats[top],
-                                                     self.learner.scoring_head, score)
-            if cfg.box_feedback and score > cfg.box_feedback_min_score:
-                fed_back = bounded_scale_change(result, previous, cfg.box_feedback_max_scale)
-                if cfg.box_feedback_size_only:  # about the classifier's own centre
-                    fed_back = about_centres(centres(s.target), fed_back[2:])
-                s.target = fed_back
-        elif s.box_estimator is not None:
-            result = s.box_estimator.hold(result)
+                result = s.box_estimator.estimate(image, candidate_reader, candidates[top], candidate_feats[top])
         with s.timer("updates"):
             s.lost_run = 0 if success else s.lost_run + 1
             if not success:
                 s.failed_frames += 1
-                if (s.lost_run - 1) % cfg.lost_update_interval == 0:
-                    self._request_update(short_term=True, urgent=s.lost_run == 1 and cfg.update_first_lost_in_full)
+                self._request_update(short_term=True, urgent=s.lost_run == 1 and cfg.update_first_lost_in_full)
             else:
                 if not redetected:  # a re-detected box is trusted for the search, not yet for learning
                     self._collect(features)
                 if s.frame_index % cfg.long_interval == 0:
                     self._request_update(short_term=False)
-            steps = self._learn(frame_start)
+            steps = self._learn()
         if s.frame_index % cfg.long_interval == 0:
             release_free_memory()  # ~5 ms: keeps the heap near what is live (tracker/allocator.py)
         return FrameResult(result, score, not success, steps)
@@ -238,10 +224,10 @@ class MDNetTracker:
         return (grid[best].copy(), float(scores[best])) if scores[best] > cfg.redetect_threshold else None
 
     # ---------------------------------------------------------------- learning
-    def _learn(self, frame_start: float) -> int:
+    def _learn(self) -> int:
         """This frame's learning steps, run or started by the learner; how many."""
         if self.learner.kind == "inline":
-            return self.state.scheduler.run(self._step, frame_start)
+            return self.state.scheduler.run(self._step)
         share = self.state.scheduler.take()
         if share is None:
             self.learner.end_frame(None)
@@ -287,8 +273,9 @@ class MDNetTracker:
         """MDNet's training loop, drawn now: fixed-size minibatches walking through shuffled samples."""
         if len(pos) == 0 or len(neg) == 0:
             return None
-        return UpdateJob(pos, neg, self._epoch_order(len(pos), self.config.batch_pos * iterations),
-                         self._epoch_order(len(neg), self._negative_candidates * iterations), iterations, lr, urgent)
+        return UpdateJob.drawn(pos, neg, self._epoch_order(len(pos), self.config.batch_pos * iterations),
+                               self._epoch_order(len(neg), self._negative_candidates * iterations), iterations, lr,
+                               urgent)
 
     def _step(self, job: UpdateJob, it: int) -> None:
         """The job's minibatch ``it``, its negatives the hardest of a larger candidate set."""
@@ -297,7 +284,8 @@ class MDNetTracker:
         batch_pos = job.pos[job.pos_order[it * cfg.batch_pos:(it + 1) * cfg.batch_pos]]
         batch_neg = job.neg[job.neg_order[it * n_cand:(it + 1) * n_cand]]
         if n_cand > cfg.batch_neg:  # hard negative mining: the negatives scored most target-like
-            hardest = torch.topk(self.head.positive_score(batch_neg), cfg.batch_neg).indices
+            scores = self.head.positive_score(batch_neg, dtype=self.updater.dtype)
+            hardest = torch.topk(scores, cfg.batch_neg).indices
             batch_neg = batch_neg[hardest]
         self.updater.step(torch.cat([batch_pos, batch_neg]), self.labels, job.lr)
 

@@ -13,15 +13,13 @@ Schedules (``update_schedule``):
   of the first frame of a lost stretch (what re-detection needs at once; the later frames of the stretch
   and the periodic long-term updates are spread);
 - ``steps``: at most ``update_steps_per_frame`` steps a frame; deterministic, so the same seed gives the
-  same boxes on any machine;
-- ``deadline``: steps while the frame's clock says another one fits in ``frame_budget_ms`` (at least one a
-  frame, so learning never starves); for live use, where the machine is not the one the budget was sized on.
-  Not deterministic: how many steps run depends on the machine's speed.
+  same boxes on any machine.
+(A ``deadline`` schedule, fitting steps into the frame budget by the clock, was measured and left the core:
+results/latency/README.md names the commit that has it.)
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -70,6 +68,22 @@ class UpdateJob:
     urgent: bool = False  # run to the end now, whatever the schedule
     done: int = 0
 
+    @classmethod
+    def drawn(cls, pos: SampleSet, neg: SampleSet, pos_order: torch.Tensor, neg_order: torch.Tensor,
+              iterations: int, lr: float, urgent: bool = False) -> UpdateJob:
+        """The job, with the rows of a set spread over several frames gathered once, in the order the steps
+        read them: a per-step gather walks every frame's chunk (about 0.7 ms for 100 frames, twice a step),
+        and the job's rows (480 positives, 3,840 negative candidates: 12 MB) are fewer than the set's."""
+        pos, pos_order = cls._gathered(pos, pos_order)
+        neg, neg_order = cls._gathered(neg, neg_order)
+        return cls(pos, neg, pos_order, neg_order, iterations, lr, urgent)
+
+    @staticmethod
+    def _gathered(rows: SampleSet, order: torch.Tensor) -> tuple[SampleSet, torch.Tensor]:
+        if len(rows.chunks) <= 1:  # indexing one tensor is one op: nothing to save, and no copy made
+            return rows, order
+        return SampleSet([rows[order]]), torch.arange(len(order))
+
     @property
     def remaining(self) -> int:
         return self.iterations - self.done
@@ -78,53 +92,41 @@ class UpdateJob:
 class UpdateScheduler:
     """Holds at most one pending job and decides how many of its steps a frame runs."""
 
-    def __init__(self, schedule: str, steps_per_frame: int, budget_ms: float,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(self, schedule: str, steps_per_frame: int) -> None:
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
         self.schedule = schedule
         self.steps_per_frame = steps_per_frame
-        self.budget_s = budget_ms / 1000.0
-        self.clock = clock
         self.pending: UpdateJob | None = None
-        self.step_seconds = 0.0  # running estimate of one step's cost (deadline schedule)
 
     def request(self, job: UpdateJob) -> None:
         """Queue ``job``; what is left of an older one is dropped: the new one learns from newer samples."""
         self.pending = job
 
-    def run(self, step: Callable[[UpdateJob, int], None], frame_start: float) -> int:
-        """Run this frame's share of the pending job through ``step(job, iteration)``; return how many ran."""
-        ran = 0
-        while self.pending is not None and self._another_fits(ran, frame_start):
-            started = self.clock()
-            step(self.pending, self.pending.done)
-            self.pending.done += 1
-            ran += 1
-            spent = self.clock() - started
-            self.step_seconds = spent if self.step_seconds == 0 else 0.8 * self.step_seconds + 0.2 * spent
-            if self.pending.remaining <= 0:
-                self.pending = None
-        return ran
-
-    def take(self) -> tuple[UpdateJob, range] | None:
-        """This frame's share of the pending job, counted off now and run later (a delayed learner): the job
-        and its iterations. Decided by count alone, so not for the ``deadline`` schedule."""
-        if self.schedule == "deadline":
-            raise ValueError("the deadline schedule decides by the clock while it runs: it cannot be taken ahead")
+    def take(self, limit: int | None = None) -> tuple[UpdateJob, range] | None:
+        """This frame's share of the pending job (``limit`` steps, if given, instead of the schedule's), counted
+        off now (a delayed learner runs it later): the job and its iterations."""
         if self.pending is None:
             return None
         job = self.pending
-        n = job.remaining if self.schedule == "full" or job.urgent else min(self.steps_per_frame, job.remaining)
+        if limit is not None:
+            n = min(limit, job.remaining)
+        elif self.schedule == "full" or job.urgent:
+            n = job.remaining
+        else:
+            n = min(self.steps_per_frame, job.remaining)
         share = range(job.done, job.done + n)
         job.done += n
         if job.remaining <= 0:
             self.pending = None
         return job, share
 
-    def _another_fits(self, ran: int, frame_start: float) -> bool:
-        if self.schedule == "full" or self.pending.urgent:
-            return True
-        if self.schedule == "steps":
-            return ran < self.steps_per_frame
-        return ran == 0 or self.clock() - frame_start + self.step_seconds <= self.budget_s
+    def run(self, step: Callable[[UpdateJob, int], None], limit: int | None = None) -> int:
+        """Run this frame's share (or ``limit`` steps) now through ``step(job, iteration)``; return how many ran."""
+        share = self.take(limit)
+        if share is None:
+            return 0
+        job, iterations = share
+        for it in iterations:
+            step(job, it)
+        return len(iterations)

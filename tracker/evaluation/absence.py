@@ -123,6 +123,9 @@ def score_splice(boxes: np.ndarray, scores: np.ndarray, lost: np.ndarray, truth:
     signal = np.where(np.isnan(scores), np.where(lost, 0.0, 1.0), scores)
     wrong = frames & (~present | (overlaps < 0.1))
     return {
+        # per frame after the first, in order: what a lost rule over several frames is calibrated on
+        "frames": {"score": signal[frames].round(4).tolist(), "overlap": overlaps[frames].round(4).tolist(),
+                   "present": present[frames].tolist()},
         "tracked_scores": signal[on_target & frames].round(4).tolist(),
         "wrong_scores": signal[wrong].round(4).tolist(),
         "absent_flagged_lost": float(lost[~present].mean()) if (~present).any() else None,

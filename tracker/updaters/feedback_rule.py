@@ -38,10 +38,6 @@ def chained_errors(cache: ForwardCache, e_out: torch.Tensor, project5: Callable[
     return e4 * relu_derivative(cache.pre[0]), e5
 
 
-def rms(x: torch.Tensor) -> float:
-    return float(x.pow(2).mean().sqrt())
-
-
 def initial_feedback(reference: torch.Tensor, init: str, scaling: str, generator: torch.Generator) -> torch.Tensor:
     """A fixed feedback matrix shaped like ``reference`` (n_out x n_in: the Eq. 7 product, or W for FA).
 
@@ -59,11 +55,10 @@ def feedback_scale(matrix: torch.Tensor, reference: torch.Tensor, scaling: str) 
     ``fan_in``: RMS entry 1 / sqrt(n_in), the size a freshly initialised n_in -> n_out forward layer
     has (LeCun), so hidden errors are of BP's order once the forward weights are trained;
     ``norm``: the reference's Frobenius norm (BP's size on the first frame; tiny next to a newly
-    drawn fc6); ``none``: as drawn; ``bp_error_rms``: ``fan_in`` until the first learning step, where
-    :meth:`FeedbackRule.match_bp_error_rms` rescales it.
+    drawn fc6); ``none``: as drawn.
     """
     entry_rms = float(matrix.norm()) / math.sqrt(matrix.numel())
-    if scaling in ("fan_in", "bp_error_rms"):
+    if scaling == "fan_in":
         return 1.0 / (math.sqrt(matrix.shape[1]) * max(entry_rms, 1e-30))
     if scaling == "norm":
         return float(reference.norm()) / max(float(matrix.norm()), 1e-30)
@@ -77,12 +72,10 @@ class FeedbackRule(LearningRule):
     def __init__(self, config: TrackerConfig) -> None:
         super().__init__(config)
         self.feedback: list[DenseFeedback | BinaryFeedback] = []
-        self.pending_rms_match = False
 
     def start(self, head: Head, generator: torch.Generator) -> None:
         # Eq. 7 products come from the weights as they are now, on the first frame, then stay fixed.
         self.build_feedback(head, generator)
-        self.pending_rms_match = self.config.feedback_scaling == "bp_error_rms"
 
     @abstractmethod
     def build_feedback(self, head: Head, generator: torch.Generator) -> None: ...
@@ -91,18 +84,6 @@ class FeedbackRule(LearningRule):
     def hidden_errors(self, cache: ForwardCache, e_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Errors at fc4's and fc5's pre-activations, (B, width) each; ``self.feedback[i]`` forms
         layer i's (0: fc4, 1: fc5)."""
-
-    def match_bp_error_rms(self, head: Head, cache: ForwardCache, e_out: torch.Tensor) -> None:
-        """``feedback_scaling: bp_error_rms``: one factor per layer, fixed from then on, that gives the
-        rule's hidden errors BP's RMS on this batch. fc5 first: FA's fc4 error passes through fc5's."""
-        w5, w6 = head.fc5.weight.detach(), head.fc6.weight.detach()
-        target = chained_errors(cache, e_out, lambda e: e @ w5, lambda e: e @ w6)
-        for layer in (1, 0):
-            # recomputed per layer: under FA fc4's error is chained through fc5's feedback, just rescaled
-            ours, wanted = rms(self.hidden_errors(cache, e_out)[layer]), rms(target[layer])
-            if ours > 0 and wanted > 0:  # all units silent: nothing to match, keep fan_in
-                self.feedback[layer].rescale(wanted / ours)
-        self.pending_rms_match = False
 
     def feedback_bytes(self, head: Head) -> int:
         return sum(f.nbytes for f in self.feedback)
@@ -115,22 +96,20 @@ class FeedbackRule(LearningRule):
         cache = ForwardCache([x.detach() for x in cache.inputs], [a.detach() for a in cache.pre], cache.masks)
         start = time.perf_counter()
         e_out = output_error(cache.logits, labels)
-        if self.pending_rms_match:
-            self.match_bp_error_rms(head, cache, e_out)
         e4, e5 = self.hidden_errors(cache, e_out)
         input_error = e4 @ head.fc4.weight.detach() if want_input_error else None
         middle = time.perf_counter()
         for layer, error, inputs in zip(head.layers, (e4, e5, e_out), cache.inputs):
-            layer.weight.grad = error.t() @ inputs  # G_i = e_{i+1} o_i^T, batch mean already in e_L
-            layer.bias.grad = error.sum(0)
+            # G_i = e_{i+1} o_i^T, batch mean already in e_L; float32 like the weights under any learning_dtype
+            layer.weight.grad = (error.t() @ inputs).to(layer.weight.dtype)
+            layer.bias.grad = error.sum(0).to(layer.bias.dtype)
         if probe is not None:
             probe.add_seconds(middle - start, time.perf_counter() - middle)
         return input_error
 
     def state(self) -> dict:
-        return {"feedback": [vars(f) for f in self.feedback], "pending_rms_match": self.pending_rms_match}
+        return {"feedback": [vars(f) for f in self.feedback]}
 
     def load_state(self, state: dict) -> None:
         for feedback, saved in zip(self.feedback, state["feedback"]):
             vars(feedback).update(saved)
-        self.pending_rms_match = state.get("pending_rms_match", False)

@@ -19,9 +19,6 @@ class DenseFeedback:
     def project(self, error: torch.Tensor) -> torch.Tensor:
         return error @ self.matrix
 
-    def rescale(self, factor: float) -> None:
-        self.matrix = self.matrix * factor
-
     def macs(self, batch: int) -> int:
         return batch * self.matrix.numel()
 
@@ -42,9 +39,6 @@ class BinaryFeedback:
     @property
     def nbytes(self) -> int:
         return self.bits.numel()  # ceil(n_out * n_in / 8)
-
-    def rescale(self, factor: float) -> None:
-        self.scale *= factor  # the bits stay: only the one scalar changes
 
     def signs(self) -> torch.Tensor:
         """The +-1 matrix, for tests and diagnostics only."""

@@ -13,6 +13,16 @@ from tracker.updaters.rule import LearningRule, binary_loss
 from tracker.updaters.sgd import FusedSGD, ParamGroup
 
 
+def learning_dtype(name: str) -> torch.dtype:
+    """The dtype a ``learning_dtype`` setting names; ``auto``: bfloat16 where this CPU has bf16 matrix
+    instructions (AVX512-BF16 or AMX), else float32."""
+    if name != "auto":
+        return getattr(torch, name)
+    native = (getattr(torch.cpu, probe, lambda: False)() for probe in ("_is_avx512_bf16_supported",
+                                                                      "_is_amx_tile_supported"))
+    return torch.bfloat16 if any(native) else torch.float32
+
+
 @dataclass
 class StepResult:
     loss: float
@@ -25,6 +35,7 @@ class Trainer:
 
     def __init__(self, config: TrackerConfig, rule: LearningRule) -> None:
         self.config = config
+        self.dtype = learning_dtype(config.learning_dtype)  # of the step's matrix products
         self.rule = rule
         self.probe: AlignmentProbe | None = AlignmentProbe() if config.alignment_diagnostics else None
         self.head: Head | None = None
@@ -51,7 +62,8 @@ class Trainer:
         """Set ``.grad`` of fc4-fc6 for this minibatch (labels: 1 target, 0 background)."""
         if self.head is None:
             raise RuntimeError("Trainer.start() must be called before a learning step")
-        with torch.set_grad_enabled(self.rule.needs_graph or self.probe is not None):
+        with (torch.set_grad_enabled(self.rule.needs_graph or self.probe is not None),
+              torch.autocast("cpu", dtype=self.dtype, enabled=self.dtype != torch.float32)):
             features = features.detach().requires_grad_(want_input_error and self.rule.needs_graph)
             cache = self.head.forward_train(features, self.generator)
             loss = binary_loss(cache.logits, labels)
