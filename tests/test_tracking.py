@@ -179,9 +179,31 @@ def test_a_short_term_update_learns_from_the_last_frames_and_a_long_term_one_fro
     for short_term, frames in ((True, {5.0, 6.0, 7.0}), (False, set(range(1, 8)))):
         tracker._request_update(short_term=short_term)
         job = tracker.state.scheduler.pending
-        values = {float(chunk[0, 0]) for chunk in job.pos.chunks if torch.all(chunk == chunk[0, 0])}
-        assert values == frames, (short_term, values)
-        assert len(job.pos) == 4 * len(frames) + (0 if short_term else len(tracker.state.pos_memory[0]))
+        rows = job.pos[job.pos_order]  # every positive the job's steps read (480 draws cover each row)
+        marked = torch.all(rows == rows[:, :1], dim=1)  # a row of one value: the frame it was planted in
+        assert set(rows[marked, 0].tolist()) == frames, short_term
+        assert bool((~marked).any()) == (not short_term)  # the first frame's own positives: long-term only
+
+
+def test_the_lost_flag_follows_the_rule_and_learning_follows_mdnets_decision(fast_config):
+    """lost: MDNet's failure, or the mean score of the last lost_window frames at or under lost_ratio times the
+    median of the previous n_frames_long frames' successful scores."""
+    sequence = synthetic_sequence(n_frames=14)
+    for ratio, window in ((0.0, 1), (0.9, 3), (1e6, 2)):
+        config = fast_config.replace(lost_ratio=ratio, lost_window=window, n_frames_long=6)
+        tracker = build_tracker(config, warn=False)
+        tracker.init(sequence.frames[0], sequence.ground_truth[0])
+        results = [tracker.track_frame(frame) for frame in sequence.frames[1:]]
+        scores = np.array([r.score for r in results])
+        expected = []
+        for t, score in enumerate(scores):
+            previous = scores[max(t - 6, 0):t]
+            typical = np.median(previous[previous > 0]) if (previous > 0).any() else 0.0
+            expected.append(score <= 0 or scores[max(t - window + 1, 0):t + 1].mean() <= ratio * typical)
+        np.testing.assert_array_equal([r.lost for r in results], expected)
+        mdnet_lost = scores <= tracker.config.success_threshold  # learning follows MDNet's decision alone
+        assert len(tracker.state.pos_memory) == min(1 + int((~mdnet_lost).sum()), 6)
+    assert np.mean(expected) > 0.5  # a ratio no score reaches: flagged wherever there is a typical score
 
 
 def test_a_target_away_for_30_frames_is_flagged_lost_and_found_again_elsewhere():

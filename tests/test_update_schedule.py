@@ -33,13 +33,6 @@ def test_a_job_over_many_frames_gathers_the_rows_its_steps_read_once_in_their_or
     assert torch.equal(drawn.neg[drawn.neg_order], chunks[0][neg_order[:2]])
 
 
-def test_a_limit_runs_that_many_steps_now_and_leaves_the_rest_to_the_schedule():
-    scheduler = UpdateScheduler("steps", 2)
-    scheduler.request(job(7))
-    assert scheduler.run(lambda _job, _it: None, limit=4) == 4
-    assert counting(scheduler, 3) == [2, 1, 0]
-
-
 def counting(scheduler: UpdateScheduler, frames: int) -> list[int]:
     return [scheduler.run(lambda _job, _it: None) for _ in range(frames)]
 
@@ -146,15 +139,3 @@ def test_first_lost_frame_updates_in_full_the_rest_spread(vanishing, fast_config
     assert first_lost and all(results[i].learning_steps == 6 for i in first_lost)
     assert all(r.learning_steps <= 1 for i, r in enumerate(results) if i not in first_lost)
 
-
-def test_the_first_frame_runs_its_share_of_the_initial_steps_and_spreads_the_rest(fast_config):
-    sequence = synthetic_sequence(n_frames=8)
-    config = fast_config.replace(maxiter_init=8, maxiter_init_in_frame=3, update_steps_per_frame=2)
-    tracker = build_tracker(config)
-    tracker.init(sequence.frames[0], sequence.ground_truth[0])
-    assert tracker.state.scheduler.pending.done == 3
-    steps = [tracker.track_frame(frame).learning_steps for frame in sequence.frames[1:3]]
-    assert steps == [2, 2] and tracker.state.scheduler.pending.done == 7
-    whole = build_tracker(fast_config.replace(maxiter_init=8))
-    whole.init(sequence.frames[0], sequence.ground_truth[0])
-    assert whole.state.scheduler.pending is None  # by default the first frame runs them all

@@ -73,6 +73,13 @@ class TrackerConfig:
     trans_limit: float = 1.5
     top_k: int = 5
     success_threshold: float = 0.0
+    # the lost flag a user reads (not MDNet's): a frame is reported lost where MDNet's own decision fails
+    # (score <= success_threshold) or where the mean target score over the last lost_window frames is at or
+    # under lost_ratio times the sequence's own typical score (the median of the scores over success_threshold
+    # in the previous n_frames_long frames). Learning follows MDNet's decision alone. Chosen on the
+    # tuning set's spliced absences (results/absence/README.md); lost_ratio 0 with lost_window 1 is MDNet's alone
+    lost_ratio: float = 0.5
+    lost_window: int = 8
     # re-detection (not MDNet's): on every redetect_interval-th consecutive lost frame, the whole frame is
     # searched at the last box's size, and the best box taken if it scores above redetect_threshold.
     # 0: never (MDNet only widens its search about the last box, by 10% a lost frame)
@@ -88,9 +95,6 @@ class TrackerConfig:
     trans_neg_init: float = 1.0
     scale_neg_init: float = 1.6
     maxiter_init: int = 50
-    # of which the first frame runs at most this many before the second is scored; the rest are spread over the
-    # next frames like any update's (update_steps_per_frame a frame, until a newer update replaces them)
-    maxiter_init_in_frame: int = 50
     lr_init: float = 0.0005
     # --- online updates ---
     n_pos_update: int = 50
@@ -194,11 +198,10 @@ class TrackerConfig:
 
         check(0 <= self.seed < 2**32, f"seed must be in 0 .. 2**32 - 1, got {self.seed}")
         # sizes first: every later check may compute with them
-        for name in ("n_samples", "top_k", "n_pos_init", "n_neg_init", "maxiter_init", "maxiter_init_in_frame",
-                     "n_pos_update", "n_neg_update", "maxiter_update", "long_interval", "n_frames_long",
-                     "n_frames_short", "fc_width", "img_size", "n_bbreg", "max_map_side", "box_img_size",
-                     "box_fit_samples", "batch_size", "batch_neg_cand", "update_steps_per_frame",
-                     "learner_delay"):
+        for name in ("n_samples", "top_k", "n_pos_init", "n_neg_init", "maxiter_init", "n_pos_update",
+                     "n_neg_update", "maxiter_update", "long_interval", "n_frames_long", "n_frames_short",
+                     "fc_width", "img_size", "n_bbreg", "max_map_side", "box_img_size", "box_fit_samples",
+                     "batch_size", "batch_neg_cand", "update_steps_per_frame", "learner_delay", "lost_window"):
             value = getattr(self, name)
             bound = SIZE_BOUNDS.get(name, MAX_COUNT)
             check(0 < value <= bound, f"{name} must be in 1 .. {bound}, got {value}")
@@ -250,6 +253,9 @@ class TrackerConfig:
         check(0.0 <= self.momentum < 1.0, f"momentum must be in [0, 1), got {self.momentum}")
         check(math.isfinite(self.weight_decay) and self.weight_decay >= 0, "weight_decay must be finite and >= 0")
         check(math.isfinite(self.success_threshold), "success_threshold must be finite")
+        check(0.0 <= self.lost_ratio <= 1e6, f"lost_ratio must be in 0 .. 1e6, got {self.lost_ratio}")
+        check(self.lost_window <= self.n_frames_long,
+              f"lost_window ({self.lost_window}) must not exceed n_frames_long ({self.n_frames_long})")
         check(0 <= self.redetect_interval <= MAX_COUNT, f"redetect_interval must be in 0 .. {MAX_COUNT} (0: never)")
         check(math.isfinite(self.redetect_threshold), "redetect_threshold must be finite")
         check(self.padding >= 0, f"padding must be >= 0, got {self.padding}")

@@ -103,27 +103,22 @@ class UpdateScheduler:
         """Queue ``job``; what is left of an older one is dropped: the new one learns from newer samples."""
         self.pending = job
 
-    def take(self, limit: int | None = None) -> tuple[UpdateJob, range] | None:
-        """This frame's share of the pending job (``limit`` steps, if given, instead of the schedule's), counted
-        off now (a delayed learner runs it later): the job and its iterations."""
+    def take(self) -> tuple[UpdateJob, range] | None:
+        """This frame's share of the pending job, counted off now (a delayed learner runs it later): the job
+        and its iterations."""
         if self.pending is None:
             return None
         job = self.pending
-        if limit is not None:
-            n = min(limit, job.remaining)
-        elif self.schedule == "full" or job.urgent:
-            n = job.remaining
-        else:
-            n = min(self.steps_per_frame, job.remaining)
+        n = job.remaining if self.schedule == "full" or job.urgent else min(self.steps_per_frame, job.remaining)
         share = range(job.done, job.done + n)
         job.done += n
         if job.remaining <= 0:
             self.pending = None
         return job, share
 
-    def run(self, step: Callable[[UpdateJob, int], None], limit: int | None = None) -> int:
-        """Run this frame's share (or ``limit`` steps) now through ``step(job, iteration)``; return how many ran."""
-        share = self.take(limit)
+    def run(self, step: Callable[[UpdateJob, int], None]) -> int:
+        """Run this frame's share now through ``step(job, iteration)``; return how many ran."""
+        share = self.take()
         if share is None:
             return 0
         job, iterations = share
