@@ -44,8 +44,10 @@ def test_failed_frames_counts_the_frames_scored_as_lost(fast_config):
     with pytest.warns(UserWarning):
         tracker = build_tracker(fast_config.replace(backbone_channels=(16, 32, 32)), "none")
     tracker.init(sequence.frames[0], sequence.ground_truth[0])
-    lost = sum(tracker.track_frame(frame).lost for frame in sequence.frames[1:])
-    assert tracker.state.failed_frames == lost > 0
+    results = [tracker.track_frame(frame) for frame in sequence.frames[1:]]
+    failed = sum(r.score <= tracker.config.success_threshold for r in results)  # MDNet's own decision
+    assert tracker.state.failed_frames == failed > 0
+    assert sum(r.lost for r in results) >= failed  # each is flagged lost too
     tracker.init(sequence.frames[0], sequence.ground_truth[0])
     assert tracker.state.failed_frames == 0  # a new sequence starts the count again
 
@@ -78,7 +80,7 @@ def test_init_starts_every_per_sequence_measurement_again(fast_config):
     (first, first_stats, first_results, _), (second, second_stats, second_results, seconds) = runs
     assert second["steps"] == first["steps"] > 0
     assert second["angle_fc4_per_step_deg"] == pytest.approx(first["angle_fc4_per_step_deg"])
-    assert second_stats.failed_frames == first_stats.failed_frames == sum(r.lost for r in second_results)
+    assert second_stats.failed_frames == first_stats.failed_frames == sum(r.score <= 0 for r in second_results)
     assert sum(second_stats.phase_seconds.values()) <= seconds  # timed within the second sequence only
     np.testing.assert_array_equal([r.box for r in first_results], [r.box for r in second_results])
 
@@ -207,7 +209,9 @@ def test_the_lost_flag_follows_the_rule_and_learning_follows_mdnets_decision(fas
 
 
 def test_a_target_away_for_30_frames_is_flagged_lost_and_found_again_elsewhere():
-    """The synthetic target leaves the picture for 30 frames and comes back 150 px from where it left."""
+    """The synthetic target leaves the picture for 30 frames and comes back 150 px from where it left. In float32:
+    with bfloat16 learning this one case's re-detection clears its threshold 19 frames after the return,
+    not 3 (results/absence/README.md); the mechanism is what is tested here."""
     from tracker.build import build_tracker
     from tracker.config import TrackerConfig
 
@@ -215,7 +219,7 @@ def test_a_target_away_for_30_frames_is_flagged_lost_and_found_again_elsewhere()
     assert np.hypot(*(sequence.ground_truth[60, :2] - sequence.ground_truth[29, :2])) > 100
     found = {}
     for interval in (0, 5):
-        tracker = build_tracker(TrackerConfig(redetect_interval=interval), warn=False)
+        tracker = build_tracker(TrackerConfig(redetect_interval=interval, learning_dtype="float32"), warn=False)
         tracker.init(sequence.frames[0], sequence.ground_truth[0])
         results = [tracker.track_frame(frame) for frame in sequence.frames[1:76]]
         lost = np.array([r.lost for r in results])

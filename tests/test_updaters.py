@@ -25,7 +25,8 @@ def make_head(seed=0, in_dim=20, width=16, dropout=0.0, positive=False):
 
 
 def gradients(updater_name, head, x, y, seed=1, **config):
-    cfg = TrackerConfig(updater=updater_name, **config)
+    """fc4-fc6's gradients for one batch, in float32 unless asked: the identities below are float32's, to rounding."""
+    cfg = TrackerConfig(updater=updater_name, **{"learning_dtype": "float32", **config})
     updater = make_updater(cfg)
     updater.start(head, torch.Generator().manual_seed(seed))
     updater.compute_gradients(x, y)
