@@ -26,6 +26,7 @@ import numpy as np
 
 from tracker.errors import ArgumentParser, TrackerError
 from tracker.evaluation.harness import cli_main, markdown_table, read_json, write_json
+from tracker.mdnet import score_dropped
 from tracker.outputs import write_text
 
 RATIOS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
@@ -54,14 +55,10 @@ def splices(run: Path, tracker: str) -> list[dict]:
 
 
 def flagged(scores: np.ndarray, ratio: float, window: int) -> np.ndarray:
-    """The tracker's rule (tracker/mdnet.py, ``lost_ratio`` and ``lost_window``) replayed on saved scores."""
-    lost = np.zeros(len(scores), dtype=bool)
-    for t in range(len(scores)):
-        previous = scores[max(t - REFERENCE_FRAMES, 0):t]
-        positive = previous[previous > 0]
-        reference = float(np.median(positive)) if len(positive) else 0.0
-        lost[t] = scores[t] <= 0 or scores[max(t - window + 1, 0):t + 1].mean() <= ratio * reference
-    return lost
+    """The tracker's flag (MDNet's failure, or :func:`~tracker.mdnet.score_dropped`) replayed on saved scores."""
+    return np.array([score <= 0 or score_dropped(scores[max(t - REFERENCE_FRAMES, 0):t],
+                                                 scores[max(t - window + 1, 0):t + 1], ratio, 0.0)
+                     for t, score in enumerate(scores)], dtype=bool)
 
 
 def rates(entries: list[dict], ratio: float, window: int) -> tuple[float, float]:

@@ -6,9 +6,10 @@ A tracker follows the sequence for ``--frames`` frames so that its sample memori
 in each of ``--repeats`` rounds, every variant runs the same long-term update (``maxiter_update`` steps drawn
 from all kept frames) and the same first frame, in turn, so machine noise hits them alike:
 
-- ``reference``: a step gathers its minibatch from the per-frame chunks and mines its negatives in float32
-  (the code as it was before the job-gathered rows);
-- ``gathered``: the job's rows gathered once when it is drawn (``UpdateJob.drawn``; the same boxes);
+- ``reference``: each step gathers its minibatch from the per-frame chunks (``_step`` one at a time) and
+  mines its negatives in float32;
+- ``gathered``: the update run as one share (``_steps``, as an urgent update runs): its rows gathered once
+  (the same boxes);
 - ``gathered+bf16``: also ``learning_dtype: bfloat16`` (the step's matrix products in bfloat16).
 
 Reported per variant: the median ms per step of the update and of the first frame (whole ``init``), and
@@ -60,10 +61,12 @@ def update_seconds(tracker: MDNetTracker, gathered: bool) -> float:
     pos, neg = SampleSet(list(s.pos_memory)), SampleSet(list(s.neg_memory))
     orders = (tracker._epoch_order(len(pos), cfg.batch_pos * cfg.maxiter_update),
               tracker._epoch_order(len(neg), tracker._negative_candidates * cfg.maxiter_update))
-    make = UpdateJob.drawn if gathered else UpdateJob
-    job = make(pos, neg, *orders, cfg.maxiter_update, cfg.lr_update)
-    for it in range(cfg.maxiter_update):
-        tracker._step(job, it)
+    job = UpdateJob(pos, neg, *orders, cfg.maxiter_update, cfg.lr_update)
+    if gathered:
+        tracker._steps(job, range(cfg.maxiter_update))
+    else:
+        for it in range(cfg.maxiter_update):
+            tracker._step(job, it)
     return (time.perf_counter() - start) / cfg.maxiter_update
 
 

@@ -174,6 +174,30 @@ def test_hard_negative_mining_keeps_the_highest_scoring_negatives():
     assert torch.equal(seen[0][:2], job.pos[job.pos_order[:2]])
 
 
+def test_a_frames_share_of_steps_reads_the_same_minibatches_as_one_step_at_a_time():
+    """Steps run together gather their rows once; each sees the rows it would have read alone, in order."""
+    seen = {}
+    for together in (True, False):
+        tracker = started_tracker(batch_size=8, batch_neg_cand=8)  # no mining: every candidate is seen
+        width = tracker.state.pos_memory[0].shape[1]
+        planted = torch.Generator().manual_seed(0)
+        tracker.state.pos_memory.extend(torch.randn(4, width, generator=planted) for _ in range(5))
+        tracker.state.neg_memory.extend(torch.randn(12, width, generator=planted) for _ in range(5))
+        tracker.state.scheduler.pending = None
+        tracker._request_update(short_term=False)
+        job = tracker.state.scheduler.pending
+        batches = []
+        tracker.updater.step = lambda features, labels, lr, batches=batches: batches.append(features.clone())
+        if together:
+            tracker._steps(job, range(0, 3))
+        else:
+            for it in range(3):
+                tracker._step(job, it)
+        seen[together] = batches
+    assert len(seen[True]) == 3 and all(torch.equal(a, b) for a, b in zip(seen[True], seen[False]))
+    assert not torch.equal(seen[True][0], seen[True][1])
+
+
 def test_a_short_term_update_learns_from_the_last_frames_and_a_long_term_one_from_all_kept():
     tracker = started_tracker(n_frames_short=3, n_frames_long=8)
     width = tracker.state.pos_memory[0].shape[1]

@@ -23,16 +23,6 @@ def test_sample_set_reads_rows_as_if_concatenated():
     assert len(SampleSet(chunks)) == 11
 
 
-def test_a_job_over_many_frames_gathers_the_rows_its_steps_read_once_in_their_order():
-    chunks = [torch.randn(n, 3, generator=torch.Generator().manual_seed(n)) for n in (4, 2, 5)]
-    pos_order, neg_order = torch.tensor([3, 0, 9, 9, 6, 1]), torch.tensor([3, 2, 0, 1])
-    drawn = UpdateJob.drawn(SampleSet(chunks), SampleSet(chunks[:1]), pos_order, neg_order[:2], 2, 0.001)
-    assert len(drawn.pos.chunks) == 1 and len(drawn.pos) == len(pos_order)  # one tensor, as the steps read it
-    assert torch.equal(drawn.pos[drawn.pos_order], torch.cat(chunks)[pos_order])
-    assert drawn.neg.chunks[0] is chunks[0]  # a set that is one tensor already is not copied
-    assert torch.equal(drawn.neg[drawn.neg_order], chunks[0][neg_order[:2]])
-
-
 def counting(scheduler: UpdateScheduler, frames: int) -> list[int]:
     return [scheduler.run(lambda _job, _it: None) for _ in range(frames)]
 

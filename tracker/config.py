@@ -134,7 +134,7 @@ class TrackerConfig:
     hard_negative_mining: bool = True
     # deviation: the precision of a learning step's matrix products (the hard negatives' scoring, the forward
     # pass, the weight gradients; weights, their updates and SGD stay float32). "auto": bfloat16 where the CPU
-    # multiplies it natively (AVX512-BF16 or AMX: a step in 0.7x float32's time, accuracy within the paired
+    # multiplies it natively (AVX512-BF16 or AMX: a step in 0.72x float32's time, accuracy within the paired
     # interval), float32 elsewhere, where bfloat16 would be emulated (results/learner/README.md)
     learning_dtype: str = "auto"
     momentum: float = 0.9

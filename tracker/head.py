@@ -10,6 +10,12 @@ from torch import nn
 LAYER_NAMES = ("fc4", "fc5", "fc6")
 
 
+def products_in(dtype: torch.dtype) -> torch.autocast:
+    """A context running matrix products in ``dtype`` (torch's autocast; weights stay as they are); a no-op for
+    float32."""
+    return torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32)
+
+
 @dataclass
 class ForwardCache:
     """What one training forward pass saw, layer by layer (index 0 = fc4).
@@ -78,7 +84,7 @@ class Head(nn.Module):
     def positive_score(self, x: torch.Tensor, batch: int = 1024, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Target score (logit of the positive class) for each row of ``x``, without gradients; the products in
         ``dtype`` (autocast: the weights stay as they are), the scores float32."""
-        with torch.no_grad(), torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
+        with torch.no_grad(), products_in(dtype):
             if not len(x):
                 return x[:, 0]
             return torch.cat([self(x[i:i + batch])[:, 1].float() for i in range(0, len(x), batch)])

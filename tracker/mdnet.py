@@ -7,7 +7,9 @@ they learn from (sample memories, hard negatives, when to update).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import torch
@@ -41,6 +43,14 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
     if image.shape[0] < 1 or image.shape[1] < 1:
         raise TrackerError(f"a frame of {image.shape[1]}x{image.shape[0]} pixels has nothing to track")
     return np.ascontiguousarray(image[:, :, :3])
+
+
+def score_dropped(previous: Sequence[float], recent: Sequence[float], ratio: float, success_threshold: float) -> bool:
+    """The lost flag's own test, beside MDNet's: the mean of the ``recent`` scores is at or under ``ratio`` times
+    the typical score, the median of the successful ones (over ``success_threshold``) among ``previous``."""
+    successful = [v for v in previous if v > success_threshold]
+    typical = float(np.median(successful)) if successful else 0.0
+    return sum(recent) / len(recent) <= ratio * typical
 
 
 @dataclass
@@ -205,11 +215,10 @@ class MDNetTracker:
         """This frame's score joins the record; whether the last ``lost_window`` frames' mean is at or under
         ``lost_ratio`` times the median of the previous ``n_frames_long`` frames' successful scores."""
         cfg, s = self.config, self.state
-        previous = [v for v in s.recent_scores if v > cfg.success_threshold]
-        typical = float(np.median(previous)) if previous else 0.0
+        previous = list(s.recent_scores)
         s.recent_scores.append(score)
-        recent = list(s.recent_scores)[-cfg.lost_window:]
-        return sum(recent) / len(recent) <= cfg.lost_ratio * typical
+        return score_dropped(previous, list(s.recent_scores)[-cfg.lost_window:], cfg.lost_ratio,
+                             cfg.success_threshold)
 
     def sequence_stats(self) -> SequenceStats:
         if self.state is None:
@@ -240,21 +249,10 @@ class MDNetTracker:
 
     # ---------------------------------------------------------------- learning
     def _learn(self) -> int:
-        """This frame's learning steps, run or started by the learner; how many."""
-        if self.learner.kind == "inline":
-            return self.state.scheduler.run(self._step)
+        """This frame's learning steps, run (inline) or started by the learner; how many."""
         share = self.state.scheduler.take()
-        if share is None:
-            self.learner.end_frame(None)
-            return 0
-        job, iterations = share
-
-        def steps() -> None:
-            for it in iterations:
-                self._step(job, it)
-
-        self.learner.end_frame(steps)
-        return len(iterations)
+        self.learner.end_frame(None if share is None else partial(self._steps, *share))
+        return 0 if share is None else len(share[1])
 
     def _draw(self, features: FrameFeatures, generator: SampleGenerator, n: int,
               overlap: tuple[float, float]) -> np.ndarray:
@@ -288,21 +286,28 @@ class MDNetTracker:
         """MDNet's training loop, drawn now: fixed-size minibatches walking through shuffled samples."""
         if len(pos) == 0 or len(neg) == 0:
             return None
-        return UpdateJob.drawn(pos, neg, self._epoch_order(len(pos), self.config.batch_pos * iterations),
-                               self._epoch_order(len(neg), self._negative_candidates * iterations), iterations, lr,
-                               urgent)
+        return UpdateJob(pos, neg, self._epoch_order(len(pos), self.config.batch_pos * iterations),
+                         self._epoch_order(len(neg), self._negative_candidates * iterations), iterations, lr, urgent)
 
     def _step(self, job: UpdateJob, it: int) -> None:
-        """The job's minibatch ``it``, its negatives the hardest of a larger candidate set."""
+        """The job's minibatch ``it``."""
+        self._steps(job, range(it, it + 1))
+
+    def _steps(self, job: UpdateJob, iterations: range) -> None:
+        """The job's minibatches ``iterations`` (consecutive), each one's negatives the hardest of a larger
+        candidate set. Their rows are gathered at once: a gather walks every frame's chunk of the memories
+        (about 1 ms for 100 frames), whatever the number of rows."""
         cfg = self.config
-        n_cand = self._negative_candidates
-        batch_pos = job.pos[job.pos_order[it * cfg.batch_pos:(it + 1) * cfg.batch_pos]]
-        batch_neg = job.neg[job.neg_order[it * n_cand:(it + 1) * n_cand]]
-        if n_cand > cfg.batch_neg:  # hard negative mining: the negatives scored most target-like
-            scores = self.head.positive_score(batch_neg, dtype=self.updater.dtype)
-            hardest = torch.topk(scores, cfg.batch_neg).indices
-            batch_neg = batch_neg[hardest]
-        self.updater.step(torch.cat([batch_pos, batch_neg]), self.labels, job.lr)
+        n_pos, n_cand = cfg.batch_pos, self._negative_candidates
+        first, last = iterations.start, iterations.stop
+        pos = job.pos[job.pos_order[first * n_pos:last * n_pos]]
+        neg = job.neg[job.neg_order[first * n_cand:last * n_cand]]
+        for i in range(len(iterations)):
+            batch_pos, batch_neg = pos[i * n_pos:(i + 1) * n_pos], neg[i * n_cand:(i + 1) * n_cand]
+            if n_cand > cfg.batch_neg:  # hard negative mining: the negatives scored most target-like
+                scores = self.head.positive_score(batch_neg, dtype=self.updater.dtype)
+                batch_neg = batch_neg[torch.topk(scores, cfg.batch_neg).indices]
+            self.updater.step(torch.cat([batch_pos, batch_neg]), self.labels, job.lr)
 
     def _epoch_order(self, n: int, total: int) -> torch.Tensor:
         """Indices walking through shuffled copies of range(n) until ``total`` are drawn."""

@@ -68,22 +68,6 @@ class UpdateJob:
     urgent: bool = False  # run to the end now, whatever the schedule
     done: int = 0
 
-    @classmethod
-    def drawn(cls, pos: SampleSet, neg: SampleSet, pos_order: torch.Tensor, neg_order: torch.Tensor,
-              iterations: int, lr: float, urgent: bool = False) -> UpdateJob:
-        """The job, with the rows of a set spread over several frames gathered once, in the order the steps
-        read them: a per-step gather walks every frame's chunk (about 0.7 ms for 100 frames, twice a step),
-        and the job's rows (480 positives, 3,840 negative candidates: 12 MB) are fewer than the set's."""
-        pos, pos_order = cls._gathered(pos, pos_order)
-        neg, neg_order = cls._gathered(neg, neg_order)
-        return cls(pos, neg, pos_order, neg_order, iterations, lr, urgent)
-
-    @staticmethod
-    def _gathered(rows: SampleSet, order: torch.Tensor) -> tuple[SampleSet, torch.Tensor]:
-        if len(rows.chunks) <= 1:  # indexing one tensor is one op: nothing to save, and no copy made
-            return rows, order
-        return SampleSet([rows[order]]), torch.arange(len(order))
-
     @property
     def remaining(self) -> int:
         return self.iterations - self.done

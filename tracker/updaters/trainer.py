@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from tracker.config import TrackerConfig
-from tracker.head import LAYER_NAMES, Head
+from tracker.head import LAYER_NAMES, Head, products_in
 from tracker.updaters.probe import AlignmentProbe
 from tracker.updaters.rule import LearningRule, binary_loss
 from tracker.updaters.sgd import FusedSGD, ParamGroup
@@ -62,8 +62,7 @@ class Trainer:
         """Set ``.grad`` of fc4-fc6 for this minibatch (labels: 1 target, 0 background)."""
         if self.head is None:
             raise RuntimeError("Trainer.start() must be called before a learning step")
-        with (torch.set_grad_enabled(self.rule.needs_graph or self.probe is not None),
-              torch.autocast("cpu", dtype=self.dtype, enabled=self.dtype != torch.float32)):
+        with torch.set_grad_enabled(self.rule.needs_graph or self.probe is not None), products_in(self.dtype):
             features = features.detach().requires_grad_(want_input_error and self.rule.needs_graph)
             cache = self.head.forward_train(features, self.generator)
             loss = binary_loss(cache.logits, labels)
