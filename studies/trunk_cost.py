@@ -7,7 +7,8 @@ mode runs it once per frame. Every variant is timed in turn, repeat by repeat, s
 stretch of the machine falls on all of them alike; the table gives medians and the ratio to the
 first row. Levers: ``trunk_blocks`` (the cut point), the map side (how large the target is drawn
 and how far ``max_map_side`` lets the first frame's map grow), channels-last memory layout, torch
-threads, and oneDNN (``torch.backends.mkldnn``) against torch's own convolution kernels.
+threads, oneDNN (``torch.backends.mkldnn``) against torch's own convolution kernels, and ONNX Runtime
+(``trunk_runtime: onnxruntime``) against torch.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 
 from tracker.backbones import Backbone, EfficientNetLite0, MDNetBackbone
+from tracker.backbones.onnx_runtime import OnnxRuntimeTrunk
 from tracker.errors import ArgumentParser
 from tracker.evaluation.harness import cli_main, markdown_table, record_setup, write_json
 from tracker.outputs import write_text
@@ -34,11 +36,13 @@ class Variant:
     channels_last: bool = False
     threads: int = 2
     onednn: bool = True
+    runtime: str = "torch"
 
     @property
     def label(self) -> str:
         extras = [f"{self.threads} thread{'s' * (self.threads > 1)}"]
         extras += ["channels-last"] * self.channels_last + ["no oneDNN"] * (not self.onednn)
+        extras += ["ONNX Runtime"] * (self.runtime == "onnxruntime")
         return f"{self.backbone}, {self.side}x{self.side}, {', '.join(extras)}"
 
 
@@ -47,7 +51,9 @@ DEFAULT_VARIANTS = [
     Variant("mdnet", 256), Variant("efficientnet_lite0/8", 256, channels_last=True),
     Variant("efficientnet_lite0/8", 256, threads=1), Variant("efficientnet_lite0/8", 256, onednn=False),
     Variant("efficientnet_lite0/8", 192), Variant("efficientnet_lite0/8", 384), Variant("efficientnet_lite0/8", 512),
-    Variant("efficientnet_lite0/8", 1024),
+    Variant("efficientnet_lite0/8", 1024), Variant("efficientnet_lite0/8", 256, runtime="onnxruntime"),
+    Variant("efficientnet_lite0/8", 256, threads=1, runtime="onnxruntime"),
+    Variant("efficientnet_lite0/8", 1024, runtime="onnxruntime"),
 ]
 
 
@@ -82,10 +88,14 @@ def run(args: argparse.Namespace) -> None:
     for v in variants:
         if v.channels_last:
             nets[v.backbone + "/cl"] = make(v.backbone).to(memory_format=torch.channels_last)
+        if v.runtime == "onnxruntime":
+            nets[v.backbone + "/onnxruntime"] = OnnxRuntimeTrunk(nets[v.backbone])
     rng = np.random.default_rng(0)
     images = {v.side: rng.integers(0, 256, (1, v.side, v.side, 3), dtype=np.uint8) for v in variants}
 
     def net_of(v: Variant) -> Backbone:
+        if v.runtime == "onnxruntime":
+            return nets[v.backbone + "/onnxruntime"]
         return nets[v.backbone + "/cl"] if v.channels_last else nets[v.backbone]
 
     for v in variants:  # warm-up: kernel selection, first allocations

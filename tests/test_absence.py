@@ -42,10 +42,39 @@ def test_a_splice_is_scored_on_absent_tracked_and_returning_frames():
     boxes = np.array([[0, 0, 10, 10]] * 5 + [[0, 0, 10, 10], [50, 50, 10, 10], [50, 50, 10, 10]], float)
     lost = np.array([0, 0, 1, 1, 0, 1, 0, 0], bool)
     scores = np.array([np.nan, 3, -1, -2, 1, -1, 2, 4])
-    row = score_splice(boxes, scores, lost, truth, back=5, recover_within=1)
+    row = score_splice(boxes, scores, lost, truth, recover_within=1)
     # on target: frames 1, 2, 6, 7 (frame 0 is the given box); flagged lost on frame 2 only
     assert row["absent_flagged_lost"] == 0.5 and row["tracked_flagged_lost"] == 0.25
-    assert row["frames_to_recover"] == 1 and row["recovered"]
+    assert row["returns"] == 1 and row["frames_to_recover"] == 1 and row["recovered"] == 1.0
+    assert score_splice(boxes, scores, lost, truth, recover_within=0)["recovered"] == 0.0
+
+
+def test_every_return_of_a_labelled_sequence_counts():
+    gone = [np.nan] * 4
+    truth = np.array([[0, 0, 10, 10], gone, [0, 0, 10, 10], [0, 0, 10, 10], gone, gone, [50, 50, 10, 10],
+                      [50, 50, 10, 10]], float)
+    boxes = np.array([[0, 0, 10, 10]] * 8, float)
+    row = score_splice(boxes, np.zeros(8), np.zeros(8, bool), truth, recover_within=5)
+    # back at frame 2 (found at once) and at frame 6 (never found before the sequence ends)
+    assert row["returns"] == 2 and row["recovered"] == 0.5 and row["frames_to_recover"] == 0
+    always = score_splice(boxes, np.zeros(8), np.zeros(8, bool), np.tile([0.0, 0, 10, 10], (8, 1)), 5)
+    assert always["returns"] == 0 and always["recovered"] is None and always["absent_flagged_lost"] is None
+
+
+def test_the_benchmark_reads_absence_from_a_benchmark_that_labels_it(tmp_path, capsys):
+    from tests.test_datasets import got10k_folder
+
+    got10k_folder(tmp_path / "val", cover=[8, 8, 0, 0, 8, 8, 8, 8])
+    config = tmp_path / "fast.yaml"
+    config.write_text(yaml.safe_dump({**FAST, "backbone_channels": [16, 32, 32]}))
+    out = tmp_path / "out"
+    assert main(["--dataset", "got10k", "--root", str(tmp_path / "val"), "--peers", "", "--weights", "none",
+                 "--config", str(config), "--out", str(out)]) == 0
+    row = json.loads((out / "absence.json").read_text())["results"]["ours-s0"]["GOT-10k_Val_000001"]
+    assert row["returns"] == 1 and row["frames"]["present"] == [True, False, False, True, True, True, True]
+    assert "| tracker | sequences |" in capsys.readouterr().out
+    assert main(["--dataset", "lasot", "--out", str(out)]) == 2
+    assert "reads its sequences from --root" in capsys.readouterr().err
 
 
 def test_the_benchmark_runs_ours_on_tiny_splices_and_resumes(tmp_path, capsys):

@@ -55,6 +55,38 @@ def test_speed_benchmark_puts_backbones_and_variants_side_by_side(tmp_path, caps
     assert "changes backbone_channels, which a weights file fixes" in capsys.readouterr().err
 
 
+
+def test_speed_benchmark_plays_each_sequence_at_each_frame_size(tmp_path, capsys):
+    otb = tmp_path / "otb"
+    write_otb(otb / "Toy", n_frames=4, size=(160, 120))
+    config = tmp_path / "fast.yaml"
+    config.write_text(yaml.safe_dump(FAST))
+    out = tmp_path / "speed"
+    assert speed.main(["--otb", str(otb), "--backbones", "random=none", "--frame-sizes", "own,320x240",
+                       "--peers", "mil", "--exact", "none", "--config", str(config), "--out", str(out)]) == 0
+    records = json.loads((out / "speed.json").read_text())["records"]
+    assert [(r["sequence"], r["frame_size"], r["run"]) for r in records] == [  # sizes in turn, OpenCV's MIL beside
+        ("Toy", "own", "random"), ("Toy", "own", "OpenCV-MIL"), ("Toy@320x240", "320x240", "random"),
+        ("Toy@320x240", "320x240", "OpenCV-MIL")]
+    assert all(r["frames"] == 4 for r in records)
+    printed = capsys.readouterr().out
+    assert "per frame size:" in printed
+    assert "| 320x240 | random | 1 |" in printed and "| 320x240 | OpenCV-MIL | 1 |" in printed
+    assert json.loads((out / "setup.json").read_text())["runs"]["OpenCV-MIL"] == {"peer": "mil"}
+    for bad in ("own,1280", "0x720", "", "big"):
+        assert speed.main(["--otb", str(otb), "--frame-sizes", bad, "--out", str(out)]) == 2
+        assert "--frame-sizes" in capsys.readouterr().err
+
+
+def test_a_resized_sequence_scales_its_frames_and_boxes():
+    from tracker.data.sequence import ArraySequence, ResizedSequence
+
+    frames = [np.zeros((120, 160, 3), np.uint8) for _ in range(3)]
+    resized = ResizedSequence(ArraySequence("a", frames, np.array([[10.0, 20, 30, 40]] * 3)), (320, 360))
+    assert resized.name == "a@320x360" and len(resized) == 3
+    assert all(frame.shape == (360, 320, 3) for frame in resized)
+    np.testing.assert_allclose(resized.ground_truth[0], [20, 60, 60, 120])
+
 def test_accuracy_is_a_report_of_the_ope_results_on_disk(tmp_path, capsys):
     from tracker.evaluation import otb_ope
 
@@ -292,3 +324,10 @@ def test_memory_benchmark_reports_each_tracker_in_its_own_process(tmp_path, caps
                         "--out", str(out)]) == 2
     assert "Nope" in capsys.readouterr().err
     assert memory.looped(list("abc"), 7) == list("abcbabc")
+    # at a webcam's size: every frame resized as it is read
+    assert memory.main(["--otb", str(otb), "--sequence", "Toy", "--frames", "6", "--trackers", "mil",
+                        "--frame-size", "640x480", "--out", str(out)]) == 0
+    assert json.loads((out / "memory.json").read_text())["frame_size"] == "640x480"
+    assert "Toy at 640x480, 6 frames" in capsys.readouterr().out
+    assert memory.main(["--otb", str(otb), "--sequence", "Toy", "--frame-size", "640", "--out", str(out)]) == 2
+    assert "WIDTHxHEIGHT" in capsys.readouterr().err

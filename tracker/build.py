@@ -10,6 +10,7 @@ import torch
 
 from tracker.allocator import return_freed_memory
 from tracker.backbones import Backbone, EfficientNetLite0, MDNetBackbone, load_backbone, read_weights
+from tracker.backbones.onnx_runtime import OnnxRuntimeTrunk
 from tracker.config import TrackerConfig
 from tracker.errors import TrackerError
 from tracker.mdnet import MDNetTracker
@@ -100,4 +101,6 @@ def build_tracker(config: TrackerConfig, weights: str | None = None, warn: bool 
     """
     return_freed_memory()  # process-wide, unless pretraining chose first: see tracker/allocator.py
     backbone, fc_state, config = make_backbone(config, weights, warn)
+    if config.trunk_runtime == "onnxruntime":
+        backbone = OnnxRuntimeTrunk(backbone)
     return MDNetTracker(config, backbone, fc_state)

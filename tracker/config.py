@@ -31,6 +31,7 @@ N_BLOCKS = 16  # EfficientNet-Lite0's blocks: trunk_blocks cuts after one of the
 SCHEDULES = ("full", "steps")  # tracker/update_schedule.py
 LEARNERS = ("inline", "sequential", "thread")  # tracker/learner.py
 LEARNING_DTYPES = ("auto", "float32", "bfloat16")  # tracker/updaters/trainer.py
+TRUNK_RUNTIMES = ("torch", "onnxruntime")  # tracker/backbones/onnx_runtime.py
 
 FEATURE_MODES = ("shared", "exact")
 BOX_READS = ("top", "mean")
@@ -55,6 +56,9 @@ class TrackerConfig:
     # runs in real time on a 2-core CPU (results/backbones/README.md). A weights file fixes the width
     # it holds.
     backbone_channels: tuple[int, int, int] = (48, 96, 128)
+    # what runs the frozen trunk's forward pass while tracking: "torch", or "onnxruntime" (the same graph
+    # exported once per process; its maps match torch's within float tolerance; results/learner/README.md)
+    trunk_runtime: str = "torch"
     fc_width: int = 512
     dropout: float = 0.5
     img_size: int = 107
@@ -215,6 +219,7 @@ class TrackerConfig:
         check(self.update_schedule in SCHEDULES, f"update_schedule must be one of {SCHEDULES}")
         check(self.learner in LEARNERS, f"learner must be one of {LEARNERS}")
         check(self.learning_dtype in LEARNING_DTYPES, f"learning_dtype must be one of {LEARNING_DTYPES}")
+        check(self.trunk_runtime in TRUNK_RUNTIMES, f"trunk_runtime must be one of {TRUNK_RUNTIMES}")
         check(math.isfinite(self.frame_budget_ms) and self.frame_budget_ms > 0,
               f"frame_budget_ms must be finite and positive, got {self.frame_budget_ms}")
         check(self.box_reads in BOX_READS, f"box_reads must be one of {BOX_READS}")

@@ -51,9 +51,16 @@ class SameConv(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.stride[0] > 1:
+            stride, kernel = self.stride[0], self.kernel_size[0]
             pads = []
             for n in (x.shape[-1], x.shape[-2]):
-                total = max((math.ceil(n / self.stride[0]) - 1) * self.stride[0] + self.kernel_size[0] - n, 0)
+                if torch.onnx.is_in_onnx_export():
+                    # an exported graph pads by constants: it serves sides that are multiples of the trunk's
+                    # stride (OnnxRuntimeTrunk checks), where every strided layer's side n is a multiple of
+                    # its own, so the general formula below is kernel - stride
+                    total = max(kernel - stride, 0)
+                else:
+                    total = max((math.ceil(n / stride) - 1) * stride + kernel - n, 0)
                 pads += [total // 2, total - total // 2]
             x = F.pad(x, pads)
         return super().forward(x)

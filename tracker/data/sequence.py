@@ -197,3 +197,30 @@ class ArraySequence(Sequence):
 
     def __iter__(self) -> Iterator[np.ndarray]:
         return iter(self.frames)
+
+
+def frame_size(text: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` -> (width, height), each 16-8192 pixels."""
+    width, sep, height = text.strip().partition("x")
+    if not (sep and width.isdigit() and height.isdigit() and 16 <= int(width) <= 8192 and 16 <= int(height) <= 8192):
+        raise TrackerError(f"a frame size is WIDTHxHEIGHT, 16-8192 pixels each, got {text.strip()!r}")
+    return int(width), int(height)
+
+
+class ResizedSequence(Sequence):
+    """``sequence`` with every frame resized to ``size`` (width, height) and its boxes scaled alike: the same
+    video at a webcam's sizes, for what the frame size costs (``tracker.evaluation.speed --frame-sizes``)."""
+
+    def __init__(self, sequence: Sequence, size: tuple[int, int]) -> None:
+        height, width = sequence.first_frame().shape[:2]
+        scale = np.array([size[0] / width, size[1] / height] * 2)
+        ground_truth = None if sequence.ground_truth is None else sequence.ground_truth * scale
+        super().__init__(f"{sequence.name}@{size[0]}x{size[1]}", ground_truth)
+        self.sequence, self.size = sequence, size
+
+    def __len__(self) -> int:
+        return len(self.sequence)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for frame in self.sequence:
+            yield cv2.resize(frame, self.size, interpolation=cv2.INTER_LINEAR)

@@ -19,6 +19,13 @@ overall:
 - the *score's ROC AUC*: how well the score alone tells frames on the target from frames where the target
   is absent or the box is elsewhere (IoU < 0.1), pooled over splices: what a lost threshold can reach.
 
+With ``--dataset got10k`` or ``--dataset lasot`` (and ``--root``), nothing is spliced: each sequence of that
+benchmark runs as it is, and its absent frames are the ones it labels so (GOT-10k's ``absence.label`` or
+``cover.label`` 0, LaSOT's ``full_occlusion.txt`` and ``out_of_view.txt``; ``tracker/data/layouts.py``). A
+sequence may then lose and regain its target several times: *found again* is the share of its returns (a
+labelled frame after absent ones) found within ``--recover-within`` frames, and *frames to recover* their
+mean over the returns found.
+
 Each run's rows are written as they finish (``runs/<tracker>/<splice>.json``), so a re-run resumes.
 """
 
@@ -47,6 +54,10 @@ from tracker.outputs import write_text
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--otb", default=DEFAULT_OTB, help="an OTB-layout folder (default: ../shared/datasets/otb)")
+    parser.add_argument("--dataset", default="splices", choices=("splices", "got10k", "lasot"),
+                        help="splices of --otb's sequences (default), or a benchmark that labels absence, read "
+                             "from --root")
+    parser.add_argument("--root", help="the --dataset's folder (got10k: a subset folder such as val/; lasot)")
     parser.add_argument("--sequences", default="", help="comma list of targets (default: all)")
     parser.add_argument("--absent", type=int, default=60, help="frames the target is away (default 60)")
     parser.add_argument("--recover-within", type=int, default=30,
@@ -108,16 +119,34 @@ def lt_f_score(overlaps: np.ndarray, confidence: np.ndarray, present: np.ndarray
     return float(best)
 
 
-def score_splice(boxes: np.ndarray, scores: np.ndarray, lost: np.ndarray, truth: np.ndarray, back: int,
+def returns(present: np.ndarray) -> np.ndarray:
+    """Frames where the target is back: present, after a frame where it was not."""
+    return np.flatnonzero(present[1:] & ~present[:-1]) + 1
+
+
+def frames_to_find(on_target: np.ndarray, back: np.ndarray) -> list[int | None]:
+    """Per return, the frames from it until the tracker is on the target again, before the next absence
+    (None: not found)."""
+    present_until = np.r_[back[1:], len(on_target)]
+    found = []
+    for start, stop in zip(back, present_until):
+        hits = np.flatnonzero(on_target[start:stop])
+        found.append(int(hits[0]) if len(hits) else None)
+    return found
+
+
+def score_splice(boxes: np.ndarray, scores: np.ndarray, lost: np.ndarray, truth: np.ndarray,
                  recover_within: int) -> dict:
-    """One tracker on one splice; frame 1 (the given box) is left out."""
+    """One tracker on one sequence whose absent frames have NaN ground truth (a splice, or a benchmark's
+    labelled sequence); frame 1 (the given box) is left out."""
     present = np.all(np.isfinite(truth), axis=1)
     overlaps = np.zeros(len(truth))
     overlaps[present] = iou(boxes[present], truth[present])
     on_target = present & (overlaps >= 0.5)
     frames = np.arange(len(truth)) >= 1
     confidence = np.where(lost, -np.inf, np.where(np.isnan(scores), 1.0, scores))
-    found = np.flatnonzero(on_target[back:])
+    found = frames_to_find(on_target, returns(present))
+    in_time = [f is not None and f <= recover_within for f in found]
     # what the lost decision has to tell apart: frames where it is on the target, and frames where the
     # target is absent or the box is elsewhere (IoU < 0.1); a tracker without a score signals 1 or 0
     signal = np.where(np.isnan(scores), np.where(lost, 0.0, 1.0), scores)
@@ -130,13 +159,16 @@ def score_splice(boxes: np.ndarray, scores: np.ndarray, lost: np.ndarray, truth:
         "wrong_scores": signal[wrong].round(4).tolist(),
         "absent_flagged_lost": float(lost[~present].mean()) if (~present).any() else None,
         "tracked_flagged_lost": float(lost[on_target & frames].mean()) if (on_target & frames).any() else None,
-        "frames_to_recover": int(found[0]) if len(found) else None,
-        "recovered": bool(len(found) and found[0] <= recover_within),
+        "returns": len(found),
+        # the mean over the returns found; the share of returns found in time (None: the target never left)
+        "frames_to_recover": float(np.mean([f for f in found if f is not None])) if any(
+            f is not None for f in found) else None,
+        "recovered": float(np.mean(in_time)) if found else None,
         "f_score": lt_f_score(overlaps[frames], confidence[frames], present[frames]),
     }
 
 
-def run_one(tracker: object, sequence: ArraySequence, back: int, recover_within: int) -> dict:
+def run_one(tracker: object, sequence: Sequence, recover_within: int) -> dict:
     try:
         rows = list(track(tracker, sequence, sequence.ground_truth[0]))
     finally:
@@ -144,7 +176,7 @@ def run_one(tracker: object, sequence: ArraySequence, back: int, recover_within:
     boxes = np.array([r.box for r in rows])
     scores = np.array([r.score for r in rows])
     lost = np.array([r.lost for r in rows])
-    return score_splice(boxes, scores, lost, sequence.ground_truth[:len(rows)], back, recover_within)
+    return score_splice(boxes, scores, lost, sequence.ground_truth[:len(rows)], recover_within)
 
 
 def separation(entries: list[dict]) -> float | None:
@@ -166,7 +198,7 @@ def summary_rows(results: dict[str, dict[str, dict]]) -> list[list[object]]:
     for name, per_splice in results.items():
         entries = list(per_splice.values())
         rows.append([name, len(entries), mean([e["absent_flagged_lost"] for e in entries]),
-                     mean([e["tracked_flagged_lost"] for e in entries]), mean([float(e["recovered"]) for e in entries]),
+                     mean([e["tracked_flagged_lost"] for e in entries]), mean([e["recovered"] for e in entries]),
                      mean([e["frames_to_recover"] for e in entries]), mean([e["f_score"] for e in entries]),
                      separation(entries) or "-"])
     return rows
@@ -177,20 +209,29 @@ def run(args: argparse.Namespace) -> None:
                              ("--seeds", args.seeds, 1)):
         if not low <= value <= 100_000:
             raise TrackerError(f"{flag} must be in {low} .. 100000, got {value}")
-    sequences = open_sequences(require_data(args.otb), args.sequences.split(",") if args.sequences else None)
-    if len(sequences) < 2:
-        raise TrackerError("a splice needs at least two sequences: one target and one to fill its absence")
+    names = args.sequences.split(",") if args.sequences else None
+    if args.dataset == "splices":
+        sequences = open_sequences(require_data(args.otb), names)
+        if len(sequences) < 2:
+            raise TrackerError("a splice needs at least two sequences: one target and one to fill its absence")
+    elif not args.root:
+        raise TrackerError(f"--dataset {args.dataset} reads its sequences from --root")
+    else:
+        sequences = open_sequences(args.root, names, dataset=args.dataset)
     peers = {p.label: p for p in (peer(key) for key in filter(None, args.peers.split(",")))}
     out = Path(args.out)
     trackers = [f"ours-s{seed}" for seed in range(args.seeds)] + list(peers)
     results: dict[str, dict[str, dict]] = {name: {} for name in trackers}
-    for i, target in enumerate(tqdm(sequences, desc="splices", unit="splice")):
-        made = splice(target, filler_for(sequences, i), args.absent)
-        if made is None:
-            print(f"warning: {target.name} is too short to leave for {args.absent} frames and come back; skipped",
-                  file=sys.stderr)
-            continue
-        sequence, _, back = made
+    for i, target in enumerate(tqdm(sequences, desc="sequences", unit="seq")):
+        if args.dataset == "splices":
+            made = splice(target, filler_for(sequences, i), args.absent)
+            if made is None:
+                print(f"warning: {target.name} is too short to leave for {args.absent} frames and come back; "
+                      "skipped", file=sys.stderr)
+                continue
+            sequence = made[0]
+        else:
+            sequence = target
         for name in trackers:
             path = out / "runs" / name / f"{sequence.name}.json"
             done = read_json(path, "delete it and run the same command again to redo that run")
@@ -200,11 +241,12 @@ def run(args: argparse.Namespace) -> None:
                     tracker = build_tracker(config, args.weights, warn=False)
                 else:
                     tracker = OpenCVTracker(peers[name].key, Path(args.peer_models))
-                done = run_one(tracker, sequence, back, args.recover_within)
+                done = run_one(tracker, sequence, args.recover_within)
                 write_json(path, done)
             results[name][sequence.name] = done
-    header = ["tracker", "splices", "absent flagged lost", "tracked flagged lost",
-              f"found again within {args.recover_within}", "frames to recover (found)", "LT F-score",
+    header = ["tracker", "splices" if args.dataset == "splices" else "sequences", "absent flagged lost",
+              "tracked flagged lost",
+              f"returns found within {args.recover_within}", "frames to recover (found)", "LT F-score",
               "score ROC AUC (tracked vs absent or missed)"]
     report = markdown_table(header, summary_rows(results))
     print(report)

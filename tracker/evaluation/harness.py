@@ -20,6 +20,7 @@ from tracker.data.synthetic import synthetic_sequence
 from tracker.errors import TrackerError, run_command
 from tracker.evaluation.latency import latency_report
 from tracker.evaluation.metrics import scores
+from tracker.evaluation.peers import OpenCVTracker
 from tracker.evaluation.run import run_sequence
 from tracker.files import read_text, write_json  # noqa: F401 - one atomic writer for the project
 from tracker.outputs import writing
@@ -104,7 +105,8 @@ def record_setup(out: Path, args: object, runs: list[Run] | None = None) -> None
     write_json(out / "setup.json", {
         "command": " ".join(sys.argv), "flags": {k: str(v) for k, v in vars(args).items()},
         "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "runs": {run.label: run_setup(run.config, run.weights) for run in runs or []}})
+        "runs": {run.label: {"peer": run.peer} if run.peer else run_setup(run.config, run.weights)
+                 for run in runs or []}})
 
 
 def guard_resume(out: Path, setup: dict, fresh: bool) -> None:
@@ -142,18 +144,25 @@ def cli_main(run: Callable[[], int | None]) -> int:
 
 @dataclass
 class Run:
-    """One tracker setting to time: a label, its config and its weights choice."""
+    """One tracker setting to time: a label, its config and its weights choice; or one of OpenCV's trackers
+    (``peer``: a key of ``tracker.evaluation.peers.PEERS``; seeded by the config's seed)."""
 
     label: str
     config: TrackerConfig
     weights: str | None
+    peer: str | None = None
+
+    def build(self) -> Tracker:
+        if self.peer is not None:
+            return OpenCVTracker(self.peer, seed=self.config.seed)
+        return build_tracker(self.config, self.weights, warn=False)
 
 
 def measure(runs: list[Run], sequences: list, max_frames: int | None, tag: str, records: list[dict]) -> None:
     """Each sequence tracked by each run in turn; one record per (run, sequence)."""
     for sequence in tqdm(sequences, desc=tag, unit="seq", leave=False):
         for run in runs:
-            result = run_sequence(build_tracker(run.config, run.weights, warn=False), sequence, max_frames)
+            result = run_sequence(run.build(), sequence, max_frames)
             n = len(result.boxes)
             records.append({"run": run.label, "part": tag, "mode": run.config.candidate_features,
                             "sequence": sequence.name, "frames": n, "seconds": float(result.seconds.sum()),

@@ -63,7 +63,7 @@ def make_tracker(spec: str, config: str | None, threads: int):
 def child(args: argparse.Namespace) -> dict:
     """One tracker's run, in this process."""
     from tracker.data.otb import list_otb, open_otb
-    from tracker.data.sequence import ImageSequence
+    from tracker.data.sequence import ImageSequence, ResizedSequence, frame_size
     from tracker.evaluation.run import track
 
     found = list_otb(args.otb)
@@ -73,6 +73,8 @@ def child(args: argparse.Namespace) -> dict:
     tracker = make_tracker(args.child, args.config, args.threads)
     built = rss_mb()
     sequence = ImageSequence(source.name, looped(source.paths, args.frames), source.ground_truth)
+    if args.frame_size:
+        sequence = ResizedSequence(sequence, frame_size(args.frame_size))
     samples, seconds, after_first = [], [], None
     for index, frame in enumerate(track(tracker, sequence, source.ground_truth[0])):
         samples.append(rss_mb())
@@ -93,6 +95,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--frames", type=int, default=3000)
     parser.add_argument("--trackers", default="ours:bp,ours:bdfa,nano",
                         help="comma list: ours:RULE or an OpenCV peer key (nano, vit, mil)")
+    parser.add_argument("--frame-size", help="WIDTHxHEIGHT: every frame resized to it (default: the sequence's own)")
     parser.add_argument("--config", help="YAML overriding our defaults")
     parser.add_argument("--threads", type=int, default=2, help="torch threads for ours")
     parser.add_argument("--out", default="runs/memory", help="results folder (git-ignored by default)")
@@ -101,6 +104,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> None:
+    from tracker.data.sequence import frame_size
     from tracker.evaluation.harness import DEFAULT_OTB, markdown_table, require_data
     from tracker.files import write_json
 
@@ -109,11 +113,14 @@ def run(args: argparse.Namespace) -> None:
         raise TrackerError("tracker.evaluation.memory reads /proc/self: Linux only")
     if args.frames < 2:
         raise TrackerError(f"--frames must be at least 2, got {args.frames}")
+    if args.frame_size:
+        frame_size(args.frame_size)  # refused here, before any child starts
     records = []
     for spec in (t for t in args.trackers.split(",") if t):
         command = [sys.executable, "-m", "tracker.evaluation.memory", "--child", spec, "--otb", args.otb, "--sequence",
                    args.sequence, "--frames", str(args.frames), "--threads", str(args.threads)]
         command += ["--config", args.config] if args.config else []
+        command += ["--frame-size", args.frame_size] if args.frame_size else []
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
             lines = done.stderr.strip().splitlines() or ["no output"]
@@ -123,12 +130,14 @@ def run(args: argparse.Namespace) -> None:
         raise TrackerError("--trackers is empty")
     rows = [[r["tracker"], r["frames"], r["rss_built_mb"], r["rss_after_first_frame_mb"], r["peak_rss_mb"],
              r["steady_rss_mb"], r["max_rss_second_half_mb"], r["fps"]] for r in records]
-    report = (f"{args.sequence}, {args.frames} frames (played forward and back), {args.threads} torch threads\n\n"
+    size = f" at {args.frame_size}" if args.frame_size else ""
+    report = (f"{args.sequence}{size}, {args.frames} frames (played forward and back), {args.threads} torch threads\n\n"
               + markdown_table(["tracker", "frames", "built MB", "after first frame MB", "peak MB",
                                 "steady MB", "second-half max MB", "fps"], rows))
     print(report)
     out = Path(args.out)
     write_json(out / "memory.json", {"command": " ".join(sys.argv), "sequence": args.sequence,
+                                     "frame_size": args.frame_size,
                                      "frames": args.frames, "threads": args.threads, "config": args.config,
                                      "records": records})
     write_text(out / "memory.md", report + "\n")

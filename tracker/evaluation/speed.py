@@ -8,8 +8,10 @@ training included, which is the fps a user sees. Per-frame latency (median, p95,
 config's ``frame_budget_ms``) is given per run and per sequence, split into tracked and lost frames.
 Per phase: milliseconds per frame spent on conv features, candidate scoring, online updates (sample
 collection + learning) and bounding-box regression; and the first frame's milliseconds on its own.
-Then, on the first ``--max-frames`` of a few sequences, the shared feature map against exact
-per-candidate crops on the first run's backbone (``--exact none`` skips it).
+With ``--frame-sizes own,1280x720,1920x1080`` each sequence is also played upscaled to those sizes (a
+webcam's), right after itself, and a table gives each run's speed per size (reading and resizing frames
+are outside the timed calls). Then, on the first ``--max-frames`` of a few sequences, the shared feature
+map against exact per-candidate crops on the first run's backbone (``--exact none`` skips it).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 
 from tracker.build import backbone_of
 from tracker.config import TrackerConfig, load_config
+from tracker.data.sequence import ResizedSequence, Sequence, frame_size
 from tracker.errors import ArgumentParser, TrackerError, quoted
 from tracker.evaluation.harness import (
     DEFAULT_OTB,
@@ -36,6 +39,7 @@ from tracker.evaluation.harness import (
     write_json,
 )
 from tracker.evaluation.latency import frame_latency
+from tracker.evaluation.peers import PEERS, peer
 from tracker.evaluation.run import open_sequences
 from tracker.outputs import write_text  # noqa: E402
 from tracker.timing import PHASES
@@ -49,8 +53,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="comma list of label=weights ('default': the shipped file; 'imagenet'; 'none')")
     parser.add_argument("--variants", default="",
                         help="comma list of label=config.yaml, each on the first backbone (e.g. a cut point)")
+    parser.add_argument("--peers", default="",
+                        help=f"comma list of OpenCV's trackers timed in the same loop ({', '.join(PEERS)})")
     parser.add_argument("--exact", default="Crossing,Couple,DragonBaby",
                         help="sequences for shared vs exact features ('none' to skip)")
+    parser.add_argument("--frame-sizes", default="own",
+                        help="comma list of 'own' (its own size) and WIDTHxHEIGHT sizes to play each sequence at")
     parser.add_argument("--max-frames", type=int, default=40, help="frames per sequence for shared vs exact")
     parser.add_argument("--updater", default=TrackerConfig.updater, help="learning rule (default: the config's)")
     parser.add_argument("--config", help="YAML overriding the defaults for every run")
@@ -85,7 +93,46 @@ def make_runs(args: argparse.Namespace) -> list[Run]:
             raise TrackerError(f"variant {label} changes {', '.join(layout)}, which a weights file fixes: "
                                "make the first --backbones entry 'imagenet' or 'none'")
         runs.append(Run(label, first.config.replace(**changed), first.weights))
+    for key in (k.strip() for k in args.peers.split(",") if k.strip()):
+        runs.append(Run(peer(key).label, base, None, peer=key))
     return runs
+
+
+def frame_sizes(text: str) -> list[tuple[int, int] | None]:
+    """``own,1280x720`` -> [None, (1280, 720)]: None is the sequence's own size."""
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise TrackerError("--frame-sizes is empty")
+    try:
+        return [None if item == "own" else frame_size(item) for item in items]
+    except TrackerError as exc:
+        raise TrackerError(f"--frame-sizes: {exc} (or 'own')") from None
+
+
+def at_sizes(sequences: list[Sequence], sizes: list[tuple[int, int] | None]) -> tuple[list[Sequence], dict[str, str]]:
+    """Each sequence at each size in turn, and each played sequence's size label (``own`` or ``WxH``)."""
+    played, size_of = [], {}
+    for sequence in sequences:
+        for size in sizes:
+            version = sequence if size is None else ResizedSequence(sequence, size)
+            played.append(version)
+            size_of[version.name] = "own" if size is None else f"{size[0]}x{size[1]}"
+    return played, size_of
+
+
+def size_table(records: list[dict], runs: list[Run], labels: list[str]) -> str:
+    """Per frame size and run: fps over all frames, latency of the frames after the first, first frame."""
+    rows = []
+    for size in labels:
+        for run in runs:
+            mine = [r for r in records if r["run"] == run.label and r["frame_size"] == size]
+            report = pooled_latency(mine, run.config.frame_budget_ms)
+            fps = sum(r["frames"] for r in mine) / sum(r["seconds"] for r in mine)
+            rows.append([size, run.label, len(mine), round(fps, 1), min(round(r["fps"], 1) for r in mine),
+                         round(report["all"]["median_ms"], 1), round(report["all"]["p95_ms"], 1),
+                         round(report["first_frame_ms"])])
+    return markdown_table(["frame size", "run", "sequences", "fps", "slowest sequence fps", "median ms", "p95 ms",
+                           "first frame ms"], rows)
 
 
 def table(records: list[dict], labels: list[str]) -> str:
@@ -93,7 +140,9 @@ def table(records: list[dict], labels: list[str]) -> str:
     for label in labels:
         mine = [r for r in records if r["run"] == label]
         frames, seconds = sum(r["frames"] for r in mine), sum(r["seconds"] for r in mine)
-        phases = [1000 * sum(r["phase_seconds"][p] for r in mine) / frames for p in PHASES]
+        # OpenCV's trackers report no phases
+        phases = [1000 * sum(r["phase_seconds"][p] for r in mine) / frames if all(r["phase_seconds"] for r in mine)
+                  else "-" for p in PHASES]
         rows.append([label, len(mine), frames, frames / seconds, min(r["fps"] for r in mine),
                      1000 * float(np.mean([r["first_frame_seconds"] for r in mine])), *phases,
                      sum(r["failed_frames"] for r in mine), float(np.mean([r["success_auc"] for r in mine]))])
@@ -135,12 +184,21 @@ def latency_tables(records: list[dict], runs: list[Run]) -> str:
 
 def run(args: argparse.Namespace) -> None:
     runs = make_runs(args)
-    whole = open_sequences(require_data(args.otb), None if args.sequences == "all" else args.sequences.split(","))
+    sizes = frame_sizes(args.frame_sizes)
+    whole, size_of = at_sizes(open_sequences(require_data(args.otb), None if args.sequences == "all"
+                                             else args.sequences.split(",")), sizes)
     records: list[dict] = []
     warm_up()
+    for run in runs:
+        if run.peer is not None:
+            warm_up(run.build())
     measure(runs, whole, None, "whole", records)
+    for record in records:
+        record["frame_size"] = size_of[record["sequence"]]
     report = table(records, [r.label for r in runs])
     report += "\n\nframe latency (frames after the first):\n\n" + latency_tables(records, runs)
+    if len(sizes) > 1:
+        report += "\n\nper frame size:\n\n" + size_table(records, runs, list(dict.fromkeys(size_of.values())))
     ratio = None
     if args.exact != "none":
         first = runs[0]
