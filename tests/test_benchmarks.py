@@ -73,6 +73,8 @@ def test_speed_benchmark_plays_each_sequence_at_each_frame_size(tmp_path, capsys
     assert "per frame size:" in printed
     assert "| 320x240 | random | 1 |" in printed and "| 320x240 | OpenCV-MIL | 1 |" in printed
     assert json.loads((out / "setup.json").read_text())["runs"]["OpenCV-MIL"] == {"peer": "mil"}
+    kept = json.loads((out / "summary.json").read_text())["records"]
+    assert [r["fps"] for r in kept] == [r["fps"] for r in records] and "frame_seconds" not in kept[0]
     for bad in ("own,1280", "0x720", "", "big"):
         assert speed.main(["--otb", str(otb), "--frame-sizes", bad, "--out", str(out)]) == 2
         assert "--frame-sizes" in capsys.readouterr().err

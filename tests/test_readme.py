@@ -54,6 +54,42 @@ def test_the_headline_table_equals_the_results_it_cites():
         assert cells == expected, label
 
 
+
+def marked_table(marker: str) -> tuple[Path, list[list[str]]]:
+    """The README table after ``<!-- marker``: the JSON its header's [source](...) cites, and its body rows."""
+    text = README.read_text()
+    lines = text[text.index(f"<!-- {marker}"):].split("\n\n")[0].splitlines()[1:]
+    source = ROOT / re.search(r"\[source\]\(([^)]+)\)", lines[0]).group(1)
+    return source, [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
+
+
+def test_the_latency_table_equals_the_speed_run_it_cites():
+    source, rows = marked_table("latency")
+    records = {(r["sequence"], r["run"]): r for r in json.loads(source.read_text())["records"]}
+    assert len(rows) == 15
+    for sequence, frames, fps, median, p95, first, nano_fps, nano_median, nano_p95 in rows:
+        ours, nano = records[sequence, "default"], records[sequence, "NanoTrack"]
+        assert [frames, fps, median, p95, first] == [
+            str(ours["frames"]), f"{ours['fps']:.1f}", f"{ours['latency']['all']['median_ms']:.0f}",
+            f"{ours['latency']['all']['p95_ms']:.0f}", f"{ours['latency']['first_frame_ms'] / 1000:.2f}"], sequence
+        assert [nano_fps, nano_median, nano_p95] == [
+            f"{nano['fps']:.0f}", f"{nano['latency']['all']['median_ms']:.1f}",
+            f"{nano['latency']['all']['p95_ms']:.1f}"], sequence
+
+
+def test_the_absence_table_equals_the_run_it_cites():
+    source, rows = marked_table("absence")
+    results = json.loads(source.read_text())["results"]
+    names = {"ours, `bdfa` (default)": "ours-s0", "NanoTrack (OpenCV)": "NanoTrack", "VitTrack (OpenCV)": "VitTrack"}
+    assert [row[0] for row in rows] == list(names)
+    for label, absent, tracked, found, f_score in rows:
+        entries = list(results[names[label]].values())
+        means = {key: float(np.mean([e[key] for e in entries if e[key] is not None]))
+                 for key in ("absent_flagged_lost", "tracked_flagged_lost", "f_score")}
+        assert [absent, tracked, found, f_score] == [
+            f"{100 * means['absent_flagged_lost']:.1f}%", f"{100 * means['tracked_flagged_lost']:.1f}%",
+            f"{sum(bool(e['recovered']) for e in entries)} of {len(entries)}", f"{means['f_score']:.3f}"], label
+
 def test_the_readme_names_the_configured_default_rule():
     defaults = [label for label, *_ in headline_rows() if "(default)" in label]
     assert defaults == [f"**ours, `{TrackerConfig().updater}` (default)**"]

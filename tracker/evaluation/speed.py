@@ -182,6 +182,11 @@ def latency_tables(records: list[dict], runs: list[Run]) -> str:
             + markdown_table(["sequence", "run", "frames", "fps", *LATENCY_HEADER], per_sequence))
 
 
+def summary(records: list[dict]) -> list[dict]:
+    """The records without their per-frame lists: what a results folder keeps (speed.json has them all)."""
+    return [{k: v for k, v in r.items() if k not in ("frame_seconds", "frame_lost")} for r in records]
+
+
 def run(args: argparse.Namespace) -> None:
     runs = make_runs(args)
     sizes = frame_sizes(args.frame_sizes)
@@ -218,6 +223,7 @@ def run(args: argparse.Namespace) -> None:
                                     "runs": [{"label": r.label, "weights": r.weights or "default",
                                               "config": dataclasses.asdict(r.config)} for r in runs],
                                     "config_file": args.config, "max_frames": args.max_frames})
+    write_json(out / "summary.json", {"runs": [r.label for r in runs], "records": summary(records)})
     write_text(out / "speed.md", report + "\n")
 
 
