@@ -256,3 +256,26 @@ def test_a_target_away_for_30_frames_is_flagged_lost_and_found_again_elsewhere()
         assert (len(searches) > 0) == (interval > 0)
     assert found[0] is None  # MDNet's widening search alone does not find it (in the 16 frames looked at)
     assert found[5] is not None and found[5] <= 10
+
+
+def test_redetection_reads_the_whole_frame_even_past_the_map_side_limit(monkeypatch):
+    """A map of the whole frame at crop scale would be 3x max_map_side here: re-detection reads it coarser instead
+    of cutting it around one corner (where every box past the cut read zeros and scored alike)."""
+    from tracker import mdnet
+    from tracker.build import build_tracker
+    from tracker.config import TrackerConfig
+
+    sequence = synthetic_sequence(n_frames=4)
+    tracker = build_tracker(TrackerConfig(max_map_side=224, **FAST), warn=False)
+    tracker.init(sequence.frames[0], sequence.ground_truth[0])
+    real, captured = mdnet.frame_features, []
+    monkeypatch.setattr(mdnet, "frame_features", lambda *args, **kwargs: captured.append(real(*args, **kwargs))
+                        or captured[-1])
+    _, _, w, h = sequence.ground_truth[0]
+    height, width = sequence.frames[1].shape[:2]
+    tracker._redetect(sequence.frames[1], sequence.ground_truth[0])
+    (features,) = captured
+    corners = np.array([[0, 0, w, h], [width - w, height - h, w, h], [width - w, 0, w, h], [0, height - h, w, h]])
+    assert features.contains(corners).all() and max(features.map.shape[-2:]) * features.backbone.stride <= 224
+    scores = tracker.head.positive_score(features.extract(corners))
+    assert len(set(np.round(scores.numpy(), 4))) == 4  # every corner read off the map, none off its zero padding

@@ -84,8 +84,8 @@ class TrackerConfig:
     # tuning set's spliced absences (results/absence/README.md); lost_ratio 0 with lost_window 1 is MDNet's alone
     lost_ratio: float = 0.5
     lost_window: int = 8
-    # re-detection (not MDNet's): on every redetect_interval-th consecutive lost frame, the whole frame is
-    # searched at the last box's size, and the best box taken if it scores above redetect_threshold.
+    # re-detection (not MDNet's): on every redetect_interval-th consecutive frame flagged lost, the whole frame
+    # is searched at the last box's size, and the best box taken if it scores above redetect_threshold.
     # 0: never (MDNet only widens its search about the last box, by 10% a lost frame)
     redetect_interval: int = 0
     redetect_threshold: float = 2.0

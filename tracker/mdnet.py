@@ -20,7 +20,7 @@ from tracker.box_estimation import BoxEstimator, make_box_estimator
 from tracker.boxes import SampleGenerator, check_box
 from tracker.config import TrackerConfig
 from tracker.errors import TrackerError
-from tracker.features import FrameFeatures, feature_dim, frame_features
+from tracker.features import FrameFeatures, feature_dim, frame_features, padded_regions
 from tracker.head import Head
 from tracker.learner import Learner
 from tracker.timing import PhaseTimer
@@ -66,7 +66,8 @@ class SequenceState:
     timer: PhaseTimer = field(default_factory=PhaseTimer)
     frame_index: int = 0
     failed_frames: int = 0  # frames scored as lost: each one costs a short-term update
-    lost_run: int = 0  # consecutive frames scored as lost, up to this one
+    lost_run: int = 0  # consecutive frames scored as lost (MDNet's decision), up to this one
+    flagged_run: int = 0  # consecutive frames flagged lost (the flag users read), up to this one
     recent_scores: deque[float] = field(default_factory=deque)  # the last n_frames_long target scores
     skipped_steps: list[str] = field(default_factory=list)  # steps that could not run here, with the reason
     box_estimator: BoxEstimator | None = None
@@ -181,7 +182,10 @@ class MDNetTracker:
             s.target = candidates[top].mean(axis=0)
             success = score > cfg.success_threshold
         redetected = False
-        if not success and cfg.redetect_interval and (s.lost_run + 1) % cfg.redetect_interval == 0:
+        # searched on the flag users read, not MDNet's decision alone: in another scene the classifier often
+        # scores some object over 0, a drop from the sequence's typical score all the same
+        flagged = not success or self._score_drops(score)
+        if flagged and cfg.redetect_interval and (s.flagged_run + 1) % cfg.redetect_interval == 0:
             with s.timer("redetect"):
                 found = self._redetect(image, previous)
             if found is not None:
@@ -194,8 +198,9 @@ class MDNetTracker:
                 result = s.box_estimator.estimate(image, candidate_reader, candidates[top], candidate_feats[top])
         # the flag a user reads; learning follows MDNet's own decision (withholding the samples of frames flagged
         # only by the score's drop cost bdfa 0.040 success AUC on OTB: results/absence/README.md)
-        low = self._low_score(score)  # every frame's score joins the record, lost or not
-        lost = not success or low
+        lost = not success or self._score_drops(score)
+        s.recent_scores.append(score)  # every frame's score joins the record, lost or not
+        s.flagged_run = s.flagged_run + 1 if lost else 0
         with s.timer("updates"):
             s.lost_run = 0 if success else s.lost_run + 1
             if not success:
@@ -211,14 +216,13 @@ class MDNetTracker:
             release_free_memory()  # ~5 ms: keeps the heap near what is live (tracker/allocator.py)
         return FrameResult(result, score, lost, steps)
 
-    def _low_score(self, score: float) -> bool:
-        """This frame's score joins the record; whether the last ``lost_window`` frames' mean is at or under
+    def _score_drops(self, score: float) -> bool:
+        """Whether the mean of the last ``lost_window`` frames' scores, this one's ``score`` the last, is at or under
         ``lost_ratio`` times the median of the previous ``n_frames_long`` frames' successful scores."""
         cfg, s = self.config, self.state
-        previous = list(s.recent_scores)
-        s.recent_scores.append(score)
-        return score_dropped(previous, list(s.recent_scores)[-cfg.lost_window:], cfg.lost_ratio,
-                             cfg.success_threshold)
+        history = list(s.recent_scores)
+        recent = history[max(len(history) - cfg.lost_window + 1, 0):] + [score]
+        return score_dropped(history, recent, cfg.lost_ratio, cfg.success_threshold)
 
     def sequence_stats(self) -> SequenceStats:
         if self.state is None:
@@ -230,9 +234,12 @@ class MDNetTracker:
         self.learner.close()
 
     def _redetect(self, image: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, float] | None:
-        """A search of the whole frame: boxes of the last box's size on a grid half its smaller side apart,
-        read off one shared map and scored by the classifier. The best, if its score clears
-        ``redetect_threshold`` (stricter than the lost decision), with that score; else None."""
+        """A search of the whole frame: boxes of the last box's size on a grid half its smaller side apart, read
+        off one shared map and scored by the classifier. The best, if its score clears ``redetect_threshold``
+        (stricter than the lost decision), with that score; else None.
+
+        The map covers the whole frame: where that would exceed ``max_map_side`` at the boxes' crop scale, it
+        is read at a coarser scale (a larger reference box), so that no box reads outside it."""
         cfg, s = self.config, self.state
         width, height = s.image_size
         w, h = np.minimum(last[2:], [width, height])
@@ -240,8 +247,14 @@ class MDNetTracker:
         xs = np.arange(0.0, width - w + 1, step)
         ys = np.arange(0.0, height - h + 1, step)
         grid = np.array([[x, y, w, h] for y in ys for x in xs])
+        regions = padded_regions(grid, cfg.img_size, cfg.padding)
+        extent = (regions[:, :2] + regions[:, 2:]).max(axis=0) - regions[:, :2].min(axis=0)
+        # crop scale is img_size per padded box side; two strides of room for rounding up to the trunk's sides
+        coarser = max(1.0, float(np.max(extent / regions[0, 2:] * cfg.img_size
+                                        / (cfg.max_map_side - 2 * self.backbone.stride))))
+        reference = np.r_[grid[0, :2] + grid[0, 2:] / 2 * (1 - coarser), grid[0, 2:] * coarser]
         features = frame_features(self.backbone, image, cfg.candidate_features, cfg.img_size, cfg.padding,
-                                  grid[0], grid, cfg.max_map_side)
+                                  reference, grid, cfg.max_map_side)
         scores = self.learner.scoring_head.positive_score(features.extract(grid)).numpy()
         best = int(np.argmax(scores))
         s.redetections.append((s.frame_index, float(scores[best])))
