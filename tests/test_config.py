@@ -55,6 +55,8 @@ def test_int_is_accepted_for_float_but_not_the_reverse(tmp_path):
     ("candidate_features: fast\n", "candidate_features"),
     ("backbone_channels: [8, 16]\n", "backbone_channels must be"),
     ("lr_mult: {fc7: 2}\n", "lr_mult keys"),
+    ("redetect_scale_step: 0.5\n", "redetect_scale_step must be in 1 .. 4"),
+    ("trunk_runtime: tensorrt\n", "trunk_runtime must be one of"),
     ("- a\n- b\n", "mapping"),
     ("a: [\n", "not valid YAML"),
 ])

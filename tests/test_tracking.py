@@ -258,24 +258,36 @@ def test_a_target_away_for_30_frames_is_flagged_lost_and_found_again_elsewhere()
     assert found[5] is not None and found[5] <= 10
 
 
-def test_redetection_reads_the_whole_frame_even_past_the_map_side_limit(monkeypatch):
+@pytest.mark.parametrize("scale_step", [1.0, 1.5])
+def test_redetection_reads_the_whole_frame_even_past_the_map_side_limit(monkeypatch, scale_step):
     """A map of the whole frame at crop scale would be 3x max_map_side here: re-detection reads it coarser instead
-    of cutting it around one corner (where every box past the cut read zeros and scored alike)."""
+    of cutting it around one corner (where every box past the cut read zeros and scored alike). Its grid holds the
+    last box's size, and with ``redetect_scale_step`` that step larger and smaller too."""
     from tracker import mdnet
     from tracker.build import build_tracker
     from tracker.config import TrackerConfig
 
     sequence = synthetic_sequence(n_frames=4)
-    tracker = build_tracker(TrackerConfig(max_map_side=224, **FAST), warn=False)
+    tracker = build_tracker(TrackerConfig(max_map_side=224, redetect_scale_step=scale_step, **FAST), warn=False)
     tracker.init(sequence.frames[0], sequence.ground_truth[0])
     real, captured = mdnet.frame_features, []
     monkeypatch.setattr(mdnet, "frame_features", lambda *args, **kwargs: captured.append(real(*args, **kwargs))
                         or captured[-1])
-    _, _, w, h = sequence.ground_truth[0]
+    from tracker.features import SharedFrameFeatures
+
+    extract, scored = SharedFrameFeatures.extract, []
+    monkeypatch.setattr(SharedFrameFeatures, "extract",
+                        lambda self, boxes: scored.append(boxes) or extract(self, boxes))
+    last = sequence.ground_truth[0]
+    tracker._redetect(sequence.frames[1], last)
+    (features,), (grid,) = captured, scored
+    expected_widths = sorted({last[2] * k for k in (1.0, scale_step, 1 / scale_step)})
+    np.testing.assert_allclose(np.unique(grid[:, 2]), expected_widths)
+    monkeypatch.setattr(SharedFrameFeatures, "extract", extract)
     height, width = sequence.frames[1].shape[:2]
-    tracker._redetect(sequence.frames[1], sequence.ground_truth[0])
-    (features,) = captured
-    corners = np.array([[0, 0, w, h], [width - w, height - h, w, h], [width - w, 0, w, h], [0, height - h, w, h]])
+    sizes = [last[2:] * k for k in sorted({1.0, scale_step, 1 / scale_step})]
+    corners = np.array([[x, y, w, h] for w, h in sizes for x, y in ((0, 0), (width - w, height - h),
+                                                                     (width - w, 0), (0, height - h))])
     assert features.contains(corners).all() and max(features.map.shape[-2:]) * features.backbone.stride <= 224
-    scores = tracker.head.positive_score(features.extract(corners))
-    assert len(set(np.round(scores.numpy(), 4))) == 4  # every corner read off the map, none off its zero padding
+    scores = tracker.head.positive_score(features.extract(corners)).numpy()
+    assert len(set(np.round(scores, 4))) == len(corners)  # every box read off the map, none off its zero padding

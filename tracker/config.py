@@ -89,6 +89,9 @@ class TrackerConfig:
     # 0: never (MDNet only widens its search about the last box, by 10% a lost frame)
     redetect_interval: int = 0
     redetect_threshold: float = 2.0
+    # the search's grid also holds boxes redetect_scale_step times larger and smaller than the last box (1: one
+    # size), read off the same map: a target may come back nearer or farther than it left
+    redetect_scale_step: float = 1.0
     # --- first-frame training ---
     n_pos_init: int = 500
     n_neg_init: int = 5000
@@ -263,6 +266,8 @@ class TrackerConfig:
               f"lost_window ({self.lost_window}) must not exceed n_frames_long ({self.n_frames_long})")
         check(0 <= self.redetect_interval <= MAX_COUNT, f"redetect_interval must be in 0 .. {MAX_COUNT} (0: never)")
         check(math.isfinite(self.redetect_threshold), "redetect_threshold must be finite")
+        check(1.0 <= self.redetect_scale_step <= 4.0,
+              f"redetect_scale_step must be in 1 .. 4, got {self.redetect_scale_step}")
         check(self.padding >= 0, f"padding must be >= 0, got {self.padding}")
 
 

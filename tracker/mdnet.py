@@ -234,31 +234,38 @@ class MDNetTracker:
         self.learner.close()
 
     def _redetect(self, image: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, float] | None:
-        """A search of the whole frame: boxes of the last box's size on a grid half its smaller side apart, read
-        off one shared map and scored by the classifier. The best, if its score clears ``redetect_threshold``
-        (stricter than the lost decision), with that score; else None.
+        """A search of the whole frame: boxes of the last box's size (and ``redetect_scale_step`` times larger and
+        smaller) on grids half their smaller side apart, read off one shared map and scored by the classifier.
+        The best, if its score clears ``redetect_threshold`` (stricter than the lost decision), with that score;
+        else None.
 
-        The map covers the whole frame: where that would exceed ``max_map_side`` at the boxes' crop scale, it
-        is read at a coarser scale (a larger reference box), so that no box reads outside it."""
+        The map covers the whole frame: where that would exceed ``max_map_side`` at the last box's crop scale,
+        it is read at a coarser scale (a larger reference box), so that no box reads outside it."""
         cfg, s = self.config, self.state
         width, height = s.image_size
-        w, h = np.minimum(last[2:], [width, height])
-        step = max(0.5 * min(w, h), 1.0)
-        xs = np.arange(0.0, width - w + 1, step)
-        ys = np.arange(0.0, height - h + 1, step)
-        grid = np.array([[x, y, w, h] for y in ys for x in xs])
-        regions = padded_regions(grid, cfg.img_size, cfg.padding)
+        sizes = [np.minimum(last[2:] * k, [width, height])
+                 for k in sorted({1.0, cfg.redetect_scale_step, 1 / cfg.redetect_scale_step})]
+        grid = np.concatenate([self._grid(w, h) for w, h in sizes])
+        base = self._grid(*np.minimum(last[2:], [width, height]))[:1]  # the map's scale: the last box's
+        regions = padded_regions(np.concatenate([base, grid]), cfg.img_size, cfg.padding)
         extent = (regions[:, :2] + regions[:, 2:]).max(axis=0) - regions[:, :2].min(axis=0)
         # crop scale is img_size per padded box side; two strides of room for rounding up to the trunk's sides
         coarser = max(1.0, float(np.max(extent / regions[0, 2:] * cfg.img_size
                                         / (cfg.max_map_side - 2 * self.backbone.stride))))
-        reference = np.r_[grid[0, :2] + grid[0, 2:] / 2 * (1 - coarser), grid[0, 2:] * coarser]
+        reference = np.r_[base[0, :2] + base[0, 2:] / 2 * (1 - coarser), base[0, 2:] * coarser]
         features = frame_features(self.backbone, image, cfg.candidate_features, cfg.img_size, cfg.padding,
                                   reference, grid, cfg.max_map_side)
         scores = self.learner.scoring_head.positive_score(features.extract(grid)).numpy()
         best = int(np.argmax(scores))
         s.redetections.append((s.frame_index, float(scores[best])))
         return (grid[best].copy(), float(scores[best])) if scores[best] > cfg.redetect_threshold else None
+
+    def _grid(self, w: float, h: float) -> np.ndarray:
+        """Boxes of w x h over the whole frame, half their smaller side apart."""
+        width, height = self.state.image_size
+        step = max(0.5 * min(w, h), 1.0)
+        return np.array([[x, y, w, h] for y in np.arange(0.0, height - h + 1, step)
+                         for x in np.arange(0.0, width - w + 1, step)])
 
     # ---------------------------------------------------------------- learning
     def _learn(self) -> int:
