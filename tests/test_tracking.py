@@ -291,3 +291,21 @@ def test_redetection_reads_the_whole_frame_even_past_the_map_side_limit(monkeypa
     assert features.contains(corners).all() and max(features.map.shape[-2:]) * features.backbone.stride <= 224
     scores = tracker.head.positive_score(features.extract(corners)).numpy()
     assert len(set(np.round(scores, 4))) == len(corners)  # every box read off the map, none off its zero padding
+
+
+def test_a_box_shrunk_to_a_pixel_searches_a_bounded_grid(monkeypatch):
+    """A lost box can shrink to a few pixels; a grid half its side apart would hold every pixel of the frame."""
+    from tracker.build import build_tracker
+    from tracker.config import TrackerConfig
+    from tracker.features import SharedFrameFeatures
+    from tracker.mdnet import REDETECT_BOXES
+
+    sequence = synthetic_sequence(n_frames=2, size=(640, 480))
+    tracker = build_tracker(TrackerConfig(redetect_scale_step=2.0, **FAST), warn=False)
+    tracker.init(sequence.frames[0], sequence.ground_truth[0])
+    extract, scored = SharedFrameFeatures.extract, []
+    monkeypatch.setattr(SharedFrameFeatures, "extract",
+                        lambda self, boxes: scored.append(boxes) or extract(self, boxes))
+    tracker._redetect(sequence.frames[1], np.array([100.0, 100.0, 1.0, 1.0]))
+    (grid,) = scored
+    assert len(grid) <= 3 * 1.05 * REDETECT_BOXES and len(np.unique(grid[:, 2])) == 3

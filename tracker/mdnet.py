@@ -45,6 +45,9 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image[:, :, :3])
 
 
+REDETECT_BOXES = 4096  # per size of the re-detection grid: bounds its features to 12 MB at 80 x 9 per box
+
+
 def score_dropped(previous: Sequence[float], recent: Sequence[float], ratio: float, success_threshold: float) -> bool:
     """The lost flag's own test, beside MDNet's: the mean of the ``recent`` scores is at or under ``ratio`` times
     the typical score, the median of the successful ones (over ``success_threshold``) among ``previous``."""
@@ -261,9 +264,10 @@ class MDNetTracker:
         return (grid[best].copy(), float(scores[best])) if scores[best] > cfg.redetect_threshold else None
 
     def _grid(self, w: float, h: float) -> np.ndarray:
-        """Boxes of w x h over the whole frame, half their smaller side apart."""
+        """Boxes of w x h over the whole frame, half their smaller side apart, at most about ``REDETECT_BOXES``."""
         width, height = self.state.image_size
-        step = max(0.5 * min(w, h), 1.0)
+        # a lost box can shrink to a few pixels: a 1-pixel grid of a 640x360 frame held 2 GB of features
+        step = max(0.5 * min(w, h), (width * height / REDETECT_BOXES) ** 0.5, 1.0)
         return np.array([[x, y, w, h] for y in np.arange(0.0, height - h + 1, step)
                          for x in np.arange(0.0, width - w + 1, step)])
 
