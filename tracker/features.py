@@ -189,12 +189,21 @@ class SharedFrameFeatures(FrameFeatures):
 
 def frame_features(backbone: Backbone, image: np.ndarray, mode: str, img_size: int, padding: int,
                    reference: np.ndarray, cover: np.ndarray, max_side: int = 1024,
-                   differentiable: bool = False) -> FrameFeatures:
-    """Features for boxes of ``image``; in shared mode the map covers the crops of ``cover`` boxes."""
+                   differentiable: bool = False, fit: bool = False) -> FrameFeatures:
+    """Features for boxes of ``image``; in shared mode the map covers the crops of ``cover`` boxes.
+
+    A map that would exceed ``max_side`` at ``reference``'s crop scale is cut around ``reference``; with ``fit``
+    it is read at a coarser scale instead (``reference`` grown about its centre), so every ``cover`` box is in it.
+    """
     if mode == "exact":
         return FrameFeatures(backbone, image, img_size, padding, differentiable)
     regions = padded_regions(cover, img_size, padding)
     lo = regions[:, :2].min(axis=0)
     hi = (regions[:, :2] + regions[:, 2:]).max(axis=0)
+    if fit:
+        # crop scale is img_size per padded box side; two strides of room for rounding up to the trunk's sides
+        reference_side = padded_regions(reference, img_size, padding)[0, 2:]
+        coarser = max(1.0, float(np.max((hi - lo) / reference_side * img_size / (max_side - 2 * backbone.stride))))
+        reference = np.r_[reference[:2] + reference[2:] / 2 * (1 - coarser), reference[2:] * coarser]
     return SharedFrameFeatures(backbone, image, img_size, padding, reference, np.r_[lo, hi - lo], max_side,
                                differentiable)

@@ -20,7 +20,7 @@ from tracker.box_estimation import BoxEstimator, make_box_estimator
 from tracker.boxes import SampleGenerator, check_box
 from tracker.config import TrackerConfig
 from tracker.errors import TrackerError
-from tracker.features import FrameFeatures, feature_dim, frame_features, padded_regions
+from tracker.features import FrameFeatures, feature_dim, frame_features
 from tracker.head import Head
 from tracker.learner import Learner
 from tracker.timing import PhaseTimer
@@ -184,24 +184,24 @@ class MDNetTracker:
             previous = s.target
             s.target = candidates[top].mean(axis=0)
             success = score > cfg.success_threshold
+        # the flag a user reads; learning follows MDNet's own decision (withholding the samples of frames flagged
+        # only by the score's drop cost bdfa 0.040 success AUC on OTB: results/absence/README.md)
+        lost = not success or self._score_drops(score)
         redetected = False
-        # searched on the flag users read, not MDNet's decision alone: in another scene the classifier often
-        # scores some object over 0, a drop from the sequence's typical score all the same
-        flagged = not success or self._score_drops(score)
-        if flagged and cfg.redetect_interval and (s.flagged_run + 1) % cfg.redetect_interval == 0:
+        # searched on that flag, not MDNet's decision alone: in another scene the classifier often scores some
+        # object over 0, a drop from the sequence's typical score all the same
+        if lost and cfg.redetect_interval and (s.flagged_run + 1) % cfg.redetect_interval == 0:
             with s.timer("redetect"):
                 found = self._redetect(image, previous)
             if found is not None:
                 (s.target, score), success, redetected = found, True, True
+                lost = self._score_drops(score)
         # a failed frame widens the search (MDNet's expand_trans); success resets it
         s.trans = cfg.trans if success else min(s.trans * 1.1, cfg.trans_limit)
         result = s.target.copy()
         if success and not redetected and s.box_estimator is not None:
             with s.timer("bbreg"):
                 result = s.box_estimator.estimate(image, candidate_reader, candidates[top], candidate_feats[top])
-        # the flag a user reads; learning follows MDNet's own decision (withholding the samples of frames flagged
-        # only by the score's drop cost bdfa 0.040 success AUC on OTB: results/absence/README.md)
-        lost = not success or self._score_drops(score)
         s.recent_scores.append(score)  # every frame's score joins the record, lost or not
         s.flagged_run = s.flagged_run + 1 if lost else 0
         with s.timer("updates"):
@@ -249,15 +249,9 @@ class MDNetTracker:
         sizes = [np.minimum(last[2:] * k, [width, height])
                  for k in sorted({1.0, cfg.redetect_scale_step, 1 / cfg.redetect_scale_step})]
         grid = np.concatenate([self._grid(w, h) for w, h in sizes])
-        base = self._grid(*np.minimum(last[2:], [width, height]))[:1]  # the map's scale: the last box's
-        regions = padded_regions(np.concatenate([base, grid]), cfg.img_size, cfg.padding)
-        extent = (regions[:, :2] + regions[:, 2:]).max(axis=0) - regions[:, :2].min(axis=0)
-        # crop scale is img_size per padded box side; two strides of room for rounding up to the trunk's sides
-        coarser = max(1.0, float(np.max(extent / regions[0, 2:] * cfg.img_size
-                                        / (cfg.max_map_side - 2 * self.backbone.stride))))
-        reference = np.r_[base[0, :2] + base[0, 2:] / 2 * (1 - coarser), base[0, 2:] * coarser]
+        reference = np.r_[0.0, 0.0, np.minimum(last[2:], [width, height])]  # the map's scale: the last box's
         features = frame_features(self.backbone, image, cfg.candidate_features, cfg.img_size, cfg.padding,
-                                  reference, grid, cfg.max_map_side)
+                                  reference, grid, cfg.max_map_side, fit=True)
         scores = self.learner.scoring_head.positive_score(features.extract(grid)).numpy()
         best = int(np.argmax(scores))
         s.redetections.append((s.frame_index, float(scores[best])))
