@@ -25,9 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from tracker.errors import ArgumentParser, TrackerError
-from tracker.evaluation.harness import cli_main, markdown_table, read_json, write_json
+from tracker.evaluation.harness import cli_main, markdown_table, publish, read_json
 from tracker.mdnet import score_dropped
-from tracker.outputs import write_text
 
 RATIOS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 WINDOWS = (1, 3, 5, 8)
@@ -99,10 +98,7 @@ def run(args: argparse.Namespace) -> None:
     table += (f"\n\nchosen on {args.choose} ({len(chosen_on)} splices): the most absent frames flagged with at most "
               f"{args.max_false:.0%} of tracked frames flagged; check: {args.check or '-'}"
               f"{f' ({len(checked)} splices)' if checked else ''}.")
-    print(table)
-    out = Path(args.out)
-    write_json(out / "lost_rule.json", {"settings": vars(args), "records": records, "chosen": best})
-    write_text(out / "lost_rule.md", table + "\n")
+    publish(Path(args.out), "lost_rule", table, {"settings": vars(args), "records": records, "chosen": best})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -52,7 +52,7 @@ def test_outputs_and_summary(tmp_path, otb_folder, fast_yaml):
     assert data["frames"] == 8 and data["fps"] > 0
     assert {"mean_iou", "success_auc", "precision_20", "location_only_auc", "size_only_auc"} <= set(data)
     assert data["location_only_auc"] >= 0 and data["size_only_auc"] >= 0
-    assert set(data["phase_seconds"]) == {"features", "scoring", "updates", "bbreg"}
+    assert set(data["phase_seconds"]) == {"features", "scoring", "updates", "bbreg", "redetect"}
     assert 0 <= data["failed_frames"] <= 7  # frames after the first scored as lost
     latency = data["latency"]
     assert latency["budget_ms"] == 40 and latency["first_frame_ms"] > 0

@@ -85,10 +85,17 @@ class TrackerConfig:
     lost_ratio: float = 0.5
     lost_window: int = 8
     # re-detection (not MDNet's): on every redetect_interval-th consecutive frame flagged lost, the whole frame
-    # is searched at the last box's size, and the best box taken if it scores above redetect_threshold.
-    # 0: never (MDNet only widens its search about the last box, by 10% a lost frame)
-    redetect_interval: int = 0
-    redetect_threshold: float = 2.0
+    # is searched at the box's size when the flag was raised, and the best box taken if it scores above
+    # redetect_threshold and above redetect_ratio times the typical score then; with redetect_confirm, only once
+    # the next frame's search puts its best box on it too. 0: never (MDNet only widens its search about the
+    # last box, by 10% a lost frame). Chosen on the tuning set's splices (results/absence/README.md)
+    redetect_interval: int = 5
+    redetect_threshold: float = 3.0
+    redetect_ratio: float = 1.3
+    # and only where its likeness to the given target (the cosine of frozen trunk features to the first frame's
+    # positives') is at least redetect_likeness times the target's typical likeness when the flag was raised
+    redetect_likeness: float = 0.7
+    redetect_confirm: bool = False
     # the search's grid also holds boxes redetect_scale_step times larger and smaller than the last box (1: one
     # size), read off the same map: a target may come back nearer or farther than it left
     redetect_scale_step: float = 1.0
@@ -266,6 +273,9 @@ class TrackerConfig:
               f"lost_window ({self.lost_window}) must not exceed n_frames_long ({self.n_frames_long})")
         check(0 <= self.redetect_interval <= MAX_COUNT, f"redetect_interval must be in 0 .. {MAX_COUNT} (0: never)")
         check(math.isfinite(self.redetect_threshold), "redetect_threshold must be finite")
+        check(0.0 <= self.redetect_ratio <= 1e6, f"redetect_ratio must be in 0 .. 1e6, got {self.redetect_ratio}")
+        check(0.0 <= self.redetect_likeness <= 10.0,
+              f"redetect_likeness must be in 0 .. 10, got {self.redetect_likeness}")
         check(1.0 <= self.redetect_scale_step <= 4.0,
               f"redetect_scale_step must be in 1 .. 4, got {self.redetect_scale_step}")
         check(self.padding >= 0, f"padding must be >= 0, got {self.padding}")

@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -17,7 +18,7 @@ import torch
 from tracker.allocator import release_free_memory
 from tracker.backbones import Backbone
 from tracker.box_estimation import BoxEstimator, make_box_estimator
-from tracker.boxes import SampleGenerator, check_box
+from tracker.boxes import SampleGenerator, check_box, iou
 from tracker.config import TrackerConfig
 from tracker.errors import TrackerError
 from tracker.features import FrameFeatures, feature_dim, frame_features
@@ -46,14 +47,34 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
 
 
 REDETECT_BOXES = 4096  # per size of the re-detection grid: bounds its features to 12 MB at 80 x 9 per box
+REDETECT_RECORDS = 10_000
+REDETECT_SEEDS = 5  # grid boxes a re-detection searches about, as the tracker searches a frame
+REDETECT_AGREE = 1 / 3  # boxes overlapping this much are one find (a grid step apart): a confirmation, or the own box
+
+
+def typical_score(previous: Sequence[float], success_threshold: float) -> float:
+    """The sequence's typical target score: the median of the successful scores (over ``success_threshold``)
+    among ``previous`` (0 where none is)."""
+    successful = [v for v in previous if v > success_threshold]
+    return float(np.median(successful)) if successful else 0.0
 
 
 def score_dropped(previous: Sequence[float], recent: Sequence[float], ratio: float, success_threshold: float) -> bool:
     """The lost flag's own test, beside MDNet's: the mean of the ``recent`` scores is at or under ``ratio`` times
-    the typical score, the median of the successful ones (over ``success_threshold``) among ``previous``."""
-    successful = [v for v in previous if v > success_threshold]
-    typical = float(np.median(successful)) if successful else 0.0
-    return sum(recent) / len(recent) <= ratio * typical
+    the typical score (:func:`typical_score` of ``previous``)."""
+    return sum(recent) / len(recent) <= ratio * typical_score(previous, success_threshold)
+
+
+class Search(NamedTuple):
+    """One whole-frame search for a lost target: the frame, its best box, that box's score, its likeness (the
+    cosine similarity of its trunk features to the first frame's positives' mean: the target as it was given),
+    and the target's typical likeness when the flag was raised, what that is measured against."""
+
+    frame: int
+    box: np.ndarray
+    score: float
+    likeness: float
+    typical_likeness: float
 
 
 @dataclass
@@ -71,10 +92,18 @@ class SequenceState:
     failed_frames: int = 0  # frames scored as lost: each one costs a short-term update
     lost_run: int = 0  # consecutive frames scored as lost (MDNet's decision), up to this one
     flagged_run: int = 0  # consecutive frames flagged lost (the flag users read), up to this one
+    since_found: int = 1 << 30  # frames since a re-detection: the lost flag's mean starts again there
     recent_scores: deque[float] = field(default_factory=deque)  # the last n_frames_long target scores
+    recent_likeness: deque[float] = field(default_factory=deque)  # their boxes' likeness, where re-detection is on
     skipped_steps: list[str] = field(default_factory=list)  # steps that could not run here, with the reason
     box_estimator: BoxEstimator | None = None
-    redetections: list[tuple[int, float]] = field(default_factory=list)  # (frame, best score) per global search
+    # the whole-frame searches, taken or not (the last REDETECT_RECORDS: a long video cannot grow it without end)
+    redetections: deque[Search] = field(default_factory=lambda: deque(maxlen=REDETECT_RECORDS))
+    lost_typical: float = 0.0  # the typical score when the lost flag was last raised: re-detection's reference
+    lost_likeness: float = 0.0  # and the typical likeness to the given target then
+    lost_size: np.ndarray | None = None  # the box's size then: a lost box drifts (a 26 x 24 biker's to 5 x 8)
+    candidate: np.ndarray | None = None  # a re-detected box waiting for the next frame's search to confirm it
+    template: torch.Tensor | None = None  # the first frame's positives' mean trunk features, unit length
     pos_memory: deque[torch.Tensor] = field(default_factory=deque)  # per tracked frame, its positives' features
     neg_memory: deque[torch.Tensor] = field(default_factory=deque)
 
@@ -108,7 +137,7 @@ class MDNetTracker:
             rng=np.random.default_rng(cfg.seed), torch_gen=torch.Generator().manual_seed(cfg.seed),
             image_size=(image.shape[1], image.shape[0]), target=box.copy(), trans=cfg.trans,
             scheduler=UpdateScheduler(cfg.update_schedule, cfg.update_steps_per_frame),
-            recent_scores=deque(maxlen=cfg.n_frames_long))
+            recent_scores=deque(maxlen=cfg.n_frames_long), recent_likeness=deque(maxlen=cfg.n_frames_long))
         self.head.reset(s.torch_gen, self.fc_state)
         self.updater.start(self.head, s.torch_gen)  # the updater's diagnostics start again there
 
@@ -127,6 +156,7 @@ class MDNetTracker:
             ])
             neg = neg[s.rng.permutation(len(neg))]
             pos_feats, neg_feats = features.extract(pos), features.extract(neg)
+            s.template = torch.nn.functional.normalize(pos_feats.float().mean(0), dim=0)
         if cfg.bbreg:
             with s.timer("bbreg"):
                 # drawn the same way for every estimator, so that the classifier's samples do not depend on it
@@ -187,14 +217,23 @@ class MDNetTracker:
         # the flag a user reads; learning follows MDNet's own decision (withholding the samples of frames flagged
         # only by the score's drop cost bdfa 0.040 success AUC on OTB: results/absence/README.md)
         lost = not success or self._score_drops(score)
+        if lost and not s.flagged_run:
+            s.lost_typical = typical_score(s.recent_scores, cfg.success_threshold)
+            s.lost_likeness = float(np.median([v for v, score in zip(s.recent_likeness, s.recent_scores)
+                                               if score > cfg.success_threshold] or [0.0]))
+            s.lost_size = previous[2:].copy()
+        if not lost:
+            s.candidate = None
         redetected = False
         # searched on that flag, not MDNet's decision alone: in another scene the classifier often scores some
         # object over 0, a drop from the sequence's typical score all the same
-        if lost and cfg.redetect_interval and (s.flagged_run + 1) % cfg.redetect_interval == 0:
+        if lost and cfg.redetect_interval and (s.candidate is not None
+                                               or (s.flagged_run + 1) % cfg.redetect_interval == 0):
             with s.timer("redetect"):
-                found = self._redetect(image, previous)
+                found = self._redetect(image, s.lost_size)
             if found is not None:
                 (s.target, score), success, redetected = found, True, True
+                s.since_found = 0  # the scores before it were of what was not the target
                 lost = self._score_drops(score)
         # a failed frame widens the search (MDNet's expand_trans); success resets it
         s.trans = cfg.trans if success else min(s.trans * 1.1, cfg.trans_limit)
@@ -203,7 +242,10 @@ class MDNetTracker:
             with s.timer("bbreg"):
                 result = s.box_estimator.estimate(image, candidate_reader, candidates[top], candidate_feats[top])
         s.recent_scores.append(score)  # every frame's score joins the record, lost or not
+        if cfg.redetect_interval:
+            s.recent_likeness.append(self._likeness(candidate_feats[top]))
         s.flagged_run = s.flagged_run + 1 if lost else 0
+        s.since_found += 1
         with s.timer("updates"):
             s.lost_run = 0 if success else s.lost_run + 1
             if not success:
@@ -220,11 +262,12 @@ class MDNetTracker:
         return FrameResult(result, score, lost, steps)
 
     def _score_drops(self, score: float) -> bool:
-        """Whether the mean of the last ``lost_window`` frames' scores, this one's ``score`` the last, is at or under
-        ``lost_ratio`` times the median of the previous ``n_frames_long`` frames' successful scores."""
+        """Whether the mean of the last ``lost_window`` frames' scores (none before a re-detection), this one's
+        ``score`` the last, is at or under ``lost_ratio`` times the median of the previous ``n_frames_long``
+        frames' successful scores."""
         cfg, s = self.config, self.state
         history = list(s.recent_scores)
-        recent = history[max(len(history) - cfg.lost_window + 1, 0):] + [score]
+        recent = history[max(len(history) - cfg.lost_window + 1, len(history) - s.since_found, 0):] + [score]
         return score_dropped(history, recent, cfg.lost_ratio, cfg.success_threshold)
 
     def sequence_stats(self) -> SequenceStats:
@@ -236,26 +279,58 @@ class MDNetTracker:
         """Stop the learner's worker thread, if any (it also stops with the process)."""
         self.learner.close()
 
-    def _redetect(self, image: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, float] | None:
-        """A search of the whole frame: boxes of the last box's size (and ``redetect_scale_step`` times larger and
-        smaller) on grids half their smaller side apart, read off one shared map and scored by the classifier.
-        The best, if its score clears ``redetect_threshold`` (stricter than the lost decision), with that score;
-        else None.
+    def _redetect(self, image: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, float] | None:
+        """A search of the whole frame, read off one shared map: boxes of ``size`` (the box's when the flag was
+        raised; and ``redetect_scale_step`` times larger and smaller) on grids half their smaller side apart are
+        scored by the classifier, and about the ``REDETECT_SEEDS`` best the tracker's own search runs (Gaussian
+        candidates, the mean of the ``top_k`` best): a grid half a box apart can meet a target at IoU 0.4, which
+        the classifier, taught on positives at IoU >= 0.7, scores as background.
 
-        The map covers the whole frame: where that would exceed ``max_map_side`` at the last box's crop scale,
-        it is read at a coarser scale (a larger reference box), so that no box reads outside it."""
+        The best of those boxes, with its score, if it clears both ``redetect_threshold`` and ``redetect_ratio``
+        times the typical score when the target was flagged lost (a target's score depends on the target: small
+        ones score 1-2, large ones 5-8), its likeness to the given target (cosine of trunk features) is at least
+        ``redetect_likeness`` times the target's typical likeness then, and, with ``redetect_confirm``, the
+        previous frame's search found it too; else None. A box on the tracker's own (IoU >= ``REDETECT_AGREE``)
+        returns the tracker's own box: found there.
+
+        The map covers the whole frame: where that would exceed ``max_map_side`` at the searched size's crop
+        scale, it is read at a coarser scale (a larger reference box), so that no box reads outside it."""
         cfg, s = self.config, self.state
         width, height = s.image_size
-        sizes = [np.minimum(last[2:] * k, [width, height])
+        sizes = [np.minimum(size * k, [width, height])
                  for k in sorted({1.0, cfg.redetect_scale_step, 1 / cfg.redetect_scale_step})]
         grid = np.concatenate([self._grid(w, h) for w, h in sizes])
-        reference = np.r_[0.0, 0.0, np.minimum(last[2:], [width, height])]  # the map's scale: the last box's
+        reference = np.r_[0.0, 0.0, np.minimum(size, [width, height])]  # the map's scale: the searched size
         features = frame_features(self.backbone, image, cfg.candidate_features, cfg.img_size, cfg.padding,
                                   reference, grid, cfg.max_map_side, fit=True)
-        scores = self.learner.scoring_head.positive_score(features.extract(grid)).numpy()
-        best = int(np.argmax(scores))
-        s.redetections.append((s.frame_index, float(scores[best])))
-        return (grid[best].copy(), float(scores[best])) if scores[best] > cfg.redetect_threshold else None
+        head = self.learner.scoring_head
+        seeds = grid[np.argsort(-head.positive_score(features.extract(grid)).numpy())[:REDETECT_SEEDS]]
+        per_seed = max(cfg.n_samples // len(seeds), cfg.top_k)
+        generator = SampleGenerator("gaussian", s.image_size, cfg.trans, cfg.scale)
+        rng = np.random.default_rng([cfg.seed, s.frame_index])  # not the tracker's: a search draws nothing from it
+        candidates = np.stack([generator.draw(seed, per_seed, rng) for seed in seeds])  # seeds x per_seed x 4
+        feats = features.extract(candidates.reshape(-1, 4))
+        scores = head.positive_score(feats).numpy().reshape(len(seeds), per_seed)
+        top = np.argsort(-scores, axis=1)[:, :cfg.top_k]
+        estimates = np.take_along_axis(scores, top, axis=1).mean(axis=1)
+        best = int(np.argmax(estimates))
+        search = Search(s.frame_index, candidates[best, top[best]].mean(axis=0), float(estimates[best]),
+                        self._likeness(feats[best * per_seed + top[best]]), s.lost_likeness)
+        s.redetections.append(search)
+        candidate, s.candidate = s.candidate, None
+        if (search.score <= max(cfg.redetect_threshold, cfg.redetect_ratio * s.lost_typical)
+                or search.likeness < cfg.redetect_likeness * s.lost_likeness):
+            return None
+        if iou(search.box[None], s.target[None])[0] >= REDETECT_AGREE:
+            return s.target, search.score  # where the tracker already is: its own, finer box stands, vouched for
+        if cfg.redetect_confirm and (candidate is None or iou(candidate[None], search.box[None])[0] < REDETECT_AGREE):
+            s.candidate = search.box
+            return None
+        return search.box, search.score
+
+    def _likeness(self, feats: torch.Tensor) -> float:
+        """The cosine similarity of the mean of ``feats`` (a box's top candidates) to the given target's."""
+        return float(torch.nn.functional.normalize(feats.float().mean(0), dim=0) @ self.state.template)
 
     def _grid(self, w: float, h: float) -> np.ndarray:
         """Boxes of w x h over the whole frame, half their smaller side apart, at most about ``REDETECT_BOXES``."""

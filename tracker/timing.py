@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-PHASES = ("features", "scoring", "updates", "bbreg")
+PHASES = ("features", "scoring", "updates", "bbreg", "redetect")
 
 
 class PhaseTimer:

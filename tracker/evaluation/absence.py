@@ -48,7 +48,10 @@ from tracker.errors import ArgumentParser, TrackerError
 from tracker.evaluation.harness import DEFAULT_OTB, cli_main, markdown_table, read_json, require_data, write_json
 from tracker.evaluation.peers import DEFAULT_MODELS, OpenCVTracker, peer
 from tracker.evaluation.run import open_sequences, release, track
+from tracker.mdnet import Search
 from tracker.outputs import write_text
+
+SUMMARY_KEYS = ("absent_flagged_lost", "tracked_flagged_lost", "returns", "frames_to_recover", "recovered", "f_score")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -135,10 +138,16 @@ def frames_to_find(on_target: np.ndarray, back: np.ndarray) -> list[int | None]:
     return found
 
 
+def centre_inside(box: np.ndarray, truth: np.ndarray) -> bool:
+    centre = box[:2] + box[2:] / 2
+    return bool(np.all(centre >= truth[:2]) and np.all(centre <= truth[:2] + truth[2:]))
+
+
 def score_splice(boxes: np.ndarray, scores: np.ndarray, lost: np.ndarray, truth: np.ndarray,
-                 recover_within: int) -> dict:
+                 recover_within: int, searches: list[Search] = ()) -> dict:
     """One tracker on one sequence whose absent frames have NaN ground truth (a splice, or a benchmark's
-    labelled sequence); frame 1 (the given box) is left out."""
+    labelled sequence); frame 1 (the given box) is left out. ``searches``: its whole-frame searches, each
+    kept with its best box's overlap with the truth (0 where the target is absent)."""
     present = np.all(np.isfinite(truth), axis=1)
     overlaps = np.zeros(len(truth))
     overlaps[present] = iou(boxes[present], truth[present])
@@ -154,7 +163,15 @@ def score_splice(boxes: np.ndarray, scores: np.ndarray, lost: np.ndarray, truth:
     return {
         # per frame after the first, in order: what a lost rule over several frames is calibrated on
         "frames": {"score": signal[frames].round(4).tolist(), "overlap": overlaps[frames].round(4).tolist(),
-                   "present": present[frames].tolist()},
+                   "present": present[frames].tolist(), "lost": lost[frames].tolist()},
+        # what a re-detection rule is chosen on (studies/redetect_rule.py): each search's frame, score, best
+        # box, its overlap with the truth, whether its centre is on the target (0 and False where absent), its
+        # likeness to the target as given and the target's typical likeness when the flag was raised
+        "searches": [{"frame": s.frame, "score": round(s.score, 4), "box": s.box.round(1).tolist(),
+                      "overlap": round(float(iou(s.box[None], truth[s.frame][None])[0]), 4) if present[s.frame]
+                      else 0.0, "hit": bool(present[s.frame] and centre_inside(s.box, truth[s.frame])),
+                      "likeness": round(s.likeness, 4), "typical_likeness": round(s.typical_likeness, 4)}
+                     for s in searches],
         "tracked_scores": signal[on_target & frames].round(4).tolist(),
         "wrong_scores": signal[wrong].round(4).tolist(),
         "absent_flagged_lost": float(lost[~present].mean()) if (~present).any() else None,
@@ -176,7 +193,9 @@ def run_one(tracker: object, sequence: Sequence, recover_within: int) -> dict:
     boxes = np.array([r.box for r in rows])
     scores = np.array([r.score for r in rows])
     lost = np.array([r.lost for r in rows])
-    return score_splice(boxes, scores, lost, sequence.ground_truth[:len(rows)], recover_within)
+    state = getattr(tracker, "state", None)  # ours: its whole-frame searches
+    return score_splice(boxes, scores, lost, sequence.ground_truth[:len(rows)], recover_within,
+                        getattr(state, "redetections", ()))
 
 
 def separation(entries: list[dict]) -> float | None:
@@ -250,7 +269,11 @@ def run(args: argparse.Namespace) -> None:
               "score ROC AUC (tracked vs absent or missed)"]
     report = markdown_table(header, summary_rows(results))
     print(report)
-    write_json(out / "absence.json", {"settings": vars(args), "results": results})
+    # a summary: the per-frame scores and searches stay in each run's own file
+    summary = {name: {splice: {**{key: entry.get(key) for key in SUMMARY_KEYS},
+                               "searches": len(entry.get("searches", ()))} for splice, entry in per_splice.items()}
+               for name, per_splice in results.items()}
+    write_json(out / "absence.json", {"settings": vars(args), "results": summary})
     write_text(out / "absence.md", report + "\n")
 
 

@@ -23,7 +23,7 @@ from tracker.evaluation.metrics import scores
 from tracker.evaluation.peers import OpenCVTracker
 from tracker.evaluation.run import run_sequence
 from tracker.files import read_text, write_json  # noqa: F401 - one atomic writer for the project
-from tracker.outputs import writing
+from tracker.outputs import write_text, writing
 from tracker.tracking import Tracker
 
 MAX_SEEDS = 1000  # a sweep's seeds: each one is a full pass over every sequence
@@ -87,6 +87,13 @@ def markdown_table(header: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def publish(out: Path, stem: str, table: str, data: dict) -> None:
+    """Print a study's table and keep it as ``<out>/<stem>.md``, with its data as ``<stem>.json``."""
+    print(table)
+    write_json(out / f"{stem}.json", data)
+    write_text(out / f"{stem}.md", table + "\n")
 
 
 def run_setup(config: TrackerConfig, weights: str | None) -> dict:

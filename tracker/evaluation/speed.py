@@ -140,9 +140,9 @@ def table(records: list[dict], labels: list[str]) -> str:
     for label in labels:
         mine = [r for r in records if r["run"] == label]
         frames, seconds = sum(r["frames"] for r in mine), sum(r["seconds"] for r in mine)
-        # OpenCV's trackers report no phases
-        phases = [1000 * sum(r["phase_seconds"][p] for r in mine) / frames if all(r["phase_seconds"] for r in mine)
-                  else "-" for p in PHASES]
+        # OpenCV's trackers report no phases (and runs older than a phase, not that one)
+        phases = [1000 * sum(r["phase_seconds"].get(p, 0.0) for r in mine) / frames
+                  if all(r["phase_seconds"] for r in mine) else "-" for p in PHASES]
         rows.append([label, len(mine), frames, frames / seconds, min(r["fps"] for r in mine),
                      1000 * float(np.mean([r["first_frame_seconds"] for r in mine])), *phases,
                      sum(r["failed_frames"] for r in mine), float(np.mean([r["success_auc"] for r in mine]))])
