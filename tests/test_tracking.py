@@ -216,7 +216,8 @@ def test_the_lost_flag_follows_the_rule_and_learning_follows_mdnets_decision(fas
     median of the previous n_frames_long frames' successful scores."""
     sequence = synthetic_sequence(n_frames=14)
     for ratio, window in ((0.0, 1), (0.9, 3), (1e6, 2)):
-        config = fast_config.replace(lost_ratio=ratio, lost_window=window, n_frames_long=6)
+        # the rule alone: a re-detected box restarts the mean and adds no samples (tested with re-detection)
+        config = fast_config.replace(lost_ratio=ratio, lost_window=window, n_frames_long=6, redetect_interval=0)
         tracker = build_tracker(config, warn=False)
         tracker.init(sequence.frames[0], sequence.ground_truth[0])
         results = [tracker.track_frame(frame) for frame in sequence.frames[1:]]
@@ -230,6 +231,23 @@ def test_the_lost_flag_follows_the_rule_and_learning_follows_mdnets_decision(fas
         mdnet_lost = scores <= tracker.config.success_threshold  # learning follows MDNet's decision alone
         assert len(tracker.state.pos_memory) == min(1 + int((~mdnet_lost).sum()), 6)
     assert np.mean(expected) > 0.5  # a ratio no score reaches: flagged wherever there is a typical score
+
+
+def test_a_re_detected_box_clears_the_flag_and_teaches_nothing(fast_config, monkeypatch):
+    """A box taken by a search restarts the lost flag's mean from its own score (the scores before it were of
+    what was not the target), moves the search there, and adds no training samples on that frame."""
+    sequence = synthetic_sequence(n_frames=3)
+    tracker = build_tracker(fast_config.replace(lost_ratio=0.9, lost_window=8, redetect_interval=1), warn=False)
+    tracker.init(sequence.frames[0], sequence.ground_truth[0])
+    state = tracker.state
+    state.recent_scores.extend([10.0] * 20 + [-5.0] * 7)  # typical 10; the last 7 frames far under it
+    found = np.array([50.0, 40.0, 30.0, 30.0])
+    monkeypatch.setattr(tracker, "_redetect", lambda image, size: (found, 9.5))
+    kept = len(state.pos_memory)
+    result = tracker.track_frame(sequence.frames[1])
+    assert result.score == 9.5 and not result.lost  # 9.5 > 0.9 x 10; with the 7 before it the mean is -3.2
+    np.testing.assert_array_equal(state.target, found)
+    assert len(state.pos_memory) == kept and state.since_found == 1
 
 
 def test_a_target_away_for_30_frames_is_flagged_lost_and_found_again_elsewhere():
