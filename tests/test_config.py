@@ -21,11 +21,12 @@ def test_defaults_are_mdnet_settings_but_the_marked_deviations():
     assert (c.updater, c.update_schedule, c.update_steps_per_frame) == ("bdfa", "steps", 2)
 
 
-def test_the_mdnet_fidelity_preset_restores_mdnets_rule_reading_mining_and_schedule():
+def test_the_mdnet_fidelity_preset_restores_mdnets_rule_reading_mining_schedule_and_search():
     config = load_config(Path(__file__).resolve().parent.parent / "configs" / "mdnet_fidelity.yaml")
     assert (config.updater, config.batch_neg_cand, config.update_schedule) == ("bp", 1024, "full")
     assert config.replace(updater="bdfa", batch_neg_cand=256, candidate_features="shared", sample_features="shared",
-                          update_schedule="steps", update_first_lost_in_full=True) == TrackerConfig()
+                          update_schedule="steps", update_first_lost_in_full=True,
+                          redetect_interval=TrackerConfig().redetect_interval) == TrackerConfig()
 
 
 def test_yaml_overrides_a_subset(tmp_path):
