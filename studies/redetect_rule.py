@@ -34,9 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
-from studies.lost_rule import splices
+from studies.lost_rule import REFERENCE_FRAMES, splices
 from tracker.boxes import iou
 from tracker.errors import ArgumentParser, TrackerError
+from tracker.evaluation.absence import returns
 from tracker.evaluation.harness import cli_main, markdown_table, publish
 from tracker.mdnet import REDETECT_AGREE, typical_score
 
@@ -45,7 +46,6 @@ RATIOS = (0.0, 0.5, 0.7, 0.9, 1.1, 1.3, 1.5, 2.0, 2.5, 3.0)
 FLOORS = (0.0, 1.0, 2.0, 3.0)
 LIKENESS = (0.0, 0.7, 0.8, 0.9, 1.0, 1.1)
 RECOVER_WITHIN = 30
-REFERENCE_FRAMES = 100  # the tracker's n_frames_long
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -93,7 +93,7 @@ def outcome(entry: dict, taken: dict | None) -> str:
     present = np.array(entry["frames"]["present"], dtype=bool)
     if not taken["hit"]:
         return "wrong"
-    back = np.flatnonzero(present[1:] & ~present[:-1]) + 2  # frame numbers of the returns
+    back = returns(present) + 1  # frame numbers of the returns (the saved frames start after the given one)
     before = back[back <= taken["taken"]]
     if not len(before):
         return "target"
@@ -114,7 +114,7 @@ def tally(entries: list[dict], rule: tuple) -> dict[str, int]:
 def default_found(entry: dict) -> bool:
     frames = entry["frames"]
     present, overlap = np.array(frames["present"], dtype=bool), np.array(frames["overlap"])
-    back = np.flatnonzero(present[1:] & ~present[:-1]) + 1
+    back = returns(present)
     return bool(len(back)) and bool((overlap[back[0]:back[0] + RECOVER_WITHIN + 1] >= 0.5).any())
 
 

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from tracker.backbones import Backbone
+from tracker.boxes import about_centres, centres
 
 MEAN_PIXEL = 128.0  # fills crop pixels outside the image
 BATCH = 256
@@ -204,6 +205,6 @@ def frame_features(backbone: Backbone, image: np.ndarray, mode: str, img_size: i
         # crop scale is img_size per padded box side; two strides of room for rounding up to the trunk's sides
         reference_side = padded_regions(reference, img_size, padding)[0, 2:]
         coarser = max(1.0, float(np.max((hi - lo) / reference_side * img_size / (max_side - 2 * backbone.stride))))
-        reference = np.r_[reference[:2] + reference[2:] / 2 * (1 - coarser), reference[2:] * coarser]
+        reference = about_centres(centres(reference), reference[2:] * coarser)
     return SharedFrameFeatures(backbone, image, img_size, padding, reference, np.r_[lo, hi - lo], max_side,
                                differentiable)

@@ -52,10 +52,10 @@ REDETECT_SEEDS = 5  # grid boxes a re-detection searches about, as the tracker s
 REDETECT_AGREE = 1 / 3  # boxes overlapping this much are one find (a grid step apart): a confirmation, or the own box
 
 
-def typical_score(previous: Sequence[float], success_threshold: float) -> float:
+def typical_score(previous: Sequence[float], success_threshold: float, values: Sequence[float] | None = None) -> float:
     """The sequence's typical target score: the median of the successful scores (over ``success_threshold``)
-    among ``previous`` (0 where none is)."""
-    successful = [v for v in previous if v > success_threshold]
+    among ``previous`` (0 where none is); with ``values`` (one per score), the median of those frames' values."""
+    successful = [v for v, score in zip(previous if values is None else values, previous) if score > success_threshold]
     return float(np.median(successful)) if successful else 0.0
 
 
@@ -219,8 +219,7 @@ class MDNetTracker:
         lost = not success or self._score_drops(score)
         if lost and not s.flagged_run:
             s.lost_typical = typical_score(s.recent_scores, cfg.success_threshold)
-            s.lost_likeness = float(np.median([v for v, score in zip(s.recent_likeness, s.recent_scores)
-                                               if score > cfg.success_threshold] or [0.0]))
+            s.lost_likeness = typical_score(s.recent_scores, cfg.success_threshold, s.recent_likeness)
             s.lost_size = previous[2:].copy()
         if not lost:
             s.candidate = None

@@ -40,7 +40,7 @@ import numpy as np
 from scipy.stats import mannwhitneyu
 from tqdm import tqdm
 
-from tracker.boxes import iou
+from tracker.boxes import centres, iou
 from tracker.build import build_tracker
 from tracker.config import load_config
 from tracker.data.sequence import ArraySequence, Sequence
@@ -139,7 +139,7 @@ def frames_to_find(on_target: np.ndarray, back: np.ndarray) -> list[int | None]:
 
 
 def centre_inside(box: np.ndarray, truth: np.ndarray) -> bool:
-    centre = box[:2] + box[2:] / 2
+    centre = centres(box)
     return bool(np.all(centre >= truth[:2]) and np.all(centre <= truth[:2] + truth[2:]))
 
 
