@@ -4,12 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from tracker.box_estimation import BOX_ESTIMATORS, scaled_about_centre
-from tracker.boxes import iou
+from tracker.box_estimation import BOX_ESTIMATORS, SiameseHead, scaled_about_centre
+from tracker.boxes import centres, iou
 from tracker.build import build_tracker
 from tracker.config import TrackerConfig
 from tracker.data.synthetic import synthetic_sequence
 from tracker.features import FrameFeatures, frame_features
+from tracker.nanotrack import FILES, GRID, MODELS, STRIDE, Decoding, HeadBox, NanoTrackHead, decode, square_crop
 
 ESTIMATORS = sorted(BOX_ESTIMATORS)
 
@@ -113,3 +114,97 @@ def test_default_follows_a_target_that_doubles_better_than_shared_bbreg():
         mean_iou[label] = float(iou(boxes, sequence.ground_truth[1:]).mean())
     torch.set_num_threads(2)
     assert mean_iou["default"] > mean_iou["shared_bbreg"] + 0.02, mean_iou
+
+
+def test_siamese_head_follows_a_target_that_doubles_and_changes_aspect_better_than_zoom_bbreg():
+    """A target grows to 2x and back while its aspect goes from 0.7 to 1.5: NanoTrack's offline-trained head,
+    read about the classifier's box, must follow its size better than the default's regression."""
+    torch.set_num_threads(1)
+    sequence = synthetic_sequence(n_frames=60, growth=2.0, aspect=(0.7, 1.5))
+    config = TrackerConfig(n_pos_init=200, n_neg_init=1000, maxiter_init=30, maxiter_update=5, n_pos_update=20,
+                           n_neg_update=60)
+    mean_iou = {}
+    for estimator in ("siamese_head", "zoom_bbreg"):
+        boxes = track(build_tracker(config.replace(box_estimator=estimator)), sequence.frames,
+                      sequence.ground_truth[0])
+        mean_iou[estimator] = float(iou(boxes, sequence.ground_truth[1:]).mean())
+    torch.set_num_threads(2)
+    assert mean_iou["siamese_head"] > mean_iou["zoom_bbreg"] + 0.05, mean_iou
+
+
+def siamese_head(**changes):
+    head = SiameseHead(TrackerConfig(**changes), backbone=None)
+    head.size = np.array([40.0, 50.0])
+    return head
+
+
+def test_siamese_guard_keeps_the_classifiers_box_where_the_head_is_unsure_or_elsewhere():
+    classifier = np.array([100.0, 100.0, 40.0, 50.0])
+    head = siamese_head(siamese_min_score=0.5, siamese_max_shift=0.5, siamese_centre=0.0)
+    elsewhere = HeadBox(np.array([160.0, 100.0, 44.0, 52.0]), 0.95)  # a neighbour: 60 px off, over 0.5 x 44.7
+    unsure = HeadBox(np.array([102.0, 101.0, 44.0, 52.0]), 0.3)
+    for reading in (elsewhere, unsure):
+        np.testing.assert_array_equal(head.guarded(classifier, reading), classifier)
+    agreeing = HeadBox(np.array([102.0, 101.0, 44.0, 52.0]), 0.9)
+    box = head.guarded(classifier, agreeing)
+    np.testing.assert_allclose(box[2:], [44.0, 52.0])
+    np.testing.assert_allclose(centres(box), centres(classifier))  # siamese_centre 0: the classifier's centre
+    box = siamese_head(siamese_min_score=0.5, siamese_centre=1.0).guarded(classifier, agreeing)
+    np.testing.assert_allclose(box, agreeing.box)
+
+
+def test_siamese_guard_bounds_the_size_change_and_weighs_the_centres():
+    classifier = np.array([100.0, 100.0, 40.0, 50.0])
+    head = siamese_head(siamese_max_step=1.1, siamese_centre=0.5, siamese_max_shift=1.0)
+    box = head.guarded(classifier, HeadBox(np.array([104.0, 96.0, 80.0, 30.0]), 0.9))
+    np.testing.assert_allclose(box[2:], [44.0, 50.0 / 1.1])
+    np.testing.assert_allclose(centres(box), (centres(classifier) + [144.0, 111.0]) / 2)
+
+
+def test_decode_takes_the_peak_cell_and_moves_the_size_by_the_rate():
+    """One cell certain of a box 8 px right of the centre, twice as wide: without window and penalty the centre is
+    that box's and the size moves lr x its probability towards it."""
+    probability = np.full((GRID, GRID), 0.01)
+    row, col = GRID // 2, GRID // 2 + 1  # the cell 16 px right of the centre
+    probability[row, col] = 0.9
+    sides = np.zeros((4, GRID, GRID)) + 10.0
+    sides[:, row, col] = [48.0, 20.0, 32.0, 20.0]  # left, top, right, bottom: a box 80 x 40 about x = 16 - 8
+    centre, size, score, rate = decode(probability, sides, np.array([40.0, 40.0]), Decoding(0.0, 0.0, 0.5))
+    np.testing.assert_allclose(centre, [8.0, 0.0])
+    assert score == pytest.approx(0.9) and rate == pytest.approx(0.45)
+    np.testing.assert_allclose(size, 0.55 * np.array([40.0, 40.0]) + 0.45 * np.array([80.0, 40.0]))
+    # a window that outweighs every score keeps one of the four middle cells (the window peaks between them)
+    centre, *_ = decode(probability, sides, np.array([40.0, 40.0]), Decoding(0.99, 0.0, 0.5))
+    assert np.all(np.abs(centre) <= STRIDE), centre
+
+
+def test_square_crop_fills_beyond_the_frame_and_keeps_the_centre():
+    image = np.zeros((60, 80, 3), dtype=np.uint8)
+    image[30, 40] = 255  # the pixel whose centre is (40.5, 30.5)
+    crop = square_crop(image, np.array([40.5, 30.5]), 21.0, 21, np.array([7.0, 8.0, 9.0]))
+    assert crop[10, 10].tolist() == [255, 255, 255]  # the middle pixel of the crop
+    corner = square_crop(image, np.array([0.0, 0.0]), 40.0, 40, np.array([7.0, 8.0, 9.0]))
+    assert corner[2, 2].tolist() == [7, 8, 9] and corner[30, 30].tolist() == [0, 0, 0]
+
+
+def test_a_missing_or_damaged_nanotrack_model_is_one_error_naming_it(tmp_path):
+    from tracker.errors import TrackerError
+
+    with pytest.raises(TrackerError, match="nanotrack_backbone_sim.onnx"):
+        NanoTrackHead(tmp_path, Decoding(0.49, 0.15, 0.385))
+    for name in FILES:
+        (tmp_path / name).write_bytes((MODELS / name).read_bytes())
+    damaged = tmp_path / "nanotrack_head_sim.onnx"
+    damaged.write_bytes(damaged.read_bytes()[:-100])
+    with pytest.raises(TrackerError, match="nanotrack_head_sim.onnx is damaged"):
+        NanoTrackHead(tmp_path, Decoding(0.49, 0.15, 0.385))
+
+
+@pytest.mark.parametrize("feedback", [False, True])
+def test_box_feedback_centres_the_next_search_on_the_reported_box(fast_config, feedback):
+    sequence = synthetic_sequence(n_frames=3)
+    tracker = tracker_for(fast_config, "siamese_head", box_feedback=feedback)
+    tracker.init(sequence.frames[0], sequence.ground_truth[0])
+    result = tracker.track_frame(sequence.frames[1])
+    assert not result.lost
+    assert np.array_equal(tracker.state.target, result.box) == feedback

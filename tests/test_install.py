@@ -56,6 +56,13 @@ def test_the_installed_package_tracks_with_its_shipped_weights_from_any_director
     assert proc.returncode == 0, proc.stderr
     assert "warning" not in proc.stderr  # neither a random backbone nor a fallback trunk
     assert len((tmp_path / "b.txt").read_text().splitlines()) == 5
+    # the box stage's NanoTrack files travel with their licence and notice
+    shipped = site / "tracker" / "pretrained"
+    for name in ("nanotrack_backbone_sim.onnx", "nanotrack_head_sim.onnx", "NanoTrack-LICENSE.txt", "NOTICE.txt"):
+        assert (shipped / name).is_file(), name
+    proc = run(installed, tmp_path, str(site / "bin" / "bdfa-track"), "--output", "s.txt", "--max-frames", "3",
+               "--quiet", "--box-estimator", "siamese_head")
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_the_installed_harness_runs_and_names_the_option_it_needs(installed, tmp_path):

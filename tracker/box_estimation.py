@@ -14,6 +14,10 @@ results/scale_sensitivity/README.md). A box estimator is the stage after it. Eac
   previous target. Fit on one map (``shared_bbreg``), the regression only ever sees the target at one
   zoom, and cannot tell how big it is once the map's zoom is off; here it learns from the target's
   apparent size. Nothing is added to a tracked frame.
+- ``siamese_head``: NanoTrack v2's Siamese backbone and head, trained offline on many videos to say how big a
+  target is (tracker/nanotrack.py), read about the classifier's box (``zoom_bbreg``'s) at the last reported
+  size. A guard takes the head's box only where its target probability is high and its centre agrees with the
+  classifier's, and bounds its size change a frame; else the classifier's box stands.
 Other estimators were measured and left the core with their study: ``scale_search``, DSST's
 ``scale_filter`` and ``scale_aspect_filter``, ``online_bbreg`` (results/box_estimation/README.md names the
 commit that has them).
@@ -33,6 +37,7 @@ from tracker.bbreg import BBoxRegressor
 from tracker.boxes import about_centres, centres
 from tracker.config import TrackerConfig
 from tracker.features import FrameFeatures, feature_dim, frame_features
+from tracker.nanotrack import MODELS, Decoding, HeadBox, NanoTrackHead
 
 
 class BoxEstimator(ABC):
@@ -109,6 +114,44 @@ class ZoomBBReg(SharedBBReg):
         return features
 
 
+class SiameseHead(ZoomBBReg):
+    """NanoTrack's head reads the size about the classifier's box; a guard decides whether it is reported."""
+
+    def fit(self, image: np.ndarray, box: np.ndarray, samples: np.ndarray, frame: FrameFeatures) -> None:
+        super().fit(image, box, samples, frame)
+        self.start(image, box)
+
+    def start(self, image: np.ndarray, box: np.ndarray) -> None:
+        """The head's part of the first frame: its template of the given ``box``."""
+        cfg = self.config
+        self.head = NanoTrackHead(MODELS, Decoding(cfg.siamese_window, cfg.siamese_penalty_k, cfg.siamese_lr))
+        self.head.set_template(image, box)
+        self.size = np.asarray(box[2:], dtype=np.float64).copy()  # the last reported size: the head's reference
+        self.reading: HeadBox | None = None  # the head's last reading, taken or not
+
+    def estimate(self, image: np.ndarray, frame: FrameFeatures, top: np.ndarray,
+                 top_features: torch.Tensor) -> np.ndarray:
+        return self.follow(image, super().estimate(image, frame, top, top_features))
+
+    def follow(self, image: np.ndarray, classifier: np.ndarray) -> np.ndarray:
+        """The box reported where the classifier's (regressed) box is ``classifier``."""
+        self.reading = self.head.read(image, centres(classifier), self.size)
+        box = self.guarded(classifier, self.reading)
+        self.size = box[2:].copy()
+        return box
+
+    def guarded(self, classifier: np.ndarray, reading: HeadBox) -> np.ndarray:
+        """``reading``'s size (bounded to ``siamese_max_step`` a frame), where it is sure enough of the target and
+        its centre is near the classifier's; else ``classifier``."""
+        cfg = self.config
+        shift = float(np.linalg.norm(centres(reading.box) - centres(classifier)))
+        if reading.score < cfg.siamese_min_score or shift > cfg.siamese_max_shift * float(np.sqrt(np.prod(self.size))):
+            return np.asarray(classifier, dtype=np.float64)
+        size = np.clip(reading.box[2:], self.size / cfg.siamese_max_step, self.size * cfg.siamese_max_step)
+        centre = (1 - cfg.siamese_centre) * centres(classifier) + cfg.siamese_centre * centres(reading.box)
+        return about_centres(centre, size)
+
+
 def scaled_about_centre(box: np.ndarray, factors: np.ndarray) -> np.ndarray:
     """``box`` (4,) scaled by each of ``factors`` about its centre: (len(factors), 4)."""
     return about_centres(centres(box), box[2:] * np.asarray(factors, dtype=np.float64)[:, None])
@@ -118,6 +161,7 @@ BOX_ESTIMATORS: dict[str, type[BoxEstimator]] = {
     "shared_bbreg": SharedBBReg,
     "crop_bbreg": CropBBReg,
     "zoom_bbreg": ZoomBBReg,
+    "siamese_head": SiameseHead,
 }
 
 

@@ -24,7 +24,7 @@ from tracker.limits import MAX_CHANNELS, MAX_COUNT, SIZE_BOUNDS
 # implementation (reading a YAML file needs no torch). tests/test_config.py checks them against the
 # registries (tracker.updaters.UPDATERS, tracker.box_estimation.BOX_ESTIMATORS, tracker.backbones.BACKBONES).
 UPDATER_NAMES = ("bp", "fa", "dfa", "bdfa")
-BOX_ESTIMATOR_NAMES = ("shared_bbreg", "crop_bbreg", "zoom_bbreg")
+BOX_ESTIMATOR_NAMES = ("shared_bbreg", "crop_bbreg", "zoom_bbreg", "siamese_head")
 BACKBONE_MIN_IMG_SIZE = {"mdnet": 75, "efficientnet_lite0": 32}  # the smallest crop mapping to one cell
 BACKBONE_NAMES = tuple(BACKBONE_MIN_IMG_SIZE)
 N_BLOCKS = 16  # EfficientNet-Lite0's blocks: trunk_blocks cuts after one of them
@@ -180,6 +180,22 @@ class TrackerConfig:
     box_reads: str = "mean"
     # zoom_bbreg: the first frame's pyramid step, in scale
     box_zoom_step: float = 1.05
+    # siamese_head: NanoTrack v2's offline-trained Siamese head reads the size about the classifier's box
+    # (zoom_bbreg's), decoded as NanoTrack does (tracker/nanotrack.py): cosine window weight, the penalty on a
+    # change of scale and aspect, the rate the size moves at (NanoTrack v2's published values)
+    siamese_window: float = 0.49
+    siamese_penalty_k: float = 0.15
+    siamese_lr: float = 0.385
+    # its guard: the head's box is taken where its target probability is at least siamese_min_score and its
+    # centre lies within siamese_max_shift times the current size (the geometric mean of w and h) of the
+    # classifier's; else the classifier's box is reported. A taken size moves at most siamese_max_step a frame
+    siamese_min_score: float = 0.9
+    siamese_max_shift: float = 0.5
+    siamese_max_step: float = 1.1
+    # where the head is taken, the reported centre is this weight of its centre and (1 - it) of the classifier's
+    siamese_centre: float = 1.0
+    # the reported box, not the classifier's, centres the next frame's search and the samples learnt from
+    box_feedback: bool = False
     # first-frame samples of the regression (MDNet's)
     n_bbreg: int = 1000
     overlap_bbreg: float = 0.6
@@ -235,6 +251,14 @@ class TrackerConfig:
         check(self.box_reads in BOX_READS, f"box_reads must be one of {BOX_READS}")
         check(self.box_zoom_step > 1.0 and math.isfinite(self.box_zoom_step),
               f"box_zoom_step must be finite and > 1, got {self.box_zoom_step}")
+        for name in ("siamese_window", "siamese_min_score", "siamese_centre"):
+            value = getattr(self, name)
+            check(0.0 <= value <= 1.0, f"{name} must be in [0, 1], got {value}")
+        for name in ("siamese_penalty_k", "siamese_max_shift"):
+            value = getattr(self, name)
+            check(0.0 <= value <= 100.0, f"{name} must be in 0 .. 100, got {value}")
+        check(0.0 < self.siamese_lr <= 1.0, f"siamese_lr must be in (0, 1], got {self.siamese_lr}")
+        check(1.0 <= self.siamese_max_step <= 10.0, f"siamese_max_step must be in 1 .. 10, got {self.siamese_max_step}")
         check(self.updater in UPDATER_NAMES,
               f"unknown updater {quoted(self.updater)}; choose from {sorted(UPDATER_NAMES)}")
         check(self.feedback_init in FEEDBACK_INITS, f"feedback_init must be one of {FEEDBACK_INITS}")

@@ -240,6 +240,8 @@ class MDNetTracker:
         if success and not redetected and s.box_estimator is not None:
             with s.timer("bbreg"):
                 result = s.box_estimator.estimate(image, candidate_reader, candidates[top], candidate_feats[top])
+            if cfg.box_feedback:
+                s.target = result.copy()
         s.recent_scores.append(score)  # every frame's score joins the record, lost or not
         if cfg.redetect_interval:
             s.recent_likeness.append(self._likeness(candidate_feats[top]))
