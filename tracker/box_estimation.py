@@ -34,7 +34,7 @@ import torch
 
 from tracker.backbones import Backbone
 from tracker.bbreg import BBoxRegressor
-from tracker.boxes import about_centres, centres
+from tracker.boxes import about_centres, centres, iou
 from tracker.config import TrackerConfig
 from tracker.features import FrameFeatures, feature_dim, frame_features
 from tracker.nanotrack import MODELS, Decoding, HeadBox, NanoTrackHead
@@ -141,11 +141,12 @@ class SiameseHead(ZoomBBReg):
         return box
 
     def guarded(self, classifier: np.ndarray, reading: HeadBox) -> np.ndarray:
-        """``reading``'s size (bounded to ``siamese_max_step`` a frame), where it is sure enough of the target and
-        its centre is near the classifier's; else ``classifier``."""
+        """``reading``'s size (bounded to ``siamese_max_step`` a frame), where it is sure enough of the target, its
+        centre is near the classifier's and its box overlaps the classifier's; else ``classifier``."""
         cfg = self.config
         shift = float(np.linalg.norm(centres(reading.box) - centres(classifier)))
-        if reading.score < cfg.siamese_min_score or shift > cfg.siamese_max_shift * float(np.sqrt(np.prod(self.size))):
+        if (reading.score < cfg.siamese_min_score or shift > cfg.siamese_max_shift * float(np.sqrt(np.prod(self.size)))
+                or iou(reading.box, classifier)[0] < cfg.siamese_min_iou):
             return np.asarray(classifier, dtype=np.float64)
         size = np.clip(reading.box[2:], self.size / cfg.siamese_max_step, self.size * cfg.siamese_max_step)
         centre = (1 - cfg.siamese_centre) * centres(classifier) + cfg.siamese_centre * centres(reading.box)

@@ -101,7 +101,7 @@ def build_parser(live: bool = False) -> argparse.ArgumentParser:
                         help="how the classifier reads candidates and training samples: one shared conv pass per "
                              "frame (default) or one pass per box crop (sets candidate_features and sample_features)")
     parser.add_argument("--box-estimator", choices=sorted(BOX_ESTIMATORS),
-                        help="the box stage after the classifier (default: zoom_bbreg; "
+                        help="the box stage after the classifier (default: siamese_head; "
                              "results/box_estimation/README.md)")
     parser.add_argument("--config", help="YAML file overriding any subset of the defaults (default: none)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
