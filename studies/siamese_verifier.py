@@ -19,8 +19,8 @@ search's best box gets the same reading. Compared, pooled over splices:
 - searches: how well our search score, its likeness and the head's probability at the search's box tell a box
   on the returning target (centre inside the true box) from the rest (ROC AUC).
 
-The threshold is chosen on ``--choose``'s run (the tuning set's): the most absent frames flagged with at most
-``MAX_TRACKED_FLAGGED`` of tracked frames flagged; shown on this folder's splices.
+The rule is chosen on ``--choose``'s run (the tuning set's): among those flagging at most ``MAX_TRACKED_FLAGGED``
+of tracked frames, the most absent frames flagged net of tracked frames flagged; shown on this folder's splices.
 """
 
 from __future__ import annotations
@@ -110,9 +110,10 @@ def analyse(runs: dict[str, dict], chosen: dict | None) -> tuple[str, dict]:
         rules[f"ours or head agreement < {t}"] = lost | (signals["head: agreement"] < t)
     flags = {name: {"absent_flagged": float(flag[absent].mean()), "tracked_flagged": float(flag[on_target].mean())}
              for name, flag in rules.items()}
-    eligible = {n: f for n, f in flags.items()
-                if n.startswith("ours or") and f["tracked_flagged"] <= MAX_TRACKED_FLAGGED}
-    best = max(eligible, key=lambda n: eligible[n]["absent_flagged"]) if eligible else None
+    # Youden's J: absent frames flagged minus tracked frames flagged, among the rules within the bound
+    eligible = {n: f["absent_flagged"] - f["tracked_flagged"] for n, f in flags.items()
+                if f["tracked_flagged"] <= MAX_TRACKED_FLAGGED}
+    best = max(eligible, key=eligible.get) if eligible else None
     hits = column("hit", searches) > 0
     search_roc = {key: roc_auc(column(key, searches)[hits], column(key, searches)[~hits])
                   for key in ("score", "likeness", "head")}

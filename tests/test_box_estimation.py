@@ -143,8 +143,11 @@ def test_siamese_guard_keeps_the_classifiers_box_where_the_head_is_unsure_or_els
     head = siamese_head(siamese_min_score=0.5, siamese_max_shift=0.5, siamese_centre=0.0)
     elsewhere = HeadBox(np.array([160.0, 100.0, 44.0, 52.0]), 0.95)  # a neighbour: 60 px off, over 0.5 x 44.7
     unsure = HeadBox(np.array([102.0, 101.0, 44.0, 52.0]), 0.3)
+    apart = HeadBox(np.array([112.0, 115.0, 16.0, 20.0]), 0.95)  # centred near ours, but IoU 0.16 < 0.3
     for reading in (elsewhere, unsure):
         np.testing.assert_array_equal(head.guarded(classifier, reading), classifier)
+    assert iou(apart.box, classifier)[0] < 0.3
+    np.testing.assert_array_equal(siamese_head(siamese_min_iou=0.3).guarded(classifier, apart), classifier)
     agreeing = HeadBox(np.array([102.0, 101.0, 44.0, 52.0]), 0.9)
     box = head.guarded(classifier, agreeing)
     np.testing.assert_allclose(box[2:], [44.0, 52.0])
@@ -155,7 +158,7 @@ def test_siamese_guard_keeps_the_classifiers_box_where_the_head_is_unsure_or_els
 
 def test_siamese_guard_bounds_the_size_change_and_weighs_the_centres():
     classifier = np.array([100.0, 100.0, 40.0, 50.0])
-    head = siamese_head(siamese_max_step=1.1, siamese_centre=0.5, siamese_max_shift=1.0)
+    head = siamese_head(siamese_max_step=1.1, siamese_centre=0.5, siamese_max_shift=1.0, siamese_min_iou=0.0)
     box = head.guarded(classifier, HeadBox(np.array([104.0, 96.0, 80.0, 30.0]), 0.9))
     np.testing.assert_allclose(box[2:], [44.0, 50.0 / 1.1])
     np.testing.assert_allclose(centres(box), (centres(classifier) + [144.0, 111.0]) / 2)
@@ -201,10 +204,13 @@ def test_a_missing_or_damaged_nanotrack_model_is_one_error_naming_it(tmp_path):
 
 
 @pytest.mark.parametrize("feedback", [False, True])
-def test_box_feedback_centres_the_next_search_on_the_reported_box(fast_config, feedback):
+def test_box_feedback_centres_the_next_search_on_the_reported_box(feedback):
+    torch.set_num_threads(1)
     sequence = synthetic_sequence(n_frames=3)
-    tracker = tracker_for(fast_config, "siamese_head", box_feedback=feedback)
+    config = TrackerConfig(n_pos_init=200, n_neg_init=1000, maxiter_init=30, box_feedback=feedback)
+    tracker = build_tracker(config)  # the shipped trunk, trained enough that frame 1 is tracked
     tracker.init(sequence.frames[0], sequence.ground_truth[0])
     result = tracker.track_frame(sequence.frames[1])
+    torch.set_num_threads(2)
     assert not result.lost
     assert np.array_equal(tracker.state.target, result.box) == feedback

@@ -26,7 +26,8 @@ def test_the_mdnet_fidelity_preset_restores_mdnets_rule_reading_mining_schedule_
     assert (config.updater, config.batch_neg_cand, config.update_schedule) == ("bp", 1024, "full")
     assert config.replace(updater="bdfa", batch_neg_cand=256, candidate_features="shared", sample_features="shared",
                           update_schedule="steps", update_first_lost_in_full=True,
-                          redetect_interval=TrackerConfig().redetect_interval) == TrackerConfig()
+                          redetect_interval=TrackerConfig().redetect_interval,
+                          box_estimator=TrackerConfig().box_estimator) == TrackerConfig()
 
 
 def test_yaml_overrides_a_subset(tmp_path):
