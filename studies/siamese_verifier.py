@@ -34,6 +34,7 @@ import torch
 from scipy.stats import mannwhitneyu
 from tqdm import tqdm
 
+from tracker.box_estimation import nanotrack_head
 from tracker.boxes import centres, iou
 from tracker.build import build_tracker
 from tracker.config import load_config
@@ -41,7 +42,6 @@ from tracker.errors import ArgumentParser
 from tracker.evaluation.absence import centre_inside, filler_for, splice
 from tracker.evaluation.harness import DEFAULT_OTB, cli_main, markdown_table, publish, read_json, write_json
 from tracker.evaluation.run import open_sequences
-from tracker.nanotrack import MODELS, Decoding, NanoTrackHead
 
 AGREE = 0.3  # the default guard's overlap bar (siamese_min_iou)
 THRESHOLDS = (0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95)
@@ -62,7 +62,7 @@ def run_splice(sequence: object) -> dict:
     and the head's reading about our box (probability, overlap of its box with ours); per search, the same."""
     config = load_config(seed=0)
     tracker = build_tracker(config, warn=False)
-    head = NanoTrackHead(MODELS, Decoding(config.siamese_window, config.siamese_penalty_k, config.siamese_lr))
+    head = nanotrack_head(config)
     frames = iter(sequence)
     first = next(frames)
     tracker.init(first, sequence.ground_truth[0])

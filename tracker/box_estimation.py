@@ -32,12 +32,13 @@ from abc import ABC, abstractmethod
 import numpy as np
 import torch
 
+from tracker import PRETRAINED_DIR
 from tracker.backbones import Backbone
 from tracker.bbreg import BBoxRegressor
 from tracker.boxes import about_centres, centres, iou
 from tracker.config import TrackerConfig
 from tracker.features import FrameFeatures, feature_dim, frame_features
-from tracker.nanotrack import MODELS, Decoding, HeadBox, NanoTrackHead
+from tracker.nanotrack import Decoding, HeadBox, NanoTrackHead
 
 
 class BoxEstimator(ABC):
@@ -123,11 +124,9 @@ class SiameseHead(ZoomBBReg):
 
     def start(self, image: np.ndarray, box: np.ndarray) -> None:
         """The head's part of the first frame: its template of the given ``box``."""
-        cfg = self.config
-        self.head = NanoTrackHead(MODELS, Decoding(cfg.siamese_window, cfg.siamese_penalty_k, cfg.siamese_lr))
+        self.head = nanotrack_head(self.config)
         self.head.set_template(image, box)
         self.size = np.asarray(box[2:], dtype=np.float64).copy()  # the last reported size: the head's reference
-        self.reading: HeadBox | None = None  # the head's last reading, taken or not
 
     def estimate(self, image: np.ndarray, frame: FrameFeatures, top: np.ndarray,
                  top_features: torch.Tensor) -> np.ndarray:
@@ -135,8 +134,7 @@ class SiameseHead(ZoomBBReg):
 
     def follow(self, image: np.ndarray, classifier: np.ndarray) -> np.ndarray:
         """The box reported where the classifier's (regressed) box is ``classifier``."""
-        self.reading = self.head.read(image, centres(classifier), self.size)
-        box = self.guarded(classifier, self.reading)
+        box = self.guarded(classifier, self.head.read(image, centres(classifier), self.size))
         self.size = box[2:].copy()
         return box
 
@@ -151,6 +149,11 @@ class SiameseHead(ZoomBBReg):
         size = np.clip(reading.box[2:], self.size / cfg.siamese_max_step, self.size * cfg.siamese_max_step)
         centre = (1 - cfg.siamese_centre) * centres(classifier) + cfg.siamese_centre * centres(reading.box)
         return about_centres(centre, size)
+
+
+def nanotrack_head(config: TrackerConfig) -> NanoTrackHead:
+    """The shipped NanoTrack networks, decoded with ``config``'s settings."""
+    return NanoTrackHead(PRETRAINED_DIR, Decoding(config.siamese_window, config.siamese_penalty_k, config.siamese_lr))
 
 
 def scaled_about_centre(box: np.ndarray, factors: np.ndarray) -> np.ndarray:

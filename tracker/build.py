@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import warnings
-from importlib import resources
 from pathlib import Path
 
 import torch
 
+from tracker import PRETRAINED_DIR
 from tracker.allocator import return_freed_memory
 from tracker.backbones import Backbone, EfficientNetLite0, MDNetBackbone, load_backbone, read_weights
 from tracker.backbones.onnx_runtime import OnnxRuntimeTrunk
@@ -15,8 +15,6 @@ from tracker.config import TrackerConfig
 from tracker.errors import TrackerError
 from tracker.mdnet import MDNetTracker
 
-# package data: found the same way from a checkout, an editable install or an installed wheel
-PRETRAINED_DIR = Path(str(resources.files("tracker") / "pretrained"))
 # the file a backbone loads when no --weights is given
 SHIPPED = {"efficientnet_lite0": PRETRAINED_DIR / "default.pt", "mdnet": PRETRAINED_DIR / "mdnet.pt"}
 DEFAULT_WEIGHTS = SHIPPED["efficientnet_lite0"]

@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import Path
 
 import cv2
@@ -33,8 +32,6 @@ import numpy as np
 
 from tracker.errors import TrackerError
 
-# package data, beside the shipped weights
-MODELS = Path(str(resources.files("tracker") / "pretrained"))
 EXEMPLAR_SIZE = 127
 SEARCH_SIZE = 255
 STRIDE = 16
@@ -84,15 +81,9 @@ def _change(ratio: np.ndarray) -> np.ndarray:
     return np.maximum(ratio, 1.0 / ratio)
 
 
-def cosine_window() -> np.ndarray:
-    return np.outer(np.hanning(GRID), np.hanning(GRID))
-
-
-def cell_offsets() -> np.ndarray:
-    """Each cell's point, as (dx, dy) from the search region's centre, in search-crop pixels: (2, GRID, GRID)."""
-    steps = (np.arange(GRID) - GRID // 2) * STRIDE
-    dx, dy = np.meshgrid(steps, steps)
-    return np.stack([dx, dy]).astype(np.float64)
+COSINE_WINDOW = np.outer(np.hanning(GRID), np.hanning(GRID))
+# each cell's point, as (dx, dy) from the search region's centre, in search-crop pixels: (2, GRID, GRID)
+CELL_OFFSETS = np.stack(np.meshgrid(*[(np.arange(GRID) - GRID // 2) * STRIDE] * 2)).astype(np.float64)
 
 
 def decode(probability: np.ndarray, sides: np.ndarray, size: np.ndarray,
@@ -102,14 +93,14 @@ def decode(probability: np.ndarray, sides: np.ndarray, size: np.ndarray,
 
     Returns the best cell's centre offset (dx, dy) from the region's centre, the new size (the current one moved
     towards the cell's by the rate), that cell's probability, and the rate."""
-    points = cell_offsets()
+    points = CELL_OFFSETS
     x1, y1 = points[0] - sides[0], points[1] - sides[1]
     x2, y2 = points[0] + sides[2], points[1] + sides[3]
     w, h = np.maximum(x2 - x1, 1e-6), np.maximum(y2 - y1, 1e-6)
     scale_change = _change(context_side(np.stack([w, h])) / context_side(size))
     aspect_change = _change((size[0] / size[1]) / (w / h))
     penalty = np.exp(-(scale_change * aspect_change - 1) * decoding.penalty_k)
-    ranked = penalty * probability * (1 - decoding.window) + cosine_window() * decoding.window
+    ranked = penalty * probability * (1 - decoding.window) + COSINE_WINDOW * decoding.window
     best = np.unravel_index(int(np.argmax(ranked)), ranked.shape)
     rate = float(penalty[best] * probability[best] * decoding.lr)
     centre = np.array([(x1[best] + x2[best]) / 2, (y1[best] + y2[best]) / 2])
