@@ -5,7 +5,9 @@
         --choose runs/siamese_verifier/tuning/siamese_verifier.json
 
 Each target of the folder is spliced as the absence benchmark splices it (``--absent`` frames of another video,
-then the target again, moved on: ``tracker.evaluation.absence.splice``). The default tracker (seed 0) runs on it,
+then the target again, moved on: ``tracker.evaluation.absence.splice``). The default tracker (seed 0), its flag and
+re-detection without the head (as they were when this was measured: the head's verdict is now the default's flag),
+runs on it,
 and on every frame a second NanoTrack head, its template the given box, reads the search region about the
 reported box: its best cell's probability, and how much that cell's box overlaps ours. The head compares the
 frame with the first frame, as a Siamese verifier does; our score is the online classifier's. Each whole-frame
@@ -60,7 +62,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def run_splice(sequence: object) -> dict:
     """Per frame after the first: ours (score, lost flag, overlap with the truth, whether the target is there)
     and the head's reading about our box (probability, overlap of its box with ours); per search, the same."""
-    config = load_config(seed=0)
+    # the tracker as it was measured: the classifier's own flag and re-detection bars (the head is what is measured)
+    config = load_config(seed=0, lost_head_agreement=0.0, redetect_head_min=0.0)
     tracker = build_tracker(config, warn=False)
     head = nanotrack_head(config)
     frames = iter(sequence)

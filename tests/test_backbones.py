@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from tests.conftest import SHARED
-from tracker.backbones import Backbone, EfficientNetLite0, MDNetBackbone
+from tracker.backbones import Backbone, EfficientNetLite0, MDNetBackbone, NanoTrackTrunk
 from tracker.backbones.efficientnet_lite0 import N_BLOCKS, fold_batch_norm, imagenet_state
 from tracker.features import FrameFeatures, frame_features, padded_regions, sample_cells
 
@@ -77,6 +77,44 @@ def test_declared_geometry_is_what_the_network_computes(make):
     centre, width = measured_support(backbone, side, cell)
     assert centre == backbone.cell_offset + backbone.stride * cell
     assert width == backbone.receptive_field
+
+
+def test_the_nanotrack_trunks_cells_look_where_it_declares():
+    """OpenCV gives no gradients, and squeeze-and-excitation layers make every cell depend a little on every
+    pixel: the support is measured by replacing one input column at a time, over a few random inputs, as the
+    columns that move the cell's features by at least 5% of the most any column does."""
+    trunk = NanoTrackTrunk()
+    side = trunk.input_side(150)
+    cell = side // trunk.stride // 2
+    effect = np.zeros(side)
+    with torch.no_grad():
+        for seed in range(3):
+            g = torch.Generator().manual_seed(seed)
+            x = torch.rand(1, 3, side, side, generator=g) * 255
+            base = trunk(x)[0, :, cell, cell]
+            for column in range(side):
+                y = x.clone()
+                y[..., column] = torch.rand(1, 3, side, generator=g) * 255
+                effect[column] += float((trunk(y)[0, :, cell, cell] - base).abs().sum())
+    columns = np.flatnonzero(effect >= 0.05 * effect.max())
+    centre, width = (columns.min() + columns.max() + 1) / 2, columns.max() + 1 - columns.min()
+    assert side == 160 and trunk(torch.zeros(2, 3, side, 2 * side)).shape == (2, 48, 10, 20)
+    assert abs(centre - (trunk.cell_offset + trunk.stride * cell)) <= 2.0
+    assert abs(width - trunk.receptive_field) <= 8
+
+
+def test_the_nanotrack_trunk_has_no_gradients_and_no_weights_file(fast_config):
+    from tracker.build import build_tracker
+    from tracker.errors import TrackerError
+
+    x = torch.zeros(1, 3, 64, 64, requires_grad=True)
+    with pytest.raises(TrackerError, match="no gradients"):
+        NanoTrackTrunk()(x)
+    config = fast_config.replace(backbone="nanotrack")
+    with pytest.raises(TrackerError, match="no --weights"):
+        build_tracker(config, weights="imagenet")
+    with pytest.raises(TrackerError, match="trunk_runtime must be torch"):
+        config.replace(trunk_runtime="onnxruntime")
 
 
 def test_input_normalisation_fits_the_trunks_own_statistics(imagenet):

@@ -217,7 +217,8 @@ def test_the_lost_flag_follows_the_rule_and_learning_follows_mdnets_decision(fas
     sequence = synthetic_sequence(n_frames=14)
     for ratio, window in ((0.0, 1), (0.9, 3), (1e6, 2)):
         # the rule alone: a re-detected box restarts the mean and adds no samples (tested with re-detection)
-        config = fast_config.replace(lost_ratio=ratio, lost_window=window, n_frames_long=6, redetect_interval=0)
+        config = fast_config.replace(lost_ratio=ratio, lost_window=window, n_frames_long=6, redetect_interval=0,
+                                     lost_head_agreement=0.0)
         tracker = build_tracker(config, warn=False)
         tracker.init(sequence.frames[0], sequence.ground_truth[0])
         results = [tracker.track_frame(frame) for frame in sequence.frames[1:]]
@@ -237,12 +238,13 @@ def test_a_re_detected_box_clears_the_flag_and_teaches_nothing(fast_config, monk
     """A box taken by a search restarts the lost flag's mean from its own score (the scores before it were of
     what was not the target), moves the search there, and adds no training samples on that frame."""
     sequence = synthetic_sequence(n_frames=3)
-    tracker = build_tracker(fast_config.replace(lost_ratio=0.9, lost_window=8, redetect_interval=1), warn=False)
+    tracker = build_tracker(fast_config.replace(lost_ratio=0.9, lost_window=8, redetect_interval=1,
+                                                lost_head_agreement=0.0), warn=False)
     tracker.init(sequence.frames[0], sequence.ground_truth[0])
     state = tracker.state
     state.recent_scores.extend([10.0] * 20 + [-5.0] * 7)  # typical 10; the last 7 frames far under it
     found = np.array([50.0, 40.0, 30.0, 30.0])
-    monkeypatch.setattr(tracker, "_redetect", lambda image, size: (found, 9.5))
+    monkeypatch.setattr(tracker, "_redetect", lambda image, size: (found, 9.5, None))
     kept = len(state.pos_memory)
     result = tracker.track_frame(sequence.frames[1])
     assert result.score == 9.5 and not result.lost  # 9.5 > 0.9 x 10; with the 7 before it the mean is -3.2
@@ -252,10 +254,10 @@ def test_a_re_detected_box_clears_the_flag_and_teaches_nothing(fast_config, monk
 
 def test_a_target_away_for_30_frames_is_flagged_lost_and_found_again_elsewhere():
     """The synthetic target leaves the picture for 30 frames and comes back 150 px from where it left, smaller.
-    The mechanism is what is tested here, in float32 and with a bar of score 1.5 alone (besides the default's
-    likeness): the default's bar, 1.3 times the typical score, chosen on real splices, is one this returning
-    target, scoring at most 4.4 (mostly 1.5-2.6) against a typical 4.8, never clears in 40 frames
-    (results/absence/README.md)."""
+    The classifier's mechanism is what is tested here (the head's verifier off: it is tested below), in float32
+    and with a bar of score 1.5 alone (besides the default's likeness): the default's bar, 1.3 times the typical
+    score, chosen on real splices, is one this returning target, scoring at most 4.4 (mostly 1.5-2.6) against a
+    typical 4.8, never clears in 40 frames (results/absence/README.md)."""
     from tracker.build import build_tracker
     from tracker.config import TrackerConfig
 
@@ -264,7 +266,7 @@ def test_a_target_away_for_30_frames_is_flagged_lost_and_found_again_elsewhere()
     found = {}
     for interval in (0, 5):
         config = TrackerConfig(redetect_interval=interval, redetect_threshold=1.5, redetect_ratio=0.0,
-                               learning_dtype="float32")
+                               learning_dtype="float32", lost_head_agreement=0.0, redetect_head_min=0.0)
         tracker = build_tracker(config, warn=False)
         tracker.init(sequence.frames[0], sequence.ground_truth[0])
         results = [tracker.track_frame(frame) for frame in sequence.frames[1:76]]
@@ -325,7 +327,7 @@ def test_a_re_detected_box_must_clear_the_typical_score_and_with_confirmation_a_
     never where it is less like the given target than redetect_likeness times the target's typical likeness."""
     sequence = synthetic_sequence(n_frames=3)
     tracker = build_tracker(TrackerConfig(redetect_threshold=-100.0, redetect_ratio=1.0, redetect_confirm=confirm,
-                                          **FAST), warn=False)
+                                          redetect_head_min=0.0, **FAST), warn=False)
     tracker.init(sequence.frames[0], sequence.ground_truth[0])
     frame, last, state = sequence.frames[1], sequence.ground_truth[0], tracker.state
 
@@ -368,3 +370,91 @@ def test_a_box_shrunk_to_a_pixel_searches_a_bounded_grid(monkeypatch):
     tracker._redetect(sequence.frames[1], np.array([1.0, 1.0]))
     grid = scored[0]
     assert len(grid) <= 3 * 1.05 * REDETECT_BOXES and len(np.unique(grid[:, 2])) == 3
+
+
+def scripted_head(tracker, monkeypatch, score: float, shift: float = 0.0) -> list[np.ndarray]:
+    """The box stage's NanoTrack head replaced by one that finds a box of the size it is asked about, ``shift``
+    pixels right of the centre it is asked about, with target probability ``score``; the centres it was asked
+    about, in order."""
+    from tracker.boxes import about_centres
+    from tracker.nanotrack import HeadBox
+
+    asked = []
+
+    def read(image, centre, size):
+        asked.append(np.asarray(centre, dtype=np.float64))
+        return HeadBox(about_centres(np.asarray(centre) + [shift, 0.0], np.asarray(size, dtype=np.float64)), score)
+
+    monkeypatch.setattr(tracker.state.box_estimator.head, "read", read)
+    return asked
+
+
+@pytest.mark.parametrize("mdnet_fails", [False, True])
+def test_with_the_siamese_head_the_lost_flag_is_its_agreement(fast_config, monkeypatch, mdnet_fails):
+    """With the Siamese box stage, a frame is flagged lost where the head's probability about the reported box is
+    under lost_head_agreement, or where its box is elsewhere (IoU under siamese_min_iou), whatever the classifier
+    scores; on frames MDNet's decision fails the box stage does not run and the head reads about the box anyway.
+    Learning still follows MDNet's decision."""
+    sequence = synthetic_sequence(n_frames=4)
+    config = fast_config.replace(redetect_interval=0, success_threshold=1e6 if mdnet_fails else -1e6)
+    for score, shift, lost in ((0.99, 0.0, False), (0.9, 0.0, True), (0.99, 500.0, True)):
+        tracker = build_tracker(config, warn=False)
+        tracker.init(sequence.frames[0], sequence.ground_truth[0])
+        asked = scripted_head(tracker, monkeypatch, score, shift)
+        kept = len(tracker.state.pos_memory)
+        results = [tracker.track_frame(frame) for frame in sequence.frames[1:]]
+        assert [r.lost for r in results] == [lost] * 3, (score, shift)
+        assert len(asked) == 3  # one reading a frame: the box stage's, or the verifier's where it did not run
+        succeeded = sum(r.score > config.success_threshold for r in results)
+        assert len(tracker.state.pos_memory) == kept + succeeded and (succeeded == 0) == mdnet_fails, [
+            r.score for r in results]
+    off = build_tracker(config.replace(lost_head_agreement=0.0, lost_ratio=0.0, lost_window=1), warn=False)
+    off.init(sequence.frames[0], sequence.ground_truth[0])
+    scripted_head(off, monkeypatch, 0.99)  # agreeing, and not asked: the score's rule (here, score <= 0)
+    results = [off.track_frame(frame) for frame in sequence.frames[1:]]
+    assert [r.lost for r in results] == [mdnet_fails or r.score <= 0 for r in results] and any(r.lost for r in results)
+
+
+def test_a_re_detection_the_head_doubts_is_not_taken(monkeypatch):
+    """A search's box clears the score and likeness bars; it is taken only where the head puts the given target
+    there with probability redetect_head_min or more, and comes with the head's agreement there."""
+    sequence = synthetic_sequence(n_frames=3)
+    tracker = build_tracker(TrackerConfig(redetect_threshold=-100.0, redetect_ratio=1.0, redetect_likeness=0.0,
+                                          redetect_head_min=0.8, **FAST), warn=False)
+    tracker.init(sequence.frames[0], sequence.ground_truth[0])
+    state = tracker.state
+    state.lost_typical = -1000.0  # every score clears the bar
+    for score, taken in ((0.79, False), (0.8, True), (0.97, True)):
+        scripted_head(tracker, monkeypatch, score)
+        state.target = np.array([0.0, 0.0, 2.0, 2.0])  # the tracker's box: elsewhere
+        found = tracker._redetect(sequence.frames[1], sequence.ground_truth[0][2:])
+        assert (found is not None) == taken, score
+        if taken:
+            np.testing.assert_array_equal(found[0], state.redetections[-1].box)
+            assert found[2] == score
+    tracker.config = tracker.config.replace(redetect_head_min=0.0)
+    scripted_head(tracker, monkeypatch, 0.1)
+    assert tracker._redetect(sequence.frames[1], sequence.ground_truth[0][2:]) is not None  # the head not asked
+
+
+def test_the_best_candidates_can_be_scored_again_off_their_own_crops(fast_config):
+    """exact_top_k: the shared map's best k candidates are scored again off their own crops (exact reading), and
+    the frame's top_k are chosen among them, by those scores."""
+    from tracker.features import FrameFeatures
+
+    sequence = synthetic_sequence(n_frames=3)
+    tracker = build_tracker(fast_config.replace(exact_top_k=12), warn=False)
+    tracker.init(sequence.frames[0], sequence.ground_truth[0])
+    rng = np.random.default_rng(0)
+    candidates = sequence.ground_truth[0] + rng.normal(0, 4, (40, 4))
+    shared = rng.normal(size=40)
+    rescored = tracker._rescored(sequence.frames[1], candidates, shared)
+    best = np.argsort(-shared)[:12]
+    assert np.isfinite(rescored).sum() == 12 and np.isfinite(rescored[best]).all()
+    crops = FrameFeatures(tracker.backbone, sequence.frames[1], tracker.config.img_size, tracker.config.padding)
+    np.testing.assert_allclose(rescored[best], tracker.head.positive_score(crops.extract(candidates[best])).numpy(),
+                               rtol=1e-5, atol=1e-5)
+    result = tracker.track_frame(sequence.frames[1])
+    assert np.isfinite(result.score) and np.isfinite(result.box).all()
+    with pytest.raises(Exception, match="exact_top_k"):
+        fast_config.replace(exact_top_k=3)  # fewer than top_k

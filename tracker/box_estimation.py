@@ -22,7 +22,9 @@ Other estimators were measured and left the core with their study: ``scale_searc
 ``scale_filter`` and ``scale_aspect_filter``, ``online_bbreg`` (results/box_estimation/README.md names the
 commit that has them).
 
-A lost frame reports the classifier's box: no estimator runs on it.
+A lost frame reports the classifier's box: no estimator runs on it. An estimator with an offline-trained head
+(``siamese_head``) also verifies: its head's reading about a box says whether the given target is there, which
+the lost flag and re-detection ask (tracker/mdnet.py).
 """
 
 from __future__ import annotations
@@ -61,6 +63,21 @@ class BoxEstimator(ABC):
                  top_features: torch.Tensor) -> np.ndarray:
         """The box (4,) on a tracked frame where the classifier's best candidates are ``top`` (k, 4), read as
         ``top_features`` off ``frame``."""
+
+    verifies = False  # whether verify() reads an offline-trained head
+
+    def verify(self, image: np.ndarray, box: np.ndarray) -> HeadBox | None:
+        """The head's reading of ``image`` about ``box`` at its size (how sure it is that the given target is
+        there, and where it puts it); None without a head."""
+        return None
+
+    def last_reading(self) -> HeadBox | None:
+        """The head's reading made by the last :meth:`estimate`; None without a head."""
+        return None
+
+    def reported(self, box: np.ndarray) -> None:
+        """The tracker reported ``box`` on a frame this estimator did not estimate (a re-detection)."""
+        return None  # only an estimator that follows its own size needs to hear it
 
 
 class SharedBBReg(BoxEstimator):
@@ -126,7 +143,8 @@ class SiameseHead(ZoomBBReg):
         """The head's part of the first frame: its template of the given ``box``."""
         self.head = nanotrack_head(self.config)
         self.head.set_template(image, box)
-        self.size = np.asarray(box[2:], dtype=np.float64).copy()  # the last reported size: the head's reference
+        self.reported(box)  # the last reported size: the head's reference
+        self.reading: HeadBox | None = None
 
     def estimate(self, image: np.ndarray, frame: FrameFeatures, top: np.ndarray,
                  top_features: torch.Tensor) -> np.ndarray:
@@ -134,9 +152,21 @@ class SiameseHead(ZoomBBReg):
 
     def follow(self, image: np.ndarray, classifier: np.ndarray) -> np.ndarray:
         """The box reported where the classifier's (regressed) box is ``classifier``."""
-        box = self.guarded(classifier, self.head.read(image, centres(classifier), self.size))
+        self.reading = self.head.read(image, centres(classifier), self.size)
+        box = self.guarded(classifier, self.reading)
         self.size = box[2:].copy()
         return box
+
+    verifies = True
+
+    def verify(self, image: np.ndarray, box: np.ndarray) -> HeadBox:
+        return self.head.read(image, centres(box), np.asarray(box[2:], dtype=np.float64))
+
+    def last_reading(self) -> HeadBox | None:
+        return self.reading
+
+    def reported(self, box: np.ndarray) -> None:
+        self.size = np.asarray(box[2:], dtype=np.float64).copy()
 
     def guarded(self, classifier: np.ndarray, reading: HeadBox) -> np.ndarray:
         """``reading``'s size (bounded to ``siamese_max_step`` a frame), where it is sure enough of the target, its
@@ -149,6 +179,12 @@ class SiameseHead(ZoomBBReg):
         size = np.clip(reading.box[2:], self.size / cfg.siamese_max_step, self.size * cfg.siamese_max_step)
         centre = (1 - cfg.siamese_centre) * centres(classifier) + cfg.siamese_centre * centres(reading.box)
         return about_centres(centre, size)
+
+
+def agreement(reading: HeadBox, box: np.ndarray, min_iou: float) -> float:
+    """The head's target probability where its box overlaps ``box`` by at least ``min_iou``; 0 where it is
+    elsewhere (sure of a target, but not of this one)."""
+    return reading.score if iou(reading.box, box)[0] >= min_iou else 0.0
 
 
 def nanotrack_head(config: TrackerConfig) -> NanoTrackHead:

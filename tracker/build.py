@@ -10,14 +10,17 @@ import torch
 from tracker import PRETRAINED_DIR
 from tracker.allocator import return_freed_memory
 from tracker.backbones import Backbone, EfficientNetLite0, MDNetBackbone, load_backbone, read_weights
+from tracker.backbones.nanotrack import NanoTrackTrunk
 from tracker.backbones.onnx_runtime import OnnxRuntimeTrunk
 from tracker.config import TrackerConfig
 from tracker.errors import TrackerError
 from tracker.mdnet import MDNetTracker
+from tracker.nanotrack import BACKBONE_FILE
 
 # the file a backbone loads when no --weights is given
 SHIPPED = {"efficientnet_lite0": PRETRAINED_DIR / "default.pt", "mdnet": PRETRAINED_DIR / "mdnet.pt"}
 DEFAULT_WEIGHTS = SHIPPED["efficientnet_lite0"]
+NANOTRACK_TRUNK = PRETRAINED_DIR / BACKBONE_FILE  # backbone: nanotrack reads the box stage's backbone
 
 
 def resolve_weights(weights: str | None, backbone: str = "efficientnet_lite0") -> Path | str | None:
@@ -27,6 +30,10 @@ def resolve_weights(weights: str | None, backbone: str = "efficientnet_lite0") -
     fallback would report one trunk's figures under another's name); ``"none"`` -> random MDNet layout;
     ``"imagenet"``; else a path.
     """
+    if backbone == NanoTrackTrunk.name:
+        if weights is not None:
+            raise TrackerError("the nanotrack trunk is NanoTrack v2's shipped backbone: it takes no --weights")
+        return NANOTRACK_TRUNK
     if weights is None:
         shipped = SHIPPED.get(backbone)
         if shipped is None:
@@ -55,6 +62,8 @@ def backbone_of(weights: str | None, default: str) -> str:
         return "mdnet"
     if choice == "imagenet":
         return "efficientnet_lite0"
+    if choice == NANOTRACK_TRUNK:
+        return NanoTrackTrunk.name
     return read_weights(choice).backbone
 
 
@@ -73,6 +82,8 @@ def make_backbone(config: TrackerConfig, weights: str | None,
         backbone = MDNetBackbone(config.backbone_channels)
         backbone.init_random(torch.Generator().manual_seed(config.seed))
         return backbone, None, config.replace(backbone="mdnet")
+    if choice == NANOTRACK_TRUNK:
+        return NanoTrackTrunk(), None, config
     if choice == "imagenet":
         if config.backbone != "efficientnet_lite0":
             raise TrackerError(f"--weights imagenet is the efficientnet_lite0 trunk, but the backbone is "

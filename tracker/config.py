@@ -25,7 +25,8 @@ from tracker.limits import MAX_CHANNELS, MAX_COUNT, SIZE_BOUNDS
 # registries (tracker.updaters.UPDATERS, tracker.box_estimation.BOX_ESTIMATORS, tracker.backbones.BACKBONES).
 UPDATER_NAMES = ("bp", "fa", "dfa", "bdfa")
 BOX_ESTIMATOR_NAMES = ("shared_bbreg", "crop_bbreg", "zoom_bbreg", "siamese_head")
-BACKBONE_MIN_IMG_SIZE = {"mdnet": 75, "efficientnet_lite0": 32}  # the smallest crop mapping to one cell
+# the smallest crop mapping to one cell
+BACKBONE_MIN_IMG_SIZE = {"mdnet": 75, "efficientnet_lite0": 32, "nanotrack": 16}
 BACKBONE_NAMES = tuple(BACKBONE_MIN_IMG_SIZE)
 N_BLOCKS = 16  # EfficientNet-Lite0's blocks: trunk_blocks cuts after one of them
 SCHEDULES = ("full", "steps")  # tracker/update_schedule.py
@@ -49,7 +50,8 @@ class TrackerConfig:
     # deviation: MDNet's conv1-3 are VGG-M's, from ImageNet; no such weights can be had here, so the
     # default is the ImageNet EfficientNet-Lite0 trunk (tracker/backbones), cut after ``trunk_blocks``
     # MBConv blocks (8: stride 16, 80 channels, chosen by measurement: results/cut_point/README.md; 5: stride 8;
-    # 11: stride 16, 112 channels). mdnet: MDNet's conv1-3 layout.
+    # 11: stride 16, 112 channels). mdnet: MDNet's conv1-3 layout. nanotrack: NanoTrack v2's tracking-trained
+    # backbone, the box stage's (tracker/backbones/nanotrack.py; results/box_estimation/README.md)
     backbone: str = "efficientnet_lite0"
     trunk_blocks: int = 8
     # deviation (mdnet layout): MDNet's widths are (96, 256, 512); the default is narrower so that the tracker
@@ -76,6 +78,9 @@ class TrackerConfig:
     scale: float = 1.05
     trans_limit: float = 1.5
     top_k: int = 5
+    # the best this many candidates of the shared map scored again off their own crops (MDNet's exact reading),
+    # top_k chosen among them; 0: none (issue 41: for a trunk cheap enough, results/box_estimation/README.md)
+    exact_top_k: int = 0
     success_threshold: float = 0.0
     # the lost flag a user reads (not MDNet's): a frame is reported lost where MDNet's own decision fails
     # (score <= success_threshold) or where the mean target score over the last lost_window frames is at or
@@ -84,6 +89,14 @@ class TrackerConfig:
     # tuning set's spliced absences (results/absence/README.md); lost_ratio 0 with lost_window 1 is MDNet's alone
     lost_ratio: float = 0.5
     lost_window: int = 8
+    # with box_estimator siamese_head, its offline-trained head is the flag's verifier instead (the rule above
+    # is used by the other estimators): a frame is flagged lost where the head's target probability about the
+    # reported box, counted only where the head's box overlaps it by siamese_min_iou, is under lost_head_agreement
+    # (0: the rule above). A re-detection is taken only where the head's probability about its box is at least
+    # redetect_head_min. Chosen on the tuning set's splices (studies/siamese_verifier.py;
+    # results/absence/siamese_verifier/): alone, the head flags 94% of absent frames and 1.4% of tracked ones
+    lost_head_agreement: float = 0.95
+    redetect_head_min: float = 0.8
     # re-detection (not MDNet's): on every redetect_interval-th consecutive frame flagged lost, the whole frame
     # is searched at the box's size when the flag was raised, and the best box taken if it scores above
     # redetect_threshold and above redetect_ratio times the typical score then; with redetect_confirm, only once
@@ -252,12 +265,15 @@ class TrackerConfig:
         check(self.learner in LEARNERS, f"learner must be one of {LEARNERS}")
         check(self.learning_dtype in LEARNING_DTYPES, f"learning_dtype must be one of {LEARNING_DTYPES}")
         check(self.trunk_runtime in TRUNK_RUNTIMES, f"trunk_runtime must be one of {TRUNK_RUNTIMES}")
+        check(self.trunk_runtime == "torch" or self.backbone != "nanotrack",
+              "the nanotrack trunk runs in OpenCV: trunk_runtime must be torch (its default)")
         check(math.isfinite(self.frame_budget_ms) and self.frame_budget_ms > 0,
               f"frame_budget_ms must be finite and positive, got {self.frame_budget_ms}")
         check(self.box_reads in BOX_READS, f"box_reads must be one of {BOX_READS}")
         check(self.box_zoom_step > 1.0 and math.isfinite(self.box_zoom_step),
               f"box_zoom_step must be finite and > 1, got {self.box_zoom_step}")
-        for name in ("siamese_window", "siamese_min_score", "siamese_centre", "siamese_min_iou"):
+        for name in ("siamese_window", "siamese_min_score", "siamese_centre", "siamese_min_iou", "lost_head_agreement",
+                     "redetect_head_min"):
             value = getattr(self, name)
             check(0.0 <= value <= 1.0, f"{name} must be in [0, 1], got {value}")
         for name in ("siamese_penalty_k", "siamese_max_shift"):
@@ -286,6 +302,9 @@ class TrackerConfig:
               f"box_img_size must be in {min_img} .. max_map_side ({self.max_map_side}) for the {self.backbone} "
               f"backbone, got {self.box_img_size}")
         check(self.top_k <= self.n_samples, "top_k must not exceed n_samples")
+        check(self.exact_top_k == 0 or self.top_k <= self.exact_top_k <= self.n_samples,
+              f"exact_top_k must be 0 or in top_k .. n_samples ({self.top_k} .. {self.n_samples}), got "
+              f"{self.exact_top_k}")
         for name in ("trans", "scale", "trans_limit", "lr_init", "lr_update", "grad_clip", "bbreg_lambda",
                      "trans_pos", "scale_pos", "trans_neg_init", "scale_neg_init", "trans_neg", "scale_neg",
                      "trans_bbreg", "scale_bbreg", "aspect_bbreg"):

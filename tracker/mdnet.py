@@ -17,13 +17,14 @@ import torch
 
 from tracker.allocator import release_free_memory
 from tracker.backbones import Backbone
-from tracker.box_estimation import BoxEstimator, make_box_estimator
+from tracker.box_estimation import BoxEstimator, agreement, make_box_estimator
 from tracker.boxes import SampleGenerator, check_box, iou
 from tracker.config import TrackerConfig
 from tracker.errors import TrackerError
 from tracker.features import FrameFeatures, feature_dim, frame_features
 from tracker.head import Head
 from tracker.learner import Learner
+from tracker.nanotrack import HeadBox
 from tracker.timing import PhaseTimer
 from tracker.tracking import FrameResult, SequenceStats
 from tracker.update_schedule import SampleSet, UpdateJob, UpdateScheduler
@@ -209,14 +210,22 @@ class MDNetTracker:
             candidate_feats = candidate_reader.extract(candidates)
         with s.timer("scoring"):
             scores = self.learner.scoring_head.positive_score(candidate_feats).numpy()
+            if cfg.exact_top_k:
+                scores = self._rescored(image, candidates, scores)
             top = np.argsort(-scores)[:cfg.top_k]
             score = float(scores[top].mean())
             previous = s.target
             s.target = candidates[top].mean(axis=0)
             success = score > cfg.success_threshold
+        result = s.target.copy()
+        estimated = success and s.box_estimator is not None
+        if estimated:
+            with s.timer("bbreg"):
+                result = s.box_estimator.estimate(image, candidate_reader, candidates[top], candidate_feats[top])
         # the flag a user reads; learning follows MDNet's own decision (withholding the samples of frames flagged
         # only by the score's drop cost bdfa 0.040 success AUC on OTB: results/absence/README.md)
-        lost = not success or self._score_drops(score)
+        with s.timer("bbreg"):  # the box stage's head, as the flag's verifier
+            lost = self._flagged(score, success, self._agreement(image, result, estimated))
         if lost and not s.flagged_run:
             s.lost_typical = typical_score(s.recent_scores, cfg.success_threshold)
             s.lost_likeness = typical_score(s.recent_scores, cfg.success_threshold, s.recent_likeness)
@@ -231,17 +240,16 @@ class MDNetTracker:
             with s.timer("redetect"):
                 found = self._redetect(image, s.lost_size)
             if found is not None:
-                (s.target, score), success, redetected = found, True, True
+                (s.target, score, agreement), success, redetected = found, True, True
                 s.since_found = 0  # the scores before it were of what was not the target
-                lost = self._score_drops(score)
+                lost = self._flagged(score, success, agreement)
+                result = s.target.copy()
+                if s.box_estimator is not None:
+                    s.box_estimator.reported(result)
         # a failed frame widens the search (MDNet's expand_trans); success resets it
         s.trans = cfg.trans if success else min(s.trans * 1.1, cfg.trans_limit)
-        result = s.target.copy()
-        if success and not redetected and s.box_estimator is not None:
-            with s.timer("bbreg"):
-                result = s.box_estimator.estimate(image, candidate_reader, candidates[top], candidate_feats[top])
-            if cfg.box_feedback:
-                s.target = result.copy()
+        if estimated and not redetected and cfg.box_feedback:
+            s.target = result.copy()
         s.recent_scores.append(score)  # every frame's score joins the record, lost or not
         if cfg.redetect_interval:
             s.recent_likeness.append(self._likeness(candidate_feats[top]))
@@ -262,6 +270,40 @@ class MDNetTracker:
             release_free_memory()  # ~5 ms: keeps the heap near what is live (tracker/allocator.py)
         return FrameResult(result, score, lost, steps)
 
+    def _rescored(self, image: np.ndarray, candidates: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """``scores`` with the best ``exact_top_k`` candidates scored again off their own crops (MDNet's exact
+        reading), the rest put under them."""
+        best = np.argsort(-scores)[:self.config.exact_top_k]
+        crops = FrameFeatures(self.backbone, image, self.config.img_size, self.config.padding)
+        rescored = np.full_like(scores, -np.inf)
+        rescored[best] = self.learner.scoring_head.positive_score(crops.extract(candidates[best])).numpy()
+        return rescored
+
+    def _verifier(self) -> BoxEstimator | None:
+        """The box stage, where it reads an offline-trained head: the lost flag's and re-detection's verifier."""
+        estimator = self.state.box_estimator
+        return estimator if estimator is not None and estimator.verifies else None
+
+    def _agreement(self, image: np.ndarray, box: np.ndarray, estimated: bool) -> float | None:
+        """How sure the verifier is that ``box`` holds the given target (:func:`agreement`), reusing the box
+        stage's reading where it ``estimated`` ``box``; None where the flag does not ask it."""
+        verifier = self._verifier()
+        if verifier is None or not self.config.lost_head_agreement:
+            return None
+        return self._agreement_of(verifier.last_reading() if estimated else verifier.verify(image, box), box)
+
+    def _agreement_of(self, reading: HeadBox | None, box: np.ndarray) -> float | None:
+        if reading is None or not self.config.lost_head_agreement:
+            return None
+        return agreement(reading, box, self.config.siamese_min_iou)
+
+    def _flagged(self, score: float, success: bool, head_agreement: float | None) -> bool:
+        """The lost flag: the verifier's agreement under ``lost_head_agreement`` where it has one, else MDNet's
+        decision or the score's drop."""
+        if head_agreement is not None:
+            return head_agreement < self.config.lost_head_agreement
+        return not success or self._score_drops(score)
+
     def _score_drops(self, score: float) -> bool:
         """Whether the mean of the last ``lost_window`` frames' scores (none before a re-detection), this one's
         ``score`` the last, is at or under ``lost_ratio`` times the median of the previous ``n_frames_long``
@@ -280,7 +322,7 @@ class MDNetTracker:
         """Stop the learner's worker thread, if any (it also stops with the process)."""
         self.learner.close()
 
-    def _redetect(self, image: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, float] | None:
+    def _redetect(self, image: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, float, float | None] | None:
         """A search of the whole frame, read off one shared map: boxes of ``size`` (the box's when the flag was
         raised; and ``redetect_scale_step`` times larger and smaller) on grids half their smaller side apart are
         scored by the classifier, and about the ``REDETECT_SEEDS`` best the tracker's own search runs (Gaussian
@@ -290,8 +332,10 @@ class MDNetTracker:
         The best of those boxes, with its score, if it clears both ``redetect_threshold`` and ``redetect_ratio``
         times the typical score when the target was flagged lost (a target's score depends on the target: small
         ones score 1-2, large ones 5-8), its likeness to the given target (cosine of trunk features) is at least
-        ``redetect_likeness`` times the target's typical likeness then, and, with ``redetect_confirm``, the
-        previous frame's search found it too; else None. A box on the tracker's own (IoU >= ``REDETECT_AGREE``)
+        ``redetect_likeness`` times the target's typical likeness then, the verifier (the box stage's offline head,
+        where it has one) puts the target there with probability at least ``redetect_head_min``, and, with
+        ``redetect_confirm``, the previous frame's search found it too; else None. With the box, its score and the
+        verifier's agreement there (None without one). A box on the tracker's own (IoU >= ``REDETECT_AGREE``)
         returns the tracker's own box: found there.
 
         The map covers the whole frame: where that would exceed ``max_map_side`` at the searched size's crop
@@ -322,12 +366,18 @@ class MDNetTracker:
         if (search.score <= max(cfg.redetect_threshold, cfg.redetect_ratio * s.lost_typical)
                 or search.likeness < cfg.redetect_likeness * s.lost_likeness):
             return None
+        verifier = self._verifier()
+        reading = verifier.verify(image, search.box) if verifier is not None else None
+        if reading is not None and reading.score < cfg.redetect_head_min:
+            return None
+        box = search.box
         if iou(search.box[None], s.target[None])[0] >= REDETECT_AGREE:
-            return s.target, search.score  # where the tracker already is: its own, finer box stands, vouched for
-        if cfg.redetect_confirm and (candidate is None or iou(candidate[None], search.box[None])[0] < REDETECT_AGREE):
+            box = s.target  # where the tracker already is: its own, finer box stands, vouched for
+        elif cfg.redetect_confirm and (candidate is None
+                                       or iou(candidate[None], search.box[None])[0] < REDETECT_AGREE):
             s.candidate = search.box
             return None
-        return search.box, search.score
+        return box, search.score, self._agreement_of(reading, box)
 
     def _likeness(self, feats: torch.Tensor) -> float:
         """The cosine similarity of the mean of ``feats`` (a box's top candidates) to the given target's."""

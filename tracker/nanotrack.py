@@ -32,6 +32,7 @@ import numpy as np
 
 from tracker.errors import TrackerError
 
+BACKBONE_FILE, HEAD_FILE = "nanotrack_backbone_sim.onnx", "nanotrack_head_sim.onnx"
 EXEMPLAR_SIZE = 127
 SEARCH_SIZE = 255
 STRIDE = 16
@@ -39,8 +40,8 @@ GRID = 16  # cells a side of the head's maps
 CONTEXT = 0.5  # of (w + h), added to each side of the box: the exemplar's margin
 # the files' sha256, as SOURCES.tsv in ../shared/anchors/models records them (NanoTrack v2, the models OpenCV uses)
 FILES = {
-    "nanotrack_backbone_sim.onnx": "530bdd0cd00f19afab79a863e71ba71e3312395a5dc9151af675082bdaaa2fc4",
-    "nanotrack_head_sim.onnx": "0d8c0637be849f092cc7236cae02e55c8b9455ebe37ba50601d6115db4247cd9",
+    BACKBONE_FILE: "530bdd0cd00f19afab79a863e71ba71e3312395a5dc9151af675082bdaaa2fc4",
+    HEAD_FILE: "0d8c0637be849f092cc7236cae02e55c8b9455ebe37ba50601d6115db4247cd9",
 }
 
 
@@ -128,19 +129,21 @@ def _checked(path: Path) -> bytes:
     return data
 
 
+def read_net(path: Path) -> cv2.dnn.Net:
+    """One of the two networks, checked against its sha256, as a fresh OpenCV network."""
+    data = _checked(path)
+    try:
+        return cv2.dnn.readNetFromONNX(np.frombuffer(data, dtype=np.uint8))
+    except cv2.error as exc:
+        raise TrackerError(f"OpenCV cannot read the NanoTrack model {path}: "
+                           f"{str(exc).strip().splitlines()[-1][:200]}") from None
+
+
 @cache
 def _nets(folder: str) -> tuple[cv2.dnn.Net, cv2.dnn.Net]:
     """The backbone and head, read once per process (a tracker per sequence shares them)."""
-    nets = []
-    for name in FILES:
-        data = _checked(Path(folder) / name)
-        try:
-            net = cv2.dnn.readNetFromONNX(np.frombuffer(data, dtype=np.uint8))
-        except cv2.error as exc:
-            raise TrackerError(f"OpenCV cannot read the NanoTrack model {Path(folder) / name}: "
-                               f"{str(exc).strip().splitlines()[-1][:200]}") from None
-        nets.append(net)
-    return nets[0], nets[1]
+    backbone, head = (read_net(Path(folder) / name) for name in FILES)
+    return backbone, head
 
 
 class NanoTrackHead:

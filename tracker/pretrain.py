@@ -30,7 +30,7 @@ import torch
 from tqdm import tqdm
 
 from tracker.allocator import keep_freed_memory
-from tracker.backbones import BACKBONES, Backbone, EfficientNetLite0, MDNetBackbone, save_weights
+from tracker.backbones import TRAINABLE_BACKBONES, Backbone, EfficientNetLite0, MDNetBackbone, save_weights
 from tracker.backbones.efficientnet_lite0 import N_BLOCKS
 from tracker.boxes import SampleGenerator
 from tracker.config import TrackerConfig, load_config
@@ -245,7 +245,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="how fc4-fc6 learn (with fa/dfa/bdfa the rule's error at fc4's input trains the convs)")
     parser.add_argument("--iterations", type=int, default=3000,
                         help="0 exports the starting backbone alone (the ImageNet trunk), without fc4/fc5")
-    parser.add_argument("--backbone", choices=sorted(BACKBONES), default=TrackerConfig().backbone)
+    parser.add_argument("--backbone", choices=sorted(TRAINABLE_BACKBONES), default=TrackerConfig().backbone)
     parser.add_argument("--channels", type=int, nargs=3, default=list(TrackerConfig().backbone_channels),
                         help="mdnet: conv1-3 widths (trained from scratch)")
     parser.add_argument("--trunk-blocks", type=int, default=TrackerConfig().trunk_blocks,

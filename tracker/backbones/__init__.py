@@ -5,10 +5,12 @@ from __future__ import annotations
 from tracker.backbones.base import Backbone
 from tracker.backbones.efficientnet_lite0 import EfficientNetLite0
 from tracker.backbones.mdnet import MDNetBackbone
+from tracker.backbones.nanotrack import NanoTrackTrunk
 from tracker.backbones.weights import WeightsFile, load_into, read_weights, save_weights
 from tracker.errors import TrackerError, quoted
 
-BACKBONES: dict[str, type[Backbone]] = {cls.name: cls for cls in (MDNetBackbone, EfficientNetLite0)}
+BACKBONES: dict[str, type[Backbone]] = {cls.name: cls for cls in (MDNetBackbone, EfficientNetLite0, NanoTrackTrunk)}
+TRAINABLE_BACKBONES = ("efficientnet_lite0", "mdnet")  # what pretraining and weights files take
 
 
 def backbone_from_settings(name: str, settings: dict) -> Backbone:
@@ -27,5 +29,5 @@ def load_backbone(weights: WeightsFile) -> Backbone:
     return backbone
 
 
-__all__ = ["BACKBONES", "Backbone", "EfficientNetLite0", "MDNetBackbone", "WeightsFile", "backbone_from_settings",
-           "load_backbone", "read_weights", "save_weights"]
+__all__ = ["BACKBONES", "TRAINABLE_BACKBONES", "Backbone", "EfficientNetLite0", "MDNetBackbone", "NanoTrackTrunk",
+           "WeightsFile", "backbone_from_settings", "load_backbone", "read_weights", "save_weights"]
