@@ -93,6 +93,13 @@ VARIANTS |= {f"chosen, {name}": CHOSEN | changes for name, changes in {
     "max_shift 0.25": {"siamese_max_shift": 0.25},
     "centre 0.5": {"siamese_centre": 0.5},
 }.items()}
+# the fourth round, for Bolt2 with bp (a neighbour still taken at IoU 0.3-0.5): the head's centre only where its box
+# overlaps the classifier's more, its size from IoU 0.3
+VARIANTS |= {f"chosen, min_iou 0.3, centre_min_iou {v}": CHOSEN | {"siamese_min_iou": 0.3, "siamese_centre_min_iou": v}
+             for v in (0.5, 0.6, 0.7)}
+VARIANTS |= {"chosen, min_iou 0.4": CHOSEN | {"siamese_min_iou": 0.4},
+             "chosen, min_iou 0.3, min_score 0.95": CHOSEN | {"siamese_min_iou": 0.3, "siamese_min_score": 0.95},
+             "chosen, min_iou 0.4, min_score 0.95": CHOSEN | {"siamese_min_iou": 0.4, "siamese_min_score": 0.95}}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -102,15 +109,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--root", default=TUNING, help="sequences (default: ../shared's tuning set)")
     parser.add_argument("--seeds", default="0,1", help="comma-separated (default: %(default)s)")
     parser.add_argument("--variants", help="semicolon-separated names of VARIANTS (default: all)")
+    parser.add_argument("--updater", default="bdfa", help="the recorded runs' learning rule (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=1, help="torch's and OpenCV's (default: %(default)s: two "
                         "processes share 2 cores)")
     parser.add_argument("--out", default="runs/siamese_guard", help="default: %(default)s")
     return parser.parse_args(argv)
 
 
-def record(sequence: object, seed: int, path: Path) -> None:
+def record(sequence: object, seed: int, updater: str, path: Path) -> None:
     """The default's run on ``sequence``: each frame's reported box and whether the box stage ran there."""
-    tracker = build_tracker(load_config(seed=seed, box_estimator="zoom_bbreg"), warn=False)
+    tracker = build_tracker(load_config(seed=seed, box_estimator="zoom_bbreg", updater=updater), warn=False)
     frames = iter(sequence)
     tracker.init(next(frames), sequence.ground_truth[0])
     estimator = tracker.state.box_estimator
@@ -165,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
             for seed in seeds:
                 path = out / "records" / f"{name}-s{seed}.json"
                 if not path.is_file():
-                    record(opener(), seed, path)
+                    record(opener(), seed, args.updater, path)
     if not args.replay:
         return 0
     auc: dict[str, dict[str, float]] = {"zoom_bbreg": {}}
@@ -201,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
         data[variant] = {"changes": VARIANTS.get(variant, {}), "mean_auc": float(values.mean()),
                          "paired": [float(per_sequence.mean()), low, high], "per_run": by_key}
     table = markdown_table(["variant", "success AUC", "minus zoom_bbreg [95%]", "worst sequence"], rows)
-    header = f"{len(keys) // len(seeds)} sequences x {len(seeds)} seeds ({args.root}), bdfa, batch 128\n\n"
+    header = f"{len(keys) // len(seeds)} sequences x {len(seeds)} seeds ({args.root}), {args.updater}, batch 128\n\n"
     publish(out, "siamese_guard", header + table, {"root": args.root, "seeds": seeds, "variants": data})
     return 0
 

@@ -10,6 +10,7 @@ import yaml
 from studies import accuracy, backbones, trunk_cost, width
 from tests.conftest import FAST, write_otb
 from tracker.backbones import MDNetBackbone, save_weights
+from tracker.build import build_tracker
 from tracker.evaluation import speed
 
 
@@ -53,6 +54,18 @@ def test_speed_benchmark_puts_backbones_and_variants_side_by_side(tmp_path, caps
     assert speed.main(["--otb", str(otb), "--backbones", f"file={weights}", "--variants", f"narrow={variant}",
                        "--out", str(out)]) == 2  # a weights file fixes the width: the variant would be a no-op
     assert "changes backbone_channels, which a weights file fixes" in capsys.readouterr().err
+
+
+def test_a_speed_variant_may_take_the_nanotrack_trunk_which_has_no_weights_file(tmp_path):
+    import argparse
+
+    variant = tmp_path / "nano.yaml"
+    variant.write_text("backbone: nanotrack\n")
+    args = argparse.Namespace(config=None, updater=None, backbones="default=default", variants=f"nano={variant}",
+                              peers="")
+    default, nano = speed.make_runs(args)
+    assert default.config.backbone == "efficientnet_lite0" and nano.config.backbone == "nanotrack"
+    assert nano.weights is None and build_tracker(nano.config, nano.weights, warn=False).backbone.name == "nanotrack"
 
 
 

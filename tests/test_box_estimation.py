@@ -165,6 +165,20 @@ def test_siamese_guard_bounds_the_size_change_and_weighs_the_centres():
     np.testing.assert_allclose(centres(box), (centres(classifier) + [144.0, 111.0]) / 2)
 
 
+def test_siamese_guard_takes_the_heads_centre_only_where_the_boxes_overlap_enough():
+    """siamese_centre_min_iou: a head's box overlapping the classifier's by 0.3-0.5 gives its size at the
+    classifier's centre; one overlapping more gives its centre too."""
+    classifier = np.array([100.0, 100.0, 40.0, 50.0])
+    head = siamese_head(siamese_min_score=0.5, siamese_min_iou=0.3, siamese_centre_min_iou=0.5, siamese_max_step=2.0)
+    shifted = HeadBox(np.array([115.0, 100.0, 42.0, 50.0]), 0.95)
+    close = HeadBox(np.array([104.0, 102.0, 42.0, 50.0]), 0.95)
+    assert 0.3 <= iou(shifted.box, classifier)[0] < 0.5 <= iou(close.box, classifier)[0]
+    box = head.guarded(classifier, shifted)
+    np.testing.assert_allclose(box[2:], [42.0, 50.0])
+    np.testing.assert_allclose(centres(box), centres(classifier))
+    np.testing.assert_allclose(head.guarded(classifier, close), close.box)
+
+
 def test_decode_takes_the_peak_cell_and_moves_the_size_by_the_rate():
     """One cell certain of a box 8 px right of the centre, twice as wide: without window and penalty the centre is
     that box's and the size moves lr x its probability towards it."""

@@ -170,14 +170,17 @@ class SiameseHead(ZoomBBReg):
 
     def guarded(self, classifier: np.ndarray, reading: HeadBox) -> np.ndarray:
         """``reading``'s size (bounded to ``siamese_max_step`` a frame), where it is sure enough of the target, its
-        centre is near the classifier's and its box overlaps the classifier's; else ``classifier``."""
+        centre is near the classifier's and its box overlaps the classifier's; its centre too where they overlap by
+        ``siamese_centre_min_iou``; else ``classifier``."""
         cfg = self.config
         shift = float(np.linalg.norm(centres(reading.box) - centres(classifier)))
+        overlap = iou(reading.box, classifier)[0]
         if (reading.score < cfg.siamese_min_score or shift > cfg.siamese_max_shift * float(np.sqrt(np.prod(self.size)))
-                or iou(reading.box, classifier)[0] < cfg.siamese_min_iou):
+                or overlap < cfg.siamese_min_iou):
             return np.asarray(classifier, dtype=np.float64)
         size = np.clip(reading.box[2:], self.size / cfg.siamese_max_step, self.size * cfg.siamese_max_step)
-        centre = (1 - cfg.siamese_centre) * centres(classifier) + cfg.siamese_centre * centres(reading.box)
+        weight = cfg.siamese_centre if overlap >= cfg.siamese_centre_min_iou else 0.0
+        centre = (1 - weight) * centres(classifier) + weight * centres(reading.box)
         return about_centres(centre, size)
 
 

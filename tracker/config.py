@@ -211,8 +211,11 @@ class TrackerConfig:
     siamese_max_step: float = 1.1
     # and where its box overlaps the classifier's by at least this IoU (0: any; 0.3 keeps it off a neighbour)
     siamese_min_iou: float = 0.3
-    # where the head is taken, the reported centre is this weight of its centre and (1 - it) of the classifier's
+    # where the head is taken, the reported centre is this weight of its centre and (1 - it) of the classifier's,
+    # where its box overlaps the classifier's by at least siamese_centre_min_iou (else its size alone, at the
+    # classifier's centre: a neighbour of the target is about as big, and elsewhere)
     siamese_centre: float = 1.0
+    siamese_centre_min_iou: float = 0.0
     # the reported box, not the classifier's, centres the next frame's search and the samples learnt from
     box_feedback: bool = False
     # first-frame samples of the regression (MDNet's)
@@ -273,7 +276,7 @@ class TrackerConfig:
         check(self.box_zoom_step > 1.0 and math.isfinite(self.box_zoom_step),
               f"box_zoom_step must be finite and > 1, got {self.box_zoom_step}")
         for name in ("siamese_window", "siamese_min_score", "siamese_centre", "siamese_min_iou", "lost_head_agreement",
-                     "redetect_head_min"):
+                     "redetect_head_min", "siamese_centre_min_iou"):
             value = getattr(self, name)
             check(0.0 <= value <= 1.0, f"{name} must be in [0, 1], got {value}")
         for name in ("siamese_penalty_k", "siamese_max_shift"):

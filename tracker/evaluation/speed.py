@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tracker.backbones import NanoTrackTrunk
 from tracker.build import backbone_of
 from tracker.config import TrackerConfig, load_config
 from tracker.data.sequence import ResizedSequence, Sequence, frame_size
@@ -88,6 +89,9 @@ def make_runs(args: argparse.Namespace) -> list[Run]:
     for label, path in label_pairs(args.variants, "--variants"):
         first = runs[0]
         changed = {k: v for k, v in dataclasses.asdict(load_config(path)).items() if v != defaults[k]}
+        if changed.get("backbone") == NanoTrackTrunk.name:  # a trunk with no weights file: nothing to fix
+            runs.append(Run(label, first.config.replace(**changed), None))
+            continue
         layout = sorted(changed.keys() & {"backbone", "trunk_blocks", "backbone_channels"})
         if layout and first.weights not in ("imagenet", "none"):
             raise TrackerError(f"variant {label} changes {', '.join(layout)}, which a weights file fixes: "
