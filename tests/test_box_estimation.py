@@ -1,5 +1,7 @@
 """Every box estimator: shapes, determinism, degenerate boxes, and following a target's scale."""
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
@@ -229,3 +231,38 @@ def test_box_feedback_centres_the_next_search_on_the_reported_box(feedback):
     torch.set_num_threads(2)
     assert not result.lost
     assert np.array_equal(tracker.state.target, result.box) == feedback
+
+
+class ScriptedFrame:
+    """A classifier's map stand-in: every box inside it (or none), each read as the one feature ``value``."""
+
+    def __init__(self, value: float, inside: bool = True) -> None:
+        self.value, self.inside = value, inside
+
+    def contains(self, boxes: np.ndarray) -> np.ndarray:
+        return np.full(len(boxes), self.inside)
+
+    def extract(self, boxes: np.ndarray) -> torch.Tensor:
+        return torch.full((len(boxes), 1), self.value)
+
+
+def test_the_online_classifier_can_veto_the_heads_box():
+    """siamese_score_gate: the head's box stands only where the classifier scores it at least its best candidates'
+    mean minus siamese_score_margin; off the classifier's map, or with the gate off, the classifier has no say."""
+    classifier = np.array([100.0, 100.0, 40.0, 50.0])
+    agreeing = HeadBox(np.array([103.0, 101.0, 42.0, 52.0]), 0.95)
+    top_features = torch.tensor([[5.0], [5.0]])  # the best candidates score 5 (the stand-in's score: feature 0)
+
+    def follow(value: float, inside: bool = True, gate: bool = True, below_iou: float = 1.0) -> np.ndarray:
+        head = siamese_head(siamese_min_score=0.5, siamese_score_gate=gate, siamese_score_margin=1.0,
+                            siamese_score_gate_below_iou=below_iou)
+        head.score = lambda features: features[:, 0]
+        head.head = type("Read", (), {"read": lambda self, image, centre, size: agreeing})()
+        return head.follow(None, classifier, partial(head.classifier_accepts, ScriptedFrame(value, inside),
+                                                     top_features, classifier))
+
+    np.testing.assert_allclose(follow(4.5), agreeing.box)  # within the margin
+    np.testing.assert_allclose(follow(3.5), classifier)  # scored as something else: vetoed
+    np.testing.assert_allclose(follow(3.5, inside=False), agreeing.box)
+    np.testing.assert_allclose(follow(3.5, gate=False), agreeing.box)
+    np.testing.assert_allclose(follow(3.5, below_iou=0.5), agreeing.box)  # IoU 0.76: over the gate's bound

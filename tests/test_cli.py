@@ -56,8 +56,8 @@ def test_outputs_and_summary(tmp_path, otb_folder, fast_yaml):
     assert 0 <= data["failed_frames"] <= 7  # frames after the first scored as lost
     latency = data["latency"]
     assert latency["budget_ms"] == 40 and latency["first_frame_ms"] > 0
-    # frames flagged lost: MDNet's failures, and those the calibrated flag adds
-    assert latency["all"]["frames"] == 7 and data["failed_frames"] <= latency["lost"]["frames"] <= 7
+    # frames flagged lost: the Siamese head's verdict, whatever MDNet decided (tests/test_tracking.py)
+    assert latency["all"]["frames"] == 7 and 0 <= latency["lost"]["frames"] <= 7
     assert latency["all"]["median_ms"] <= latency["all"]["p95_ms"] <= latency["all"]["max_ms"]
     video = cv2.VideoCapture(str(tmp_path / "out.mp4"))
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 8 and video.get(cv2.CAP_PROP_FPS) == 30  # display.VIDEO_FPS
@@ -254,6 +254,14 @@ def test_output_csv_has_one_row_per_frame_with_score_and_lost_and_the_same_seed_
     assert [int(row[0]) for row in table] == list(range(1, len(table) + 1))
     assert table[0][5] == "" and all(row[5] != "" and np.isfinite(float(row[5])) for row in table[1:])
     assert all(row[6] in ("0", "1") for row in table) and table[0][6] == "0"
-    # lost is exactly "the score is not above success_threshold (0)"
-    assert all(row[6] == "1" for row in table[1:] if float(row[5]) <= 0)  # MDNet's failures are flagged (and more)
+    # lost is the tracker's own flag (FrameResult.lost), frame by frame
+    from tracker.build import build_tracker
+    from tracker.config import load_config
+    from tracker.data.otb import open_source
+
+    sequence = open_source(otb_folder)
+    tracker = build_tracker(load_config(fast_yaml), "none", warn=False)
+    frames = iter(sequence)
+    tracker.init(next(frames), sequence.ground_truth[0])
+    assert [row[6] for row in table[1:]] == [str(int(tracker.track_frame(frame).lost)) for frame in frames]
     assert [",".join(row[1:5]) for row in table] == (tmp_path / "a.txt").read_text().splitlines()

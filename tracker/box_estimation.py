@@ -30,6 +30,8 @@ the lost flag and re-detection ask (tracker/mdnet.py).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import torch
@@ -46,9 +48,11 @@ from tracker.nanotrack import Decoding, HeadBox, NanoTrackHead
 class BoxEstimator(ABC):
     """Fit once on the first frame's samples about the true box, then estimate the box on each frame."""
 
-    def __init__(self, config: TrackerConfig, backbone: Backbone) -> None:
+    def __init__(self, config: TrackerConfig, backbone: Backbone,
+                 score: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         self.config = config
         self.backbone = backbone
+        self.score = score  # the online classifier's target score of boxes' features, where the tracker lends it
 
     def crop_features(self, image: np.ndarray) -> FrameFeatures:
         """A reader of boxes off their own crops of ``image``, at the box stage's crop size."""
@@ -83,8 +87,9 @@ class BoxEstimator(ABC):
 class SharedBBReg(BoxEstimator):
     """MDNet's bounding-box regression on the classifier's own features."""
 
-    def __init__(self, config: TrackerConfig, backbone: Backbone) -> None:
-        super().__init__(config, backbone)
+    def __init__(self, config: TrackerConfig, backbone: Backbone,
+                 score: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+        super().__init__(config, backbone, score)
         self.regressor = BBoxRegressor(config.bbreg_lambda)
 
     def fit(self, image: np.ndarray, box: np.ndarray, samples: np.ndarray, frame: FrameFeatures) -> None:
@@ -148,14 +153,32 @@ class SiameseHead(ZoomBBReg):
 
     def estimate(self, image: np.ndarray, frame: FrameFeatures, top: np.ndarray,
                  top_features: torch.Tensor) -> np.ndarray:
-        return self.follow(image, super().estimate(image, frame, top, top_features))
+        classifier = super().estimate(image, frame, top, top_features)
+        return self.follow(image, classifier, partial(self.classifier_accepts, frame, top_features, classifier))
 
-    def follow(self, image: np.ndarray, classifier: np.ndarray) -> np.ndarray:
-        """The box reported where the classifier's (regressed) box is ``classifier``."""
+    def follow(self, image: np.ndarray, classifier: np.ndarray,
+               accepts: Callable[[np.ndarray], bool] | None = None) -> np.ndarray:
+        """The box reported where the classifier's (regressed) box is ``classifier``; with ``accepts``, the head's
+        box only where it says yes too."""
         self.reading = self.head.read(image, centres(classifier), self.size)
         box = self.guarded(classifier, self.reading)
+        if accepts is not None and not np.array_equal(box, classifier) and not accepts(box):
+            box = np.asarray(classifier, dtype=np.float64)
         self.size = box[2:].copy()
         return box
+
+    def classifier_accepts(self, frame: FrameFeatures, top_features: torch.Tensor, classifier: np.ndarray,
+                           box: np.ndarray) -> bool:
+        """With ``siamese_score_gate``: whether the online classifier scores the head's ``box`` (read off its
+        ``frame``) at least its best candidates' mean (``top_features``) minus ``siamese_score_margin``, where
+        ``box`` overlaps the classifier's own by less than ``siamese_score_gate_below_iou``. It learnt this target
+        against its neighbours, which the head, matching the first frame, cannot tell from it."""
+        cfg = self.config
+        if (not cfg.siamese_score_gate or self.score is None or not frame.contains(box[None])[0]
+                or iou(box, classifier)[0] >= cfg.siamese_score_gate_below_iou):
+            return True
+        own = float(self.score(top_features).mean())
+        return float(self.score(frame.extract(box[None]))[0]) >= own - cfg.siamese_score_margin
 
     verifies = True
 
@@ -208,5 +231,6 @@ BOX_ESTIMATORS: dict[str, type[BoxEstimator]] = {
 }
 
 
-def make_box_estimator(config: TrackerConfig, backbone: Backbone) -> BoxEstimator:
-    return BOX_ESTIMATORS[config.box_estimator](config, backbone)
+def make_box_estimator(config: TrackerConfig, backbone: Backbone,
+                       score: Callable[[torch.Tensor], torch.Tensor] | None = None) -> BoxEstimator:
+    return BOX_ESTIMATORS[config.box_estimator](config, backbone, score)

@@ -216,6 +216,12 @@ class TrackerConfig:
     # classifier's centre: a neighbour of the target is about as big, and elsewhere)
     siamese_centre: float = 1.0
     siamese_centre_min_iou: float = 0.0
+    # with siamese_score_gate, a head's box overlapping the classifier's by less than siamese_score_gate_below_iou
+    # is taken only where the online classifier scores it at least its best candidates' mean minus
+    # siamese_score_margin (logits): the classifier knows the target from its neighbours
+    siamese_score_gate: bool = False
+    siamese_score_margin: float = 1.0
+    siamese_score_gate_below_iou: float = 1.0
     # the reported box, not the classifier's, centres the next frame's search and the samples learnt from
     box_feedback: bool = False
     # first-frame samples of the regression (MDNet's)
@@ -276,9 +282,11 @@ class TrackerConfig:
         check(self.box_zoom_step > 1.0 and math.isfinite(self.box_zoom_step),
               f"box_zoom_step must be finite and > 1, got {self.box_zoom_step}")
         for name in ("siamese_window", "siamese_min_score", "siamese_centre", "siamese_min_iou", "lost_head_agreement",
-                     "redetect_head_min", "siamese_centre_min_iou"):
+                     "redetect_head_min", "siamese_centre_min_iou", "siamese_score_gate_below_iou"):
             value = getattr(self, name)
             check(0.0 <= value <= 1.0, f"{name} must be in [0, 1], got {value}")
+        check(math.isfinite(self.siamese_score_margin), f"siamese_score_margin must be finite, got "
+              f"{self.siamese_score_margin}")
         for name in ("siamese_penalty_k", "siamese_max_shift"):
             value = getattr(self, name)
             check(0.0 <= value <= 100.0, f"{name} must be in 0 .. 100, got {value}")

@@ -165,7 +165,8 @@ class MDNetTracker:
                                                                cfg.scale_bbreg, cfg.aspect_bbreg),
                                      cfg.n_bbreg, (cfg.overlap_bbreg, 1.0))
                 if len(samples):
-                    s.box_estimator = make_box_estimator(cfg, self.backbone)
+                    s.box_estimator = make_box_estimator(
+                        cfg, self.backbone, lambda feats: self.learner.scoring_head.positive_score(feats))
                     s.box_estimator.fit(image, box, samples, features)
                 else:
                     s.skipped_steps.append(f"bbreg: no sample overlaps the initial box by {cfg.overlap_bbreg}")
