@@ -143,3 +143,16 @@ def test_every_prose_pointer_to_a_readme_section_names_a_section_that_exists():
     stale = [f"{path.relative_to(ROOT)}: {name}" for path in files
              for name in pointer.findall(path.read_text()) if name not in headings]
     assert not stale, stale
+
+
+def test_the_architecture_page_names_every_module():
+    """docs/architecture.md gives every module under tracker/ its line, by its path inside the package."""
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    named = set(re.findall(r"^  ([\w/]+\.py) ", page, flags=re.MULTILINE))
+    modules = {str(path.relative_to(ROOT / "tracker")) for path in (ROOT / "tracker").rglob("*.py")}
+    assert modules == named, (sorted(modules - named), sorted(named - modules))
+
+
+def test_every_results_folder_has_a_readme():
+    folders = [path for path in (ROOT / "results").iterdir() if path.is_dir()]
+    assert folders and [f.name for f in folders if not (f / "README.md").is_file()] == []
