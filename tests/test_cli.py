@@ -190,6 +190,7 @@ def test_set_overrides_any_config_key_after_the_yaml_and_before_the_flags(tmp_pa
 
 @pytest.mark.parametrize("value, fragment", [("n_samples=lots", "n_samples must be int"),
                                              ("no_such=1", "unknown key(s) no_such"),
+                                             ("batchsize=32", "(did you mean: batchsize -> batch_size?)"),
                                              ("n_samples", "--set takes KEY=VALUE")])
 def test_bad_set_is_one_error_line(value, fragment, capsys):
     assert main(["--set", value, "--weights", "none", "--quiet"]) == 2

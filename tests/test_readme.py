@@ -156,3 +156,27 @@ def test_the_architecture_page_names_every_module():
 def test_every_results_folder_has_a_readme():
     folders = [path for path in (ROOT / "results").iterdir() if path.is_dir()]
     assert folders and [f.name for f in folders if not (f / "README.md").is_file()] == []
+
+
+def test_the_python_api_block_runs_as_written(tmp_path, monkeypatch, capsys):
+    """The README's Python block, on a video.mp4 of the synthetic sequence whose first box is the block's."""
+    import cv2
+
+    from tracker.data.synthetic import synthetic_sequence
+
+    text = README.read_text()
+    block = text[text.index("```python") + len("```python"):]
+    block = block[:block.index("```")]
+    box = [100, 80, 60, 40]
+    sequence = synthetic_sequence(n_frames=6)
+    assert f"tracker.init(next(frames), {box})" in block
+    writer = cv2.VideoWriter(str(tmp_path / "video.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 25,
+                             sequence.frames[0].shape[1::-1])
+    for frame in sequence.frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert len(printed) == 5 and namespace["stats"].phase_seconds["features"] > 0

@@ -7,6 +7,7 @@ marked ``# deviation`` with the reason.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import re
 import types
@@ -381,8 +382,11 @@ def from_dict(values: dict) -> TrackerConfig:
     unknown = sorted(set(values) - known, key=str)
     if unknown:
         shown = ", ".join(quoted(k, 60) if not isinstance(k, str) or len(k) > 60 else k for k in unknown[:10])
+        guesses = [f"{k} -> {close[0]}" for k in unknown[:10] if isinstance(k, str) and len(k) <= 60
+                   and (close := difflib.get_close_matches(k, sorted(known), n=1, cutoff=0.75))]
         raise TrackerError(f"config: unknown key(s) {shown}" + (f" and {len(unknown) - 10} more" if len(unknown) > 10
-                                                                 else ""))
+                                                                 else "")
+                           + (f" (did you mean: {', '.join(guesses)}?)" if guesses else ""))
     config = TrackerConfig(**{k: _check_type(k, v, hints[k]) for k, v in values.items()})
     config.validate()
     return config
