@@ -55,14 +55,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--root", help="the benchmark's folder (default: ../shared/datasets/otb for otb)")
     parser.add_argument("--otb", help="= --dataset otb --root OTB")
     parser.add_argument("--sequences", help="comma-separated names (default: every sequence found)")
-    parser.add_argument("--updaters", default="bp,dfa,bdfa")
-    parser.add_argument("--batch-sizes", default="128,64,32,16,8")
+    parser.add_argument("--updaters", default="bp,dfa,bdfa",
+                        help="comma-separated learning rules to run (bp, fa, dfa, bdfa; default: %(default)s)")
+    parser.add_argument("--batch-sizes", default="128,64,32,16,8",
+                        help="comma-separated online batch sizes, each run per rule and seed (default: %(default)s)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per (updater, batch size)")
-    parser.add_argument("--jobs", type=int, default=1, help="parallel worker processes")
-    parser.add_argument("--out", default="runs/ope")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="parallel worker processes, each single-threaded (default: %(default)s)")
+    parser.add_argument("--out", default="runs/ope", help="results folder, resumed where it stopped (default: "
+                        "%(default)s, git-ignored; results/<study> publishes)")
     parser.add_argument("--anchors", help="published trackers to score and draw ('' for none; default MDNet,SiamFC "
                                            "on OTB, none elsewhere)")
-    parser.add_argument("--anchors-root", default=str(DEFAULT_ANCHORS_ROOT))
+    parser.add_argument("--anchors-root", default=str(DEFAULT_ANCHORS_ROOT),
+                        help="the folder of published raw results, one folder per tracker (default: ../shared's "
+                             "anchors/otb100 beside a checkout)")
     parser.add_argument("--peers", default=",".join(PEERS),
                         help=f"OpenCV trackers from {','.join(PEERS)} ('' for none); those that cannot run here "
                              "are skipped, with the reason in the report")
@@ -73,7 +79,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--config", help="YAML overrides for every MDNet run")
     parser.add_argument("--fresh", action="store_true", help="re-run finished (tracker, sequence) pairs")
     parser.add_argument("--report-only", action="store_true", help="no runs: report what has finished")
-    parser.add_argument("--executor", choices=("local", "ray"), default="local")
+    parser.add_argument("--executor", choices=("local", "ray"), default="local",
+                        help="where runs execute: local worker processes, or a Ray cluster (--address; "
+                             "default: %(default)s)")
     parser.add_argument("--address", help="Ray cluster HOST:PORT ('local' starts Ray in this process)")
     args = parser.parse_args(argv)
     if args.otb is not None:
