@@ -266,3 +266,21 @@ def test_output_csv_has_one_row_per_frame_with_score_and_lost_and_the_same_seed_
     tracker.init(next(frames), sequence.ground_truth[0])
     assert [row[6] for row in table[1:]] == [str(int(tracker.track_frame(frame).lost)) for frame in frames]
     assert [",".join(row[1:5]) for row in table] == (tmp_path / "a.txt").read_text().splitlines()
+
+
+def test_a_saved_video_keeps_the_sources_frame_rate(tmp_path, fast_yaml):
+    """--save writes at the source video's rate (12 fps here); frame folders, which have none, at 30."""
+    from tracker.data.synthetic import synthetic_sequence
+
+    sequence = synthetic_sequence(n_frames=6)
+    clip = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 12, sequence.frames[0].shape[1::-1])
+    for frame in sequence.frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    box = ",".join(str(int(v)) for v in sequence.ground_truth[0])
+    assert main(["--video", str(clip), "--init", box, "--config", fast_yaml, "--weights", "none", "--quiet",
+                 "--save", str(tmp_path / "out.mp4")]) == 0
+    video = cv2.VideoCapture(str(tmp_path / "out.mp4"))
+    assert video.get(cv2.CAP_PROP_FPS) == 12 and int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
+    video.release()

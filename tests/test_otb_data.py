@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from tracker.data.otb import OTB_FRAME_RANGES, open_otb
+from tests.conftest import write_otb
+from tracker.data.otb import OTB_FRAME_RANGES, open_otb, open_source
 from tracker.errors import TrackerError
 
 
@@ -57,3 +58,13 @@ def test_ground_truth_that_fits_no_reading_of_the_range(tmp_path):
 def test_sequences_without_a_range_keep_every_frame_and_five_digit_names_work(tmp_path):
     sequence = open_otb(make_folder(tmp_path, "Board", list(range(1, 699)), 698, digits=5))
     assert len(sequence) == 698 and frame_number(sequence.paths[-1]) == 698
+
+
+def test_a_folder_with_two_targets_says_which_it_tracks(tmp_path):
+    """A folder holding groundtruth_rect.1.txt and .2.txt, given without a target, tracks target 1 and says so."""
+    folder = write_otb(tmp_path / "Pair", gt_name="groundtruth_rect.1.txt")
+    (folder / "groundtruth_rect.2.txt").write_text((folder / "groundtruth_rect.1.txt").read_text())
+    with pytest.warns(UserWarning, match="Pair has 2 targets: tracking target 1"):
+        sequence = open_source(folder)
+    assert sequence.name == "Pair.1"
+    assert open_source(tmp_path / "Pair.2").name == "Pair.2"

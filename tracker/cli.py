@@ -20,7 +20,7 @@ from tracker.config import TrackerConfig, load_config, load_yaml_text
 from tracker.data.otb import open_source
 from tracker.data.sequence import Sequence
 from tracker.data.synthetic import synthetic_sequence
-from tracker.display import VideoRecorder, check_display, draw_box
+from tracker.display import VIDEO_FPS, VideoRecorder, check_display, draw_box
 from tracker.errors import ArgumentParser, TrackerError, print_warning, quoted, run_command
 from tracker.evaluation.latency import latency_report
 from tracker.evaluation.metrics import scores
@@ -186,11 +186,11 @@ class Outputs:
     """Boxes file, summary JSON and annotated video, each written beside its path and moved there only when the
     run succeeds; the display window. Every path is checked before the run starts."""
 
-    def __init__(self, args: argparse.Namespace, inputs: list[tuple[str, Path]]) -> None:
+    def __init__(self, args: argparse.Namespace, inputs: list[tuple[str, Path]], fps: float | None = None) -> None:
         self.boxes = Output(args.output, "--output") if args.output else None
         self.rows = Output(args.output_csv, "--output-csv") if args.output_csv else None
         self.summary = Output(args.summary_json, "--summary-json") if args.summary_json else None
-        self.recorder = VideoRecorder(args.save) if args.save else None
+        self.recorder = VideoRecorder(args.save, fps or VIDEO_FPS) if args.save else None  # the source's rate
         refuse_clobbering([o for o in (self.boxes, self.rows, self.summary, self.recorder and self.recorder.output)
                            if o], inputs)
         if self.rows:
@@ -244,7 +244,7 @@ def run(args: argparse.Namespace) -> dict:
     else:
         config = make_config(args)
     sequence, init_box = open_sequence(args)
-    outputs = Outputs(args, run_inputs(args, sequence))
+    outputs = Outputs(args, run_inputs(args, sequence), sequence.fps)
     summary = None
     try:
         if args.tracker == "ours":

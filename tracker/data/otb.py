@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +126,10 @@ def open_otb(folder: Path, target: int | None = None, name: str | None = None) -
             raise TrackerError(f"{folder} has no target {target} ({gt_path.name} not found)")
     elif files:
         gt_path = files[0]
+        if len(files) > 1:
+            target = 1
+            warnings.warn(f"{folder.name} has {len(files)} targets: tracking target 1 ({folder.name}.2 names the "
+                          "second)", stacklevel=2)
     else:
         return ImageSequence(name or folder.name, frames)  # no ground truth: needs --init
     boxes = parse_boxes(gt_path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import tempfile
@@ -28,6 +29,7 @@ class Sequence(ABC):
         self.ground_truth = ground_truth
         self.ground_truth_file = ground_truth_file
         self.bound: tuple[int, int] | None = None  # (width, height) IoU clips boxes to, where a benchmark says
+        self.fps: float | None = None  # the source's frame rate, where it says (a video file's header)
 
     def input_files(self) -> list[tuple[str, Path]]:
         """``(what, path)`` for each file the sequence is read from: outputs must never replace one."""
@@ -139,7 +141,9 @@ class VideoSequence(Sequence):
             capture = cv2.VideoCapture(opencv_name(path, "video"))
             ok = capture.isOpened() and capture.read()[0]
             count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if ok else 0
+            rate = capture.get(cv2.CAP_PROP_FPS) if ok else 0.0
             capture.release()
+        self.fps = float(rate) if math.isfinite(rate) and 0.0 < rate <= 1000.0 else None
         # a raw MJPEG stream, or a container without an index, has no count (OpenCV says -1): read to the end
         self.n_frames: int | None = count if count > 0 else None
         if not ok:
