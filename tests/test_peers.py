@@ -48,10 +48,14 @@ def test_mil_boxes_depend_on_the_seed_only():
     assert not np.array_equal(first, run_sequence(OpenCVTracker("mil", seed=1), sequence).boxes)
 
 
-def test_a_missing_or_broken_model_file_is_a_one_line_reason(tmp_path):
+def test_a_missing_or_broken_model_file_is_a_one_line_reason(tmp_path, monkeypatch):
     assert PEERS["nano"].unavailable(tmp_path) == (
         f"nanotrack_backbone_sim.onnx, nanotrack_head_sim.onnx not found in {tmp_path}")
     assert PEERS["mil"].unavailable(tmp_path) is None  # MIL needs no model
+    from tracker.evaluation import peers
+
+    monkeypatch.setattr(peers, "DEFAULT_MODELS", tmp_path)  # installed outside a checkout: say what to give
+    assert PEERS["nano"].unavailable(tmp_path).endswith("(the default, beside a checkout): give --peer-models FOLDER")
     (tmp_path / "object_tracking_vittrack_2023sep.onnx").write_bytes(b"not an onnx file")
     reason = PEERS["vit"].unavailable(tmp_path)
     assert reason.startswith("OpenCV cannot load its model") and "\n" not in reason

@@ -122,7 +122,9 @@ def plan(args: argparse.Namespace) -> tuple[list[dict], dict]:
     anchors = split(args.anchors)
     missing = [a for a in anchors if not (Path(args.anchors_root) / a).is_dir()]
     if missing:
-        raise TrackerError(f"unknown anchor tracker(s) {', '.join(missing)} (no folder in {args.anchors_root})")
+        where = (": the default, beside a checkout; give --anchors-root FOLDER or --anchors ''"
+                 if args.anchors_root == str(DEFAULT_ANCHORS_ROOT) else "")
+        raise TrackerError(f"unknown anchor tracker(s) {', '.join(missing)} (no folder in {args.anchors_root}{where})")
     peers = split(args.peers)
     bad_peers = [p for p in peers if p not in PEERS]
     if bad_peers:

@@ -78,7 +78,8 @@ class Peer:
             return "needs opencv-contrib-python, which is not installed"
         missing = [f for f in self.model_files if not (models / f).is_file()]
         if missing:
-            return f"{', '.join(missing)} not found in {models}"
+            where = " (the default, beside a checkout): give --peer-models FOLDER" if models == DEFAULT_MODELS else ""
+            return f"{', '.join(missing)} not found in {models}{where}"
         try:
             self.create(models)
         except cv2.error as exc:
