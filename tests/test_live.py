@@ -280,3 +280,12 @@ def test_realtime_is_refused_without_the_live_demo(capsys):
 
     assert main(["--realtime"]) == 2
     assert "--realtime is for the live demo" in capsys.readouterr().err
+
+
+def test_the_box_selection_shows_how_to_draw_a_box_on_screen():
+    """The first box is drawn on a frame that says how, top left (the terminal is not always in sight)."""
+    from tracker.live import selection_canvas
+
+    frame = np.full((120, 320, 3), 90, dtype=np.uint8)
+    canvas = selection_canvas(frame)
+    assert canvas.shape == frame.shape and (canvas[:50, :260] != 90).any() and (canvas[60:] == 90).all()

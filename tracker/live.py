@@ -155,7 +155,7 @@ class OpenCVWindow:
         return cv2.waitKey(1)
 
     def select(self, image_rgb: np.ndarray) -> np.ndarray | None:
-        x, y, w, h = cv2.selectROI(self.title, cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), showCrosshair=False)
+        x, y, w, h = cv2.selectROI(self.title, selection_canvas(image_rgb), showCrosshair=False)
         return np.array([x, y, w, h], dtype=float) if w > 0 and h > 0 else None
 
     def paint(self) -> None:
@@ -173,16 +173,29 @@ class LiveStats:
     snapshots: int = 0
 
 
+def draw_lines(canvas: np.ndarray, lines: list[str]) -> np.ndarray:
+    """``lines`` of white text outlined in black, top left of ``canvas`` (BGR), readable on any frame."""
+    for i, text in enumerate(lines):
+        for colour, width in (((0, 0, 0), 3), ((255, 255, 255), 1)):
+            cv2.putText(canvas, text, (8, 20 + 20 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.55, colour, width, cv2.LINE_AA)
+    return canvas
+
+
+SELECT_HINT = ["drag a box around the target,", "then ENTER or SPACE (c: cancel)"]
+
+
+def selection_canvas(image_rgb: np.ndarray) -> np.ndarray:
+    """The frame a box is drawn on (BGR), with how to draw it on screen, not only in the terminal."""
+    return draw_lines(cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), SELECT_HINT)
+
+
 def draw_overlay(image_rgb: np.ndarray, box: np.ndarray, score: float, lost: bool, updater: str,
                  stats: LiveStats, paused: bool) -> np.ndarray:
     canvas = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
     draw_box(canvas, box, (0, 0, 255) if lost else (0, 255, 0))
     label = "lost" if lost else ("found" if np.isnan(score) else f"score {score:+.2f}")
-    lines = [f"{updater}  {stats.fps:.1f} fps", label, f"skipped {stats.skipped}"] + (["PAUSED"] if paused else [])
-    for i, text in enumerate(lines):
-        cv2.putText(canvas, text, (8, 20 + 20 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(canvas, text, (8, 20 + 20 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
-    return canvas
+    return draw_lines(canvas, [f"{updater}  {stats.fps:.1f} fps", label, f"skipped {stats.skipped}"]
+                      + (["PAUSED"] if paused else []))
 
 
 def save_snapshot(folder: Path, image_bgr: np.ndarray) -> bool:
@@ -206,10 +219,7 @@ def start_on(tracker: Tracker, frame: np.ndarray, box: np.ndarray, window: Windo
     second, and a window left black that long looks broken."""
     canvas = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
     draw_box(canvas, box, (0, 255, 255))
-    for colour, width in (((0, 0, 0), 3), ((255, 255, 255), 1)):
-        cv2.putText(canvas, "learning the target...", (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, colour, width,
-                    cv2.LINE_AA)
-    window.show(canvas)
+    window.show(draw_lines(canvas, ["learning the target..."]))
     window.paint()
     tracker.init(frame, box)
 
