@@ -68,11 +68,9 @@ class BoxEstimator(ABC):
         """The box (4,) on a tracked frame where the classifier's best candidates are ``top`` (k, 4), read as
         ``top_features`` off ``frame``."""
 
-    verifies = False  # whether verify() reads an offline-trained head
-
     def verify(self, image: np.ndarray, box: np.ndarray) -> HeadBox | None:
         """The head's reading of ``image`` about ``box`` at its size (how sure it is that the given target is
-        there, and where it puts it); None without a head."""
+        there, and where it puts it); None without a head (at no cost)."""
         return None
 
     def last_reading(self) -> HeadBox | None:
@@ -179,8 +177,6 @@ class SiameseHead(ZoomBBReg):
             return True
         own = float(self.score(top_features).mean())
         return float(self.score(frame.extract(box[None]))[0]) >= own - cfg.siamese_score_margin
-
-    verifies = True
 
     def verify(self, image: np.ndarray, box: np.ndarray) -> HeadBox:
         return self.head.read(image, centres(box), np.asarray(box[2:], dtype=np.float64))

@@ -280,20 +280,16 @@ class MDNetTracker:
         rescored[best] = self.learner.scoring_head.positive_score(crops.extract(candidates[best])).numpy()
         return rescored
 
-    def _verifier(self) -> BoxEstimator | None:
-        """The box stage, where it reads an offline-trained head: the lost flag's and re-detection's verifier."""
-        estimator = self.state.box_estimator
-        return estimator if estimator is not None and estimator.verifies else None
-
     def _agreement(self, image: np.ndarray, box: np.ndarray, estimated: bool) -> float | None:
-        """How sure the verifier is that ``box`` holds the given target (:func:`agreement`), reusing the box
-        stage's reading where it ``estimated`` ``box``; None where the flag does not ask it."""
-        verifier = self._verifier()
-        if verifier is None or not self.config.lost_head_agreement:
+        """How sure the box stage's offline head is that ``box`` holds the given target (:func:`agreement`),
+        reusing its reading where it ``estimated`` ``box``; None without a head, or where the flag does not ask."""
+        estimator = self.state.box_estimator
+        if estimator is None or not self.config.lost_head_agreement:
             return None
-        return self._agreement_of(verifier.last_reading() if estimated else verifier.verify(image, box), box)
+        return self._agreement_of(estimator.last_reading() if estimated else estimator.verify(image, box), box)
 
     def _agreement_of(self, reading: HeadBox | None, box: np.ndarray) -> float | None:
+        """:func:`agreement` of ``reading`` with ``box``; None without a reading or where the flag does not ask."""
         if reading is None or not self.config.lost_head_agreement:
             return None
         return agreement(reading, box, self.config.siamese_min_iou)
@@ -367,8 +363,9 @@ class MDNetTracker:
         if (search.score <= max(cfg.redetect_threshold, cfg.redetect_ratio * s.lost_typical)
                 or search.likeness < cfg.redetect_likeness * s.lost_likeness):
             return None
-        verifier = self._verifier()
-        reading = verifier.verify(image, search.box) if verifier is not None else None
+        # the box stage's head, where there is one and the bar or the flag asks for it
+        asks = s.box_estimator is not None and bool(cfg.redetect_head_min or cfg.lost_head_agreement)
+        reading = s.box_estimator.verify(image, search.box) if asks else None
         if reading is not None and reading.score < cfg.redetect_head_min:
             return None
         box = search.box

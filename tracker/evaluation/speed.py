@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from tracker.backbones import NanoTrackTrunk
 from tracker.build import backbone_of
 from tracker.config import TrackerConfig, load_config
 from tracker.data.sequence import ResizedSequence, Sequence, frame_size
@@ -89,10 +88,10 @@ def make_runs(args: argparse.Namespace) -> list[Run]:
     for label, path in label_pairs(args.variants, "--variants"):
         first = runs[0]
         changed = {k: v for k, v in dataclasses.asdict(load_config(path)).items() if v != defaults[k]}
-        if changed.get("backbone") == NanoTrackTrunk.name:  # a trunk with no weights file: nothing to fix
+        layout = sorted(changed.keys() & {"backbone", "trunk_blocks", "backbone_channels"})
+        if layout == ["backbone"] and first.weights is None:  # the shipped weights: the new backbone's own
             runs.append(Run(label, first.config.replace(**changed), None))
             continue
-        layout = sorted(changed.keys() & {"backbone", "trunk_blocks", "backbone_channels"})
         if layout and first.weights not in ("imagenet", "none"):
             raise TrackerError(f"variant {label} changes {', '.join(layout)}, which a weights file fixes: "
                                "make the first --backbones entry 'imagenet' or 'none'")
