@@ -68,8 +68,8 @@ def sequence_auc(ope: Path, rule: str, batch: int, seed: int, sequence: Sequence
 
 def measure_pair(settings: dict, args: argparse.Namespace, rule: str, seed: int, sequence: Sequence) -> dict:
     """One (rule, sequence, seed): the early angles, the sweep's AUC and whether the boxes agree."""
-    config = from_dict(settings["setup"]["config"]).replace(updater=rule, batch_size=args.batch_size, seed=seed,
-                                                            alignment_diagnostics=True)
+    config = from_dict(settings["setup"]["config"]).replace(
+        seed=seed, learning={"updater": rule, "alignment_diagnostics": True}, updates={"batch_size": args.batch_size})
     tracker = build_tracker(config, args.weights, warn=False)
     result = run_sequence(tracker, sequence, args.frames)
     diagnostics = tracker.updater.diagnostics()

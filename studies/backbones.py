@@ -94,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
                          for u in args.updaters.split(",") if f"{u}-b{args.batch_size}" in groups}}
     report(summary, args, out)
     base = load_config(args.config)
-    record_setup(out, args, [Run(label, base.replace(backbone=backbone_of(weights, base.backbone)), weights)
+    record_setup(out, args, [Run(label, base.replace(network={"backbone": backbone_of(weights,
+                                                                                      base.network.backbone)}), weights)
                              for label, weights in backbones.items()])
     return status
 

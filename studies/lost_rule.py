@@ -26,7 +26,7 @@ import numpy as np
 
 from tracker.errors import ArgumentParser, TrackerError
 from tracker.evaluation.harness import cli_main, markdown_table, publish, read_json
-from tracker.mdnet import score_dropped
+from tracker.lost_and_found import score_dropped
 
 RATIOS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 WINDOWS = (1, 3, 5, 8)
@@ -54,7 +54,8 @@ def splices(run: Path, tracker: str) -> list[dict]:
 
 
 def flagged(scores: np.ndarray, ratio: float, window: int) -> np.ndarray:
-    """The tracker's flag (MDNet's failure, or :func:`~tracker.mdnet.score_dropped`) replayed on saved scores."""
+    """The tracker's flag (MDNet's failure, or :func:`~tracker.lost_and_found.score_dropped`) replayed on saved
+    scores."""
     return np.array([score <= 0 or score_dropped(scores[max(t - REFERENCE_FRAMES, 0):t],
                                                  scores[max(t - window + 1, 0):t + 1], ratio, 0.0)
                      for t, score in enumerate(scores)], dtype=bool)

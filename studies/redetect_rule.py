@@ -9,7 +9,7 @@ Reads absence runs made with ``searches_only.yaml`` (a search on every frame fla
 boxes are the default's) and replays every rule on their searches. A rule searches on every ``interval``-th
 consecutive frame flagged lost and takes the best box where its score exceeds both ``floor`` and ``ratio``
 times the typical score (the median successful score of the 100 frames before the flag was raised:
-``tracker.mdnet.typical_score``) and whose likeness to the given target (cosine of trunk features) is at
+``tracker.lost_and_found.typical_score``) and whose likeness to the given target (cosine of trunk features) is at
 least ``likeness`` times the target's typical likeness then; with ``confirm``, only where the search of the
 next frame, also above that bar, puts its best box on it (IoU >= ``REDETECT_AGREE``). Until a box is taken
 the tracker is the default, so each splice's first taken box is what a rule decides, one of:
@@ -39,7 +39,7 @@ from tracker.boxes import iou
 from tracker.errors import ArgumentParser, TrackerError
 from tracker.evaluation.absence import returns
 from tracker.evaluation.harness import cli_main, markdown_table, publish
-from tracker.mdnet import REDETECT_AGREE, typical_score
+from tracker.lost_and_found import REDETECT_AGREE, typical_score
 
 INTERVALS = (1, 3, 5)
 RATIOS = (0.0, 0.5, 0.7, 0.9, 1.1, 1.3, 1.5, 2.0, 2.5, 3.0)

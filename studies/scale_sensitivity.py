@@ -54,8 +54,9 @@ def score_boxes(tracker: MDNetTracker, image: np.ndarray, boxes: np.ndarray,
     map is resized for the box itself."""
     cfg = tracker.config
     groups = [(box, box[None]) for box in boxes] if reference is None else [(reference, boxes)]
-    feats = torch.cat([frame_features(tracker.backbone, image, cfg.candidate_features, cfg.img_size, cfg.padding, ref,
-                                      group, cfg.max_map_side).extract(group) for ref, group in groups])
+    feats = torch.cat([frame_features(tracker.backbone, image, cfg.network.candidate_features, cfg.network.img_size,
+                                      cfg.network.padding, ref,
+                                      group, cfg.network.max_map_side).extract(group) for ref, group in groups])
     return tracker.head.positive_score(feats).numpy()
 
 

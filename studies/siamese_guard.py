@@ -118,7 +118,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def record(sequence: object, seed: int, updater: str, path: Path) -> None:
     """The default's run on ``sequence``: each frame's reported box and whether the box stage ran there."""
-    tracker = build_tracker(load_config(seed=seed, box_estimator="zoom_bbreg", updater=updater), warn=False)
+    config = load_config(seed=seed, box={"box_estimator": "zoom_bbreg"}, learning={"updater": updater})
+    tracker = build_tracker(config, warn=False)
     frames = iter(sequence)
     tracker.init(next(frames), sequence.ground_truth[0])
     estimator = tracker.state.box_estimator
@@ -140,7 +141,7 @@ def record(sequence: object, seed: int, updater: str, path: Path) -> None:
 
 def replay(sequence: object, entry: dict, configs: dict[str, TrackerConfig]) -> dict[str, list[list[float]]]:
     """Each variant's reported boxes on the recorded run ``entry``."""
-    heads = {name: SiameseHead(config, backbone=None) for name, config in configs.items()}
+    heads = {name: SiameseHead(config.box, config.network, backbone=None) for name, config in configs.items()}
     outputs: dict[str, list[list[float]]] = {name: [] for name in configs}
     for i, image in enumerate(sequence):
         recorded = np.asarray(entry["boxes"][i], dtype=np.float64)
@@ -156,7 +157,7 @@ def replay(sequence: object, entry: dict, configs: dict[str, TrackerConfig]) -> 
 
 def replayed(config: TrackerConfig) -> dict[str, object]:
     """The settings a replay depends on: the head's (the records fix everything else)."""
-    return {k: v for k, v in dataclasses.asdict(config).items() if k.startswith("siamese_")}
+    return {k: v for k, v in dataclasses.asdict(config.box).items() if k.startswith("siamese_")}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -165,8 +166,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     seeds = [int(s) for s in args.seeds.split(",")]
     sequences = list_sequences(args.root)
-    base = load_config(box_estimator="siamese_head")
-    configs = {name: base.replace(**(START | changes)) for name, changes in VARIANTS.items()
+    base = load_config(box={"box_estimator": "siamese_head"})
+    configs = {name: base.replace(box=START | changes) for name, changes in VARIANTS.items()
                if args.variants is None or name in args.variants.split(";")}
     if args.record:
         for name, opener in tqdm(sequences.items(), desc="record", unit="seq"):

@@ -63,9 +63,9 @@ def run_splice(sequence: object) -> dict:
     """Per frame after the first: ours (score, lost flag, overlap with the truth, whether the target is there)
     and the head's reading about our box (probability, overlap of its box with ours); per search, the same."""
     # the tracker as it was measured: the classifier's own flag and re-detection bars (the head is what is measured)
-    config = load_config(seed=0, lost_head_agreement=0.0, redetect_head_min=0.0)
+    config = load_config(seed=0, lost_flag={"lost_head_agreement": 0.0}, redetection={"redetect_head_min": 0.0})
     tracker = build_tracker(config, warn=False)
-    head = nanotrack_head(config)
+    head = nanotrack_head(config.box)
     frames = iter(sequence)
     first = next(frames)
     tracker.init(first, sequence.ground_truth[0])
@@ -79,7 +79,7 @@ def run_splice(sequence: object) -> dict:
         rows.append({"score": result.score, "lost": result.lost, "present": present,
                      "overlap": float(iou(result.box[None], truth[None])[0]) if present else 0.0,
                      "head": reading.score, "head_overlap": float(iou(reading.box[None], result.box[None])[0])})
-        found = tracker.state.redetections
+        found = tracker.state.redetector.searches
         if found and found[-1].frame == index:
             search = found[-1]
             at_search = head.read(image, centres(search.box), search.box[2:])

@@ -6,10 +6,10 @@ A tracker follows the sequence for ``--frames`` frames so that its sample memori
 in each of ``--repeats`` rounds, every variant runs the same long-term update (``maxiter_update`` steps drawn
 from all kept frames) and the same first frame, in turn, so machine noise hits them alike:
 
-- ``reference``: each step gathers its minibatch from the per-frame chunks (``_step`` one at a time) and
+- ``reference``: each step gathers its minibatch from the per-frame chunks (one step a share of the job) and
   mines its negatives in float32;
-- ``gathered``: the update run as one share (``_steps``, as an urgent update runs): its rows gathered once
-  (the same boxes);
+- ``gathered``: the update run as one share (as an urgent update runs): its rows gathered once (the same
+  boxes);
 - ``gathered+bf16``: also ``learning_dtype: bfloat16`` (the step's matrix products in bfloat16).
 
 Reported per variant: the median ms per step of the update and of the first frame (whole ``init``), and
@@ -19,7 +19,6 @@ the per-round ratio to ``reference`` with its 95% bootstrap interval.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import statistics
 import sys
 import time
@@ -37,7 +36,6 @@ from tracker.evaluation.paired import bootstrap_interval
 from tracker.evaluation.run import track
 from tracker.mdnet import MDNetTracker
 from tracker.outputs import write_text
-from tracker.update_schedule import SampleSet, UpdateJob
 from tracker.updaters.trainer import learning_dtype
 
 VARIANTS = {"reference": (False, "float32"), "gathered": (True, "float32"), "gathered+bf16": (True, "bfloat16")}
@@ -56,35 +54,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def update_seconds(tracker: MDNetTracker, gathered: bool) -> float:
     """Seconds per step of one long-term update, drawing the job included."""
-    cfg, s = tracker.config, tracker.state
+    updates, state = tracker.config.updates, tracker.state
+    steps = updates.maxiter_update
     start = time.perf_counter()
-    pos, neg = SampleSet(list(s.pos_memory)), SampleSet(list(s.neg_memory))
-    orders = (tracker._epoch_order(len(pos), cfg.batch_pos * cfg.maxiter_update),
-              tracker._epoch_order(len(neg), tracker._negative_candidates * cfg.maxiter_update))
-    job = UpdateJob(pos, neg, *orders, cfg.maxiter_update, cfg.lr_update)
-    if gathered:
-        tracker._steps(job, range(cfg.maxiter_update))
-    else:
-        for it in range(cfg.maxiter_update):
-            tracker._step(job, it)
-    return (time.perf_counter() - start) / cfg.maxiter_update
+    job = tracker.minibatches.job(*state.memory.samples(short_term=False), steps, updates.lr_update, state.rng)
+    for share in [range(steps)] if gathered else [range(it, it + 1) for it in range(steps)]:
+        tracker.minibatches.run(tracker.head, tracker.updater, job, share)
+    return (time.perf_counter() - start) / steps
 
 
 def run(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     sequence = open_source(args.sequence)
-    tracker = build_tracker(load_config(updater=args.updater), None, warn=False)
+    tracker = build_tracker(load_config(learning={"updater": args.updater}), None, warn=False)
     for _ in track(tracker, sequence, sequence.ground_truth[0], args.frames):
         pass
     first = sequence.first_frame()
     memories = tracker.state
-    base_config = tracker.config
     step_ms: dict[str, list[float]] = {v: [] for v in VARIANTS}
     init_ms: dict[str, list[float]] = {v: [] for v in VARIANTS}
     for _ in range(args.repeats):
         for name, (gathered, dtype) in VARIANTS.items():
-            tracker.config = dataclasses.replace(base_config, learning_dtype=dtype)
-            tracker.updater.dtype = learning_dtype(dtype)
+            tracker.updater.dtype = learning_dtype(dtype)  # the rule's step reads it, nothing else does
             tracker.state = memories
             step_ms[name].append(1000 * update_seconds(tracker, gathered))
             start = time.perf_counter()
@@ -106,8 +97,8 @@ def run(args: argparse.Namespace) -> None:
     table = markdown_table(["variant", "ms per update step", "x reference [95%]", "first frame ms",
                             "x reference [95%]"], rows)
     table += (f"\n\n{args.repeats} interleaved rounds, {args.threads} torch thread(s), {args.updater}, memories after "
-              f"{args.frames} frames of {sequence.name} ({len(memories.pos_memory)} frames of positives, "
-              f"{len(memories.neg_memory)} of negatives).")
+              f"{args.frames} frames of {sequence.name} ({len(memories.memory.pos)} frames of positives, "
+              f"{len(memories.memory.neg)} of negatives).")
     print(table)
     out = Path(args.out)
     record_setup(out, args)

@@ -41,8 +41,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def build(updater: str, batch_size: int, weights: str | None, **extra):
-    config = load_config(updater=updater, batch_size=batch_size, **extra)
+def build(updater: str, batch_size: int, weights: str | None, diagnostics: bool = False):
+    config = load_config(learning={"updater": updater, "alignment_diagnostics": diagnostics},
+                         updates={"batch_size": batch_size})
     return build_tracker(config, weights, warn=False)
 
 
@@ -73,14 +74,14 @@ def run(args: argparse.Namespace) -> None:
         raise TrackerError(f"--batch-sizes must be integers, got {quoted(args.batch_sizes)}") from None
     for updater in updaters:  # the config validates names and sizes, here as everywhere
         for batch_size in batch_sizes:
-            load_config(updater=updater, batch_size=batch_size)
+            load_config(learning={"updater": updater}, updates={"batch_size": batch_size})
     sequence = open_source(args.sequence)
     rows, records = [], []
     for batch_size in batch_sizes:
         times = time_steps(updaters, batch_size, args.repeats, args.weights)
         bp_ms = 1000 * statistics.median(times["bp"]) if "bp" in times else float("nan")
         for name in updaters:
-            tracker = build(name, batch_size, args.weights, alignment_diagnostics=True)  # BP's angle measured too
+            tracker = build(name, batch_size, args.weights, diagnostics=True)  # BP's angle measured too
             run_sequence(tracker, sequence)
             diag = tracker.updater.diagnostics()
             step_ms = 1000 * statistics.median(times[name])

@@ -72,7 +72,8 @@ def pretrain_seconds(width: tuple[int, int, int], domains: list, iterations: int
 
 def tracking_fps(width: tuple[int, int, int], sequences: list, max_frames: int) -> float:
     records: list[dict] = []
-    measure([Run(str(width), load_config(backbone_channels=width), "none")], sequences, max_frames, "tracking",
+    measure([Run(str(width), load_config(network={"backbone_channels": width}), "none")], sequences, max_frames,
+            "tracking",
             records)
     return sum(r["frames"] for r in records) / sum(r["seconds"] for r in records)
 

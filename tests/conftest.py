@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from tracker.backbones import MDNetBackbone as Backbone
-from tracker.config import TrackerConfig
+from tracker.config import TrackerConfig, merged
 from tracker.data.synthetic import synthetic_sequence
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
@@ -22,15 +22,16 @@ OTB = SHARED / "datasets" / "otb"
 needs_otb = pytest.mark.skipif(not OTB.is_dir(), reason="../shared/datasets/otb is absent")
 
 # Fewer samples and iterations: the same code paths, a fraction of the time.
-FAST = dict(n_pos_init=100, n_neg_init=600, maxiter_init=8, maxiter_update=3, n_bbreg=150,
-            batch_neg_cand=256, n_pos_update=20, n_neg_update=60)
+FAST = {"samples": {"n_pos_init": 100, "n_neg_init": 600, "n_pos_update": 20, "n_neg_update": 60},
+        "updates": {"maxiter_init": 8, "maxiter_update": 3, "batch_neg_cand": 256}, "box": {"n_bbreg": 150}}
+NARROW = merged(FAST, {"network": {"backbone_channels": [16, 32, 32]}})  # and a narrow random trunk: a YAML file's
 
 torch.set_num_threads(2)
 
 
 @pytest.fixture
 def fast_config() -> TrackerConfig:
-    return TrackerConfig(**FAST)
+    return TrackerConfig().replace(**FAST)
 
 
 @pytest.fixture

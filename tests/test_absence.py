@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import FAST, write_otb
+from tests.conftest import NARROW, write_otb
 from tracker.data.sequence import ArraySequence
 from tracker.evaluation.absence import lt_f_score, main, score_splice, splice
 
@@ -51,7 +51,7 @@ def test_a_splice_is_scored_on_absent_tracked_and_returning_frames():
 
 
 def test_a_splices_searches_are_kept_with_their_overlap_with_the_truth():
-    from tracker.mdnet import Search
+    from tracker.lost_and_found import Search
 
     truth = np.array([[0, 0, 10, 10]] * 3 + [[np.nan] * 4] * 2 + [[50, 50, 10, 10]] * 3, float)
     searches = [Search(3, np.array([0.0, 0, 10, 10]), 2.5, 0.1, 0.8),
@@ -62,31 +62,6 @@ def test_a_splices_searches_are_kept_with_their_overlap_with_the_truth():
          "typical_likeness": 0.8},
         {"frame": 6, "score": 4.0, "box": [55.0, 50.0, 10.0, 10.0], "overlap": 0.3333, "hit": True, "likeness": 0.9,
          "typical_likeness": 0.8}]
-
-
-def test_the_redetection_rule_study_replays_the_first_box_a_rule_takes():
-    from studies.redetect_rule import first_taken, outcome, tally
-
-    # frames 1-10: the target there on 1-3, absent on 4-6, back on 7-10; flagged lost on 4-9
-    entry = {"frames": {"score": [4.0, 4.0, 4.0, -1, -1, -1, -1, -1, -1, 4.0], "present": [True] * 3 + [False] * 3
-                        + [True] * 4, "lost": [False] * 3 + [True] * 6 + [False], "overlap": [0.8] * 3 + [0.0] * 7},
-             "searches": [{"frame": frame, "score": score, "box": box, "overlap": overlap, "hit": overlap > 0,
-                           "likeness": 0.5, "typical_likeness": 0.5}
-                          for frame, score, box, overlap in ((5, 2.6, [0, 0, 10, 10], 0.0),
-                                                             (7, 2.5, [50, 50, 10, 10], 0.9),
-                                                             (8, 3.5, [52, 50, 10, 10], 0.8),
-                                                             (9, 3.0, [53, 50, 10, 10], 0.7))]}
-    entry["searches"][0]["likeness"] = 0.2  # the other scene's best box is less like the target
-    # interval, ratio (of the typical score 4 before the flag), floor, likeness (of the typical 0.5), confirm
-    assert outcome(entry, first_taken(entry, 1, 0.5, 0.0, 0.0, False)) == "wrong"  # 2.6 > 2 in the other scene
-    assert first_taken(entry, 1, 0.5, 0.0, 0.6, False)["frame"] == 7  # not like the target: not taken
-    assert first_taken(entry, 1, 0.7, 0.0, 0.0, False)["frame"] == 8  # the bar is 2.8
-    assert first_taken(entry, 2, 0.7, 0.0, 0.0, False)["frame"] == 9  # every 2nd flagged frame: 5, 7, 9
-    assert first_taken(entry, 1, 0.5, 0.0, 0.0, True)["taken"] == 8  # 7 confirmed by 8 (5 has no search on 6)
-    assert outcome(entry, first_taken(entry, 1, 0.7, 3.2, 0.0, False)) == "found"
-    assert first_taken(entry, 1, 1.0, 0.0, 0.0, False) is None
-    assert tally([entry], (1, 0.7, 0.0, 0.0, False)) == {"none": 0, "target": 0, "found": 1, "late": 0,
-                                                          "wrong": 0, "found_total": 1}
 
 
 def test_every_return_of_a_labelled_sequence_counts():
@@ -106,7 +81,7 @@ def test_the_benchmark_reads_absence_from_a_benchmark_that_labels_it(tmp_path, c
 
     got10k_folder(tmp_path / "val", cover=[8, 8, 0, 0, 8, 8, 8, 8])
     config = tmp_path / "fast.yaml"
-    config.write_text(yaml.safe_dump({**FAST, "backbone_channels": [16, 32, 32]}))
+    config.write_text(yaml.safe_dump(NARROW))
     out = tmp_path / "out"
     assert main(["--dataset", "got10k", "--root", str(tmp_path / "val"), "--peers", "", "--weights", "none",
                  "--config", str(config), "--out", str(out)]) == 0
@@ -124,7 +99,7 @@ def test_the_benchmark_runs_ours_on_tiny_splices_and_resumes(tmp_path, capsys):
     for name in ("SynA", "SynB"):
         write_otb(tmp_path / "otb" / name, n_frames=24)
     config = tmp_path / "fast.yaml"
-    config.write_text(yaml.safe_dump({**FAST, "backbone_channels": [16, 32, 32]}))
+    config.write_text(yaml.safe_dump(NARROW))
     args = ["--otb", str(tmp_path / "otb"), "--absent", "6", "--peers", "", "--weights", "none",
             "--config", str(config), "--out", str(tmp_path / "out")]
     assert main(args) == 0

@@ -67,6 +67,7 @@ def measured_support(backbone: Backbone, side: int, cell: int) -> tuple[float, i
 @pytest.mark.parametrize("make", [lambda: MDNetBackbone((8, 16, 16)), lambda: EfficientNetLite0(5),
                                   lambda: EfficientNetLite0(8), lambda: EfficientNetLite0(11)],
                          ids=["mdnet", "efficientnet-5", "efficientnet-8", "efficientnet-11"])
+@pytest.mark.slow
 def test_declared_geometry_is_what_the_network_computes(make):
     backbone = make()
     g = torch.Generator().manual_seed(0)
@@ -110,11 +111,11 @@ def test_the_nanotrack_trunk_has_no_gradients_and_no_weights_file(fast_config):
     x = torch.zeros(1, 3, 64, 64, requires_grad=True)
     with pytest.raises(TrackerError, match="no gradients"):
         NanoTrackTrunk()(x)
-    config = fast_config.replace(backbone="nanotrack")
+    config = fast_config.replace(network={"backbone": "nanotrack"})
     with pytest.raises(TrackerError, match="no --weights"):
         build_tracker(config, weights="imagenet")
     with pytest.raises(TrackerError, match="trunk_runtime must be torch"):
-        config.replace(trunk_runtime="onnxruntime")
+        config.replace(network={"trunk_runtime": "onnxruntime"})
 
 
 def test_input_normalisation_fits_the_trunks_own_statistics(imagenet):

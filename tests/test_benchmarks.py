@@ -4,16 +4,16 @@ import json
 
 import numpy as np
 import pytest
-import torch
 import yaml
 
-from studies import accuracy, backbones, trunk_cost, width
-from tests.conftest import FAST, write_otb
+from tests.conftest import FAST, NARROW, write_otb
 from tracker.backbones import MDNetBackbone, save_weights
 from tracker.build import build_tracker
+from tracker.config import merged
 from tracker.evaluation import speed
 
 
+@pytest.mark.slow
 def test_speed_benchmark_puts_backbones_and_variants_side_by_side(tmp_path, capsys):
     otb = tmp_path / "otb"
     write_otb(otb / "Toy", n_frames=6)
@@ -21,7 +21,7 @@ def test_speed_benchmark_puts_backbones_and_variants_side_by_side(tmp_path, caps
     config = tmp_path / "fast.yaml"
     config.write_text(yaml.safe_dump(FAST))
     variant = tmp_path / "narrow.yaml"
-    variant.write_text(yaml.safe_dump({"backbone_channels": [8, 8, 8]}))
+    variant.write_text(yaml.safe_dump({"network": {"backbone_channels": [8, 8, 8]}}))
     out = tmp_path / "speed"
     assert speed.main(["--otb", str(otb), "--backbones", "random=none,trunk=imagenet", "--variants",
                        f"narrow={variant}", "--exact", "Toy", "--max-frames", "3", "--config", str(config),
@@ -34,8 +34,10 @@ def test_speed_benchmark_puts_backbones_and_variants_side_by_side(tmp_path, caps
         (run, seq) for seq in ("Other", "Toy") for run in ("random", "trunk", "narrow")]
     assert sum(r["frames"] for r in whole if r["run"] == "trunk") == 10
     configs = {r["label"]: r["config"] for r in report["runs"]}
-    assert configs["trunk"]["backbone"] == "efficientnet_lite0" and configs["random"]["backbone"] == "mdnet"
-    assert configs["narrow"]["backbone_channels"] == [8, 8, 8] and configs["narrow"]["n_pos_init"] == FAST["n_pos_init"]
+    assert configs["trunk"]["network"]["backbone"] == "efficientnet_lite0"
+    assert configs["random"]["network"]["backbone"] == "mdnet"
+    assert configs["narrow"]["network"]["backbone_channels"] == [8, 8, 8]
+    assert configs["narrow"]["samples"]["n_pos_init"] == FAST["samples"]["n_pos_init"]
     modes = [r for r in report["records"] if r["part"] == "modes"]
     assert {r["run"] for r in modes} == {"shared", "exact"} and all(r["frames"] == 3 for r in modes)
     mode_fps = {m: sum(r["frames"] for r in modes if r["run"] == m) / sum(r["seconds"] for r in modes if r["run"] == m)
@@ -60,11 +62,11 @@ def test_a_speed_variant_may_take_the_nanotrack_trunk_which_has_no_weights_file(
     import argparse
 
     variant = tmp_path / "nano.yaml"
-    variant.write_text("backbone: nanotrack\n")
+    variant.write_text("network:\n  backbone: nanotrack\n")
     args = argparse.Namespace(config=None, updater=None, backbones="default=default", variants=f"nano={variant}",
                               peers="")
     default, nano = speed.make_runs(args)
-    assert default.config.backbone == "efficientnet_lite0" and nano.config.backbone == "nanotrack"
+    assert default.config.network.backbone == "efficientnet_lite0" and nano.config.network.backbone == "nanotrack"
     assert nano.weights is None and build_tracker(nano.config, nano.weights, warn=False).backbone.name == "nanotrack"
 
 
@@ -76,8 +78,10 @@ def test_speed_benchmark_plays_each_sequence_at_each_frame_size(tmp_path, capsys
     config.write_text(yaml.safe_dump(FAST))
     out = tmp_path / "speed"
     assert speed.main(["--otb", str(otb), "--backbones", "random=none", "--frame-sizes", "own,320x240",
-                       "--peers", "mil", "--exact", "none", "--config", str(config), "--out", str(out)]) == 0
+                       "--peers", "mil", "--exact", "none", "--config", str(config), "--out", str(out),
+                       "--frame-budget-ms", "25"]) == 0
     records = json.loads((out / "speed.json").read_text())["records"]
+    assert {r["latency"]["budget_ms"] for r in records} == {25.0}  # the harness's budget, not a tracker setting
     assert [(r["sequence"], r["frame_size"], r["run"]) for r in records] == [  # sizes in turn, OpenCV's MIL beside
         ("Toy", "own", "random"), ("Toy", "own", "OpenCV-MIL"), ("Toy@320x240", "320x240", "random"),
         ("Toy@320x240", "320x240", "OpenCV-MIL")]
@@ -91,6 +95,9 @@ def test_speed_benchmark_plays_each_sequence_at_each_frame_size(tmp_path, capsys
     for bad in ("own,1280", "0x720", "", "big"):
         assert speed.main(["--otb", str(otb), "--frame-sizes", bad, "--out", str(out)]) == 2
         assert "--frame-sizes" in capsys.readouterr().err
+    for bad in ("0", "nan", "-5"):
+        assert speed.main(["--otb", str(otb), "--frame-budget-ms", bad, "--out", str(out)]) == 2
+        assert "--frame-budget-ms must be finite and positive" in capsys.readouterr().err
 
 
 def test_a_resized_sequence_scales_its_frames_and_boxes():
@@ -102,98 +109,9 @@ def test_a_resized_sequence_scales_its_frames_and_boxes():
     assert all(frame.shape == (360, 320, 3) for frame in resized)
     np.testing.assert_allclose(resized.ground_truth[0], [20, 60, 60, 120])
 
-def test_accuracy_is_a_report_of_the_ope_results_on_disk(tmp_path, capsys):
-    from tracker.evaluation import otb_ope
-
-    otb = tmp_path / "otb"
-    write_otb(otb / "Toy", n_frames=5)
-    write_otb(otb / "Toy2", n_frames=4)
-    config = tmp_path / "fast.yaml"
-    config.write_text(yaml.safe_dump({**FAST, "backbone_channels": [16, 32, 32]}))
-    ope = tmp_path / "ope"
-    assert otb_ope.main(["--otb", str(otb), "--updaters", "bp", "--batch-sizes", "8", "--seeds", "2", "--weights",
-                         "none", "--config", str(config), "--anchors", "", "--peers", "", "--out", str(ope)]) == 0
-    assert accuracy.main(["--ope", str(ope)]) == 0
-    table = json.loads((ope / "accuracy.json").read_text())
-    mean = json.loads((ope / "results.json").read_text())["per_sequence_mean"]["bp-b8"]
-    assert set(table["bp-b8"]) == {"Toy", "Toy2"}
-    for name, entry in table["bp-b8"].items():
-        assert entry["seeds"] == 2 and entry["success_auc"] == pytest.approx(mean[name]) and entry["fps"] > 0
-    assert "| bp-b8 | Toy2 | 2 |" in (ope / "accuracy.md").read_text()
-    capsys.readouterr()
-    assert accuracy.main(["--ope", str(tmp_path / "nothing")]) == 2
-    assert "holds no OPE report" in capsys.readouterr().err
 
 
-def test_backbones_benchmark_puts_each_weights_file_beside_the_random_backbone(tmp_path, backbone, capsys):
-    otb = tmp_path / "otb"
-    write_otb(otb / "Toy", n_frames=4)
-    config = tmp_path / "fast.yaml"
-    config.write_text(yaml.safe_dump(FAST))
-    weights = tmp_path / "mine.pt"
-    save_weights(weights, backbone)
-    weights.with_suffix(".json").write_text(json.dumps({"fc_updater": "bdfa", "iterations": 3,
-                                                        "final_loss": 0.5, "final_accuracy": 0.75}))
-    out = tmp_path / "bb"
-    assert backbones.main(["--backbones", f"random=none,mine={weights}", "--otb", str(otb), "--seeds", "1",
-                           "--config", str(config), "--out", str(out)]) == 0
-    report = json.loads((out / "backbones.json").read_text())["backbones"]
-    assert set(report) == {"random", "mine"}
-    assert report["random"]["pretraining"] is None
-    assert report["mine"]["pretraining"]["fc_updater"] == "bdfa"
-    for entry in report.values():
-        assert set(entry["updaters"]) == {"bp", "bdfa"}
-        assert len(entry["updaters"]["bdfa"]["success_auc"]) == 1
-    assert (out / "backbones.png").stat().st_size > 0
-    assert "bdfa, loss 0.500, acc 0.750" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("spec,message", [("random", "label=weights"), ("x=/no/such.pt", "not found"), ("", "empty")])
-def test_backbones_bad_input_exits_2(tmp_path, capsys, spec, message):
-    assert backbones.main(["--backbones", spec, "--out", str(tmp_path)]) == 2
-    assert message in capsys.readouterr().err
-
-
-def test_width_benchmark_times_each_width_and_reports_ratios(tmp_path, capsys):
-    write_otb(tmp_path / "data" / "synA", n_frames=6, size=(200, 160))
-    write_otb(tmp_path / "otb" / "Toy", n_frames=3)
-    out = tmp_path / "width"
-    assert width.main(["--widths", "8,16,16", "16,32,32", "--data", str(tmp_path / "data"), "--otb",
-                       str(tmp_path / "otb"), "--sequences", "Toy", "--iterations", "2", "--max-frames", "2",
-                       "--repeats", "1", "--out", str(out)]) == 0
-    samples = json.loads((out / "width.json").read_text())["samples"]
-    assert set(samples) == {"(8, 16, 16)", "(16, 32, 32)"}
-    assert all(v["s_per_iteration"][0] > 0 and v["fps"][0] > 0 for v in samples.values())
-    assert width.main(["--widths", "8,16", "--data", str(tmp_path / "data"), "--out", str(out)]) == 2
-    assert "three positive channel counts" in capsys.readouterr().err
-
-
-def test_trunk_cost_times_every_lever_against_the_first(tmp_path, capsys):
-    assert trunk_cost.main(["--repeats", "1", "--out", str(tmp_path)]) == 0
-    rows = json.loads((tmp_path / "trunk_cost.json").read_text())["rows"]
-    assert len(rows) == len(trunk_cost.DEFAULT_VARIANTS) and all(r["seconds"][0] > 0 for r in rows)
-    assert {r["channels_last"] for r in rows} == {True, False} and {r["onednn"] for r in rows} == {True, False}
-    assert "x first" in capsys.readouterr().out
-    assert torch.get_num_threads() in (1, 2) and torch.backends.mkldnn.enabled  # oneDNN switched back on
-
-
-def test_update_cost_times_every_rule_and_reports_ratios_bytes_and_angles(tmp_path, capsys):
-    from studies.update_cost import main as update_cost
-
-    write_otb(tmp_path / "Toy", n_frames=6)
-    out = tmp_path / "uc"
-    assert update_cost(["--sequence", str(tmp_path / "Toy"), "--batch-sizes", "8", "--repeats", "3",
-                        "--weights", "none", "--out", str(out)]) == 0
-    data = json.loads((out / "update_cost.json").read_text())
-    rows = {r["updater"]: r for r in data["records"]}
-    assert set(rows) == {"bp", "fa", "dfa", "bdfa"} and rows["bp"]["ratio_to_bp"] == 1.0
-    assert rows["bdfa"]["feedback_bytes"] * 32 == rows["dfa"]["feedback_bytes"]  # 1 bit against fp32
-    assert rows["dfa"]["propagation_macs"] < rows["bp"]["propagation_macs"]
-    assert rows["bp"]["angle_fc4_deg"] < 0.1 < rows["dfa"]["angle_fc4_deg"]  # BP's own gradient: angle 0
-    assert "| bdfa | 8 |" in (out / "update_cost.md").read_text()
-    assert json.loads((out / "setup.json").read_text())["flags"]["repeats"] == "3"
-
-
+@pytest.mark.slow
 def test_paired_report_gives_rule_minus_bp_with_a_bootstrap_interval(tmp_path, capsys):
     import shutil
 
@@ -203,7 +121,7 @@ def test_paired_report_gives_rule_minus_bp_with_a_bootstrap_interval(tmp_path, c
     write_otb(otb / "Toy", n_frames=5)
     write_otb(otb / "Toy2", n_frames=4)
     config = tmp_path / "fast.yaml"
-    config.write_text(yaml.safe_dump({**FAST, "backbone_channels": [16, 32, 32]}))
+    config.write_text(yaml.safe_dump(NARROW))
     ope = tmp_path / "ope"
     assert otb_ope.main(["--otb", str(otb), "--updaters", "bp,bdfa", "--batch-sizes", "8", "--seeds", "2",
                          "--weights", "none", "--config", str(config), "--anchors", "", "--peers", "",
@@ -228,8 +146,7 @@ def test_paired_report_gives_rule_minus_bp_with_a_bootstrap_interval(tmp_path, c
 
     # a variant sweep (other settings, same sequences and seeds) against the first sweep's BP
     variant, variant_config = tmp_path / "variant", tmp_path / "variant.yaml"
-    variant_config.write_text(yaml.safe_dump({**FAST, "backbone_channels": [16, 32, 32],
-                                              "feedback_scaling": "norm"}))
+    variant_config.write_text(yaml.safe_dump(merged(NARROW, {"learning": {"feedback_scaling": "norm"}})))
     assert otb_ope.main(["--otb", str(otb), "--updaters", "bdfa", "--batch-sizes", "8", "--seeds", "2",
                          "--weights", "none", "--config", str(variant_config), "--anchors", "", "--peers", "",
                          "--out", str(variant)]) == 0
@@ -251,72 +168,7 @@ def test_paired_report_gives_rule_minus_bp_with_a_bootstrap_interval(tmp_path, c
     assert "ran different sequences" in capsys.readouterr().err
 
 
-def test_alignment_report_reruns_the_sweeps_first_frames_with_the_probe_and_ranks_angles_against_auc(tmp_path, capsys):
-    from studies import alignment
-    from tracker.evaluation import otb_ope
-
-    otb = tmp_path / "otb"
-    for name, frames in (("Toy", 6), ("Toy2", 5), ("Toy3", 5)):
-        write_otb(otb / name, n_frames=frames)
-    config = tmp_path / "fast.yaml"
-    config.write_text(yaml.safe_dump({**FAST, "backbone_channels": [16, 32, 32]}))
-    ope, out = tmp_path / "ope", tmp_path / "alignment"
-    assert otb_ope.main(["--otb", str(otb), "--updaters", "bp,bdfa", "--batch-sizes", "8", "--seeds", "2",
-                         "--weights", "none", "--config", str(config), "--anchors", "", "--peers", "",
-                         "--out", str(ope)]) == 0
-    args = ["--ope", str(ope), "--updaters", "bdfa", "--batch-size", "8", "--frames", "3", "--weights", "none",
-            "--resamples", "200", "--out", str(out)]
-    assert alignment.main(args) == 0
-    data = json.loads((out / "alignment.json").read_text())
-    runs = json.loads((ope / "results.json").read_text())["per_sequence"]
-    assert len(data["pairs"]) == 6 and all(p["same_boxes_as_sweep"] and p["frames"] == 3 for p in data["pairs"])
-    for p in data["pairs"]:
-        assert 0 < p["angle_fc4"] < 180 and p["steps"] > 0
-        auc = runs[f"bdfa-b8-s{p['seed']}"][p["sequence"]]["success_auc"]
-        assert p["success_auc"] == pytest.approx(auc)
-        bp = runs[f"bp-b8-s{p['seed']}"][p["sequence"]]["success_auc"]
-        assert p["auc_minus_reference"] == pytest.approx(auc - bp)
-    entry = data["correlations"]["bdfa/fc4/success_auc"]
-    assert -1 <= entry["low"] <= entry["high"] <= 1 and entry["pairs"] == 6
-    assert (out / "alignment.png").stat().st_size > 1000
-    first = (out / "pairs.json").stat().st_mtime_ns
-    assert alignment.main(args) == 0 and (out / "pairs.json").stat().st_mtime_ns == first  # resumed: no reruns
-    capsys.readouterr()
-    assert alignment.main(args[:-2] + ["--batch-size", "16", "--out", str(out)]) == 2
-    assert "no batch size 16" in capsys.readouterr().err
-    assert alignment.main(args[:8] + ["--out", str(out)]) == 2  # default weights: not the sweep's random ones
-    assert "not the weights the sweep" in capsys.readouterr().err
-
-
-def test_scale_sensitivity_scores_the_true_box_scaled_in_each_reading(tmp_path, capsys):
-    from studies import scale_sensitivity
-
-    data = tmp_path / "data"
-    write_otb(data / "Toy", n_frames=4)
-    config = tmp_path / "fast.yaml"
-    config.write_text(yaml.safe_dump({**FAST, "n_neg_init": 200, "n_bbreg": 50}))
-    out = tmp_path / "scale"
-    assert scale_sensitivity.main(["--data", str(data), "--frames", "2,3", "--steps", "2", "--weights", "none",
-                                   "--config", str(config), "--out", str(out)]) == 0
-    report = json.loads((out / "scale_sensitivity.json").read_text())
-    assert set(report["scores"]) == set(scale_sensitivity.READINGS)
-    for rows in report["scores"].values():
-        assert len(rows) == 2 and all(len(r) == 5 and r[2] == 0.0 for r in rows)  # relative to the true box
-    # a map per scale zooms the content, so its scores differ from the one map's
-    assert not np.allclose(report["scores"]["shared, map per scale"], report["scores"]["shared"])
-    assert (out / "scale_sensitivity.png").stat().st_size > 0 and "best within 1 step" in capsys.readouterr().out
-    assert scale_sensitivity.main(["--data", str(data), "--sequences", "Nope", "--out", str(out)]) == 2
-    assert "sequence(s) not found under" in (err := capsys.readouterr().err) and "Nope" in err
-
-
-def test_scaled_boxes_keep_the_centre():
-    from studies.scale_sensitivity import scaled_boxes
-
-    boxes = scaled_boxes(np.array([10.0, 20.0, 40.0, 30.0]), 1.1, 2)
-    assert np.allclose(boxes[:, :2] + boxes[:, 2:] / 2, [30.0, 35.0])
-    assert np.allclose(boxes[:, 2] / 40.0, 1.1 ** np.arange(-2, 3)) and np.allclose(boxes[2], [10, 20, 40, 30])
-
-
+@pytest.mark.slow
 def test_memory_benchmark_reports_each_tracker_in_its_own_process(tmp_path, capsys):
     from tracker.evaluation import memory
 

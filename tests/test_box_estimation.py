@@ -10,7 +10,7 @@ from tracker import PRETRAINED_DIR as MODELS
 from tracker.box_estimation import BOX_ESTIMATORS, SiameseHead, scaled_about_centre
 from tracker.boxes import centres, iou
 from tracker.build import build_tracker
-from tracker.config import TrackerConfig
+from tracker.config import BoxConfig, NetworkConfig, TrackerConfig
 from tracker.data.synthetic import synthetic_sequence
 from tracker.features import FrameFeatures, frame_features
 from tracker.nanotrack import FILES, GRID, STRIDE, Decoding, HeadBox, NanoTrackHead, decode, square_crop
@@ -18,8 +18,9 @@ from tracker.nanotrack import FILES, GRID, STRIDE, Decoding, HeadBox, NanoTrackH
 ESTIMATORS = sorted(BOX_ESTIMATORS)
 
 
-def tracker_for(fast_config, estimator, **changes):
-    config = fast_config.replace(backbone_channels=(16, 32, 32), box_estimator=estimator, box_img_size=75, **changes)
+def tracker_for(fast_config, estimator, **box_changes):
+    config = fast_config.replace(network={"backbone_channels": (16, 32, 32)},
+                                 box={"box_estimator": estimator, "box_img_size": 75, **box_changes})
     with pytest.warns(UserWarning):  # the random backbone
         return build_tracker(config, "none")
 
@@ -53,7 +54,7 @@ def test_degenerate_boxes_give_finite_boxes(fast_config, estimator, box):
 
 def test_crop_bbreg_reads_the_configured_boxes(fast_config, backbone):
     """box_reads top: the regression of each top candidate's crop, averaged; mean: of their mean box's crop."""
-    config = fast_config.replace(box_estimator="crop_bbreg", box_img_size=75, box_fit_samples=40)
+    config = fast_config.replace(box={"box_estimator": "crop_bbreg", "box_img_size": 75, "box_fit_samples": 40})
     image = synthetic_sequence(n_frames=1).frames[0]
     box = np.array([120.0, 90.0, 40.0, 48.0])
     rng = np.random.default_rng(0)
@@ -62,7 +63,8 @@ def test_crop_bbreg_reads_the_configured_boxes(fast_config, backbone):
     frame = FrameFeatures(backbone, image, 107, 16)
     estimates = {}
     for reads in ("top", "mean"):
-        estimator = BOX_ESTIMATORS["crop_bbreg"](config.replace(box_reads=reads), backbone)
+        estimator = BOX_ESTIMATORS["crop_bbreg"](config.replace(box={"box_reads": reads}).box, config.network,
+                                                 backbone)
         estimator.fit(image, box, samples, frame)
         crops = FrameFeatures(backbone, image, 75, 16)
         boxes = top if reads == "top" else top.mean(axis=0, keepdims=True)
@@ -75,11 +77,11 @@ def test_crop_bbreg_reads_the_configured_boxes(fast_config, backbone):
 def test_zoom_bbreg_reads_each_sample_off_a_map_zoomed_for_its_scale(fast_config, backbone):
     """A sample twice the box's size must be read as a crop of its own would show it: off a map zoomed for it,
     not off the box's map (where its features barely see its scale)."""
-    config = fast_config.replace(box_estimator="zoom_bbreg")
+    config = fast_config.replace(box={"box_estimator": "zoom_bbreg"})
     image = synthetic_sequence(n_frames=1).frames[0]
     box = np.array([120.0, 90.0, 40.0, 48.0])
     samples = scaled_about_centre(box, np.array([1.0, 2.0]))
-    estimator = BOX_ESTIMATORS["zoom_bbreg"](config, backbone)
+    estimator = BOX_ESTIMATORS["zoom_bbreg"](config.box, config.network, backbone)
     read = []
     estimator.regressor.fit = lambda features, boxes, target: read.append(features)
     estimator.fit(image, box, samples, FrameFeatures(backbone, image, 107, 16))
@@ -99,18 +101,19 @@ def test_box_settings_are_validated(field, value):
     from tracker.errors import TrackerError
 
     with pytest.raises(TrackerError, match=field):
-        TrackerConfig().replace(**{field: value})
+        TrackerConfig().replace(box={field: value})
 
 
+@pytest.mark.slow
 def test_default_follows_a_target_that_doubles_better_than_shared_bbreg():
     """A target grows to 2x and shrinks back: the default box stage must follow it better than MDNet's
     regression on the shared map (the previous default), on the default weights."""
     torch.set_num_threads(1)
     sequence = synthetic_sequence(n_frames=40, growth=2.0)
-    config = TrackerConfig(n_pos_init=200, n_neg_init=1000, maxiter_init=30, maxiter_update=5, n_pos_update=20,
-                           n_neg_update=60)
-    previous = config.replace(box_estimator="shared_bbreg")
-    assert config.box_estimator != previous.box_estimator
+    config = TrackerConfig().replace(samples={"n_pos_init": 200, "n_neg_init": 1000, "n_pos_update": 20,
+                                              "n_neg_update": 60}, updates={"maxiter_init": 30, "maxiter_update": 5})
+    previous = config.replace(box={"box_estimator": "shared_bbreg"})
+    assert config.box.box_estimator != previous.box.box_estimator
     mean_iou = {}
     for label, cfg in (("default", config), ("shared_bbreg", previous)):
         boxes = track(build_tracker(cfg), sequence.frames, sequence.ground_truth[0])
@@ -119,16 +122,17 @@ def test_default_follows_a_target_that_doubles_better_than_shared_bbreg():
     assert mean_iou["default"] > mean_iou["shared_bbreg"] + 0.02, mean_iou
 
 
+@pytest.mark.slow
 def test_siamese_head_follows_a_target_that_doubles_and_changes_aspect_better_than_zoom_bbreg():
     """A target grows to 2x and back while its aspect goes from 0.7 to 1.5: NanoTrack's offline-trained head,
     read about the classifier's box, must follow its size better than the default's regression."""
     torch.set_num_threads(1)
     sequence = synthetic_sequence(n_frames=60, growth=2.0, aspect=(0.7, 1.5))
-    config = TrackerConfig(n_pos_init=200, n_neg_init=1000, maxiter_init=30, maxiter_update=5, n_pos_update=20,
-                           n_neg_update=60)
+    config = TrackerConfig().replace(samples={"n_pos_init": 200, "n_neg_init": 1000, "n_pos_update": 20,
+                                              "n_neg_update": 60}, updates={"maxiter_init": 30, "maxiter_update": 5})
     mean_iou = {}
     for estimator in ("siamese_head", "zoom_bbreg"):
-        boxes = track(build_tracker(config.replace(box_estimator=estimator)), sequence.frames,
+        boxes = track(build_tracker(config.replace(box={"box_estimator": estimator})), sequence.frames,
                       sequence.ground_truth[0])
         mean_iou[estimator] = float(iou(boxes, sequence.ground_truth[1:]).mean())
     torch.set_num_threads(2)
@@ -136,7 +140,7 @@ def test_siamese_head_follows_a_target_that_doubles_and_changes_aspect_better_th
 
 
 def siamese_head(**changes):
-    head = SiameseHead(TrackerConfig(**changes), backbone=None)
+    head = SiameseHead(BoxConfig(**changes), NetworkConfig(), backbone=None)
     head.size = np.array([40.0, 50.0])
     return head
 
@@ -224,7 +228,8 @@ def test_a_missing_or_damaged_nanotrack_model_is_one_error_naming_it(tmp_path):
 def test_box_feedback_centres_the_next_search_on_the_reported_box(feedback):
     torch.set_num_threads(1)
     sequence = synthetic_sequence(n_frames=3)
-    config = TrackerConfig(n_pos_init=200, n_neg_init=1000, maxiter_init=30, box_feedback=feedback)
+    config = TrackerConfig().replace(samples={"n_pos_init": 200, "n_neg_init": 1000}, updates={"maxiter_init": 30},
+                                     box={"box_feedback": feedback})
     tracker = build_tracker(config)  # the shipped trunk, trained enough that frame 1 is tracked
     tracker.init(sequence.frames[0], sequence.ground_truth[0])
     result = tracker.track_frame(sequence.frames[1])

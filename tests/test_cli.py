@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import FAST, write_otb
+from tests.conftest import NARROW, write_otb
 from tracker.backbones import MDNetBackbone, save_weights
 from tracker.build import SHIPPED
 from tracker.cli import main
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def fast_yaml(tmp_path):
     path = tmp_path / "fast.yaml"
-    path.write_text(yaml.safe_dump({**FAST, "backbone_channels": [16, 32, 32]}))
+    path.write_text(yaml.safe_dump(NARROW))
     return str(path)
 
 
@@ -64,6 +64,7 @@ def test_outputs_and_summary(tmp_path, otb_folder, fast_yaml):
     video.release()
 
 
+@pytest.mark.slow
 def test_same_seed_same_boxes_other_seed_other_boxes(tmp_path, otb_folder, fast_yaml):
     def boxes(seed, name):
         path = tmp_path / name
@@ -120,6 +121,7 @@ def bad_frames(folder):
      "--weights imagenet is the efficientnet_lite0 trunk, but the backbone is mdnet"),
     ("otb", ["--video", "{tmp}/Toy", "--config", "{tmp}/badblocks.yaml"], "trunk_blocks must be in 1-16"),
 ])
+@pytest.mark.slow
 def test_bad_input_is_one_line_exit_2(tmp_path, setup, args, fragment):
     tmp = tmp_path
     boxes = [f"{10 + i},{10 + i},30,30" for i in range(8)]
@@ -141,15 +143,16 @@ def test_bad_input_is_one_line_exit_2(tmp_path, setup, args, fragment):
     elif setup == "text_file":
         (tmp / "notes.txt").write_text("hello")
     (tmp / "unknown.yaml").write_text("no_such_option: 3\n")
-    (tmp / "wrongtype.yaml").write_text("n_samples: lots\n")
+    (tmp / "wrongtype.yaml").write_text("candidates: {n_samples: lots}\n")
     (tmp / "junk.pt").write_bytes(b"garbage")
-    (tmp / "badblocks.yaml").write_text("trunk_blocks: 17\n")
+    (tmp / "badblocks.yaml").write_text("network: {trunk_blocks: 17}\n")
     save_weights(tmp / "mdnet.pt", MDNetBackbone((4, 4, 4)))
     code, _, stderr = run_cli(*[a.format(tmp=tmp) for a in args], "--weights", "none") if "--weights" not in args \
         else run_cli(*[a.format(tmp=tmp) for a in args])
     assert_one_line_error(code, stderr, fragment)
 
 
+@pytest.mark.slow
 def test_an_error_mid_sequence_clears_the_progress_bar_first(tmp_path, fast_yaml):
     """With the bar showing, the error must not be glued to the end of the bar's line."""
     write_otb(tmp_path / "Toy", boxes=[f"{10 + i},{10 + i},30,30" for i in range(8)])
@@ -181,17 +184,24 @@ def test_set_overrides_any_config_key_after_the_yaml_and_before_the_flags(tmp_pa
     from tracker.cli import build_parser, make_config
 
     yaml_file = tmp_path / "c.yaml"
-    yaml_file.write_text("lr_update: 0.003\nbatch_size: 64\n")
-    args = build_parser().parse_args(["--config", str(yaml_file), "--set", "lr_update=0.002", "--set",
-                                      "lr_mult={fc6: 5}", "--set", "batch_size=32", "--batch-size", "16"])
+    yaml_file.write_text("updates:\n  lr_update: 0.003\n  batch_size: 64\n  maxiter_update: 9\n")
+    args = build_parser().parse_args(["--config", str(yaml_file), "--set", "updates.lr_update=0.002", "--set",
+                                      "learning.lr_mult={fc6: 5}", "--set", "updates.batch_size=32",
+                                      "--batch-size", "16", "--set", "seed=3"])
     config = make_config(args)
-    assert (config.lr_update, config.lr_mult, config.batch_size) == (0.002, {"fc6": 5.0}, 16)
+    assert (config.updates.lr_update, config.learning.lr_mult, config.updates.batch_size) == (0.002, {"fc6": 5.0}, 16)
+    assert (config.updates.maxiter_update, config.seed) == (9, 3)  # the file's other keys in that section stand
 
 
-@pytest.mark.parametrize("value, fragment", [("n_samples=lots", "n_samples must be int"),
-                                             ("no_such=1", "unknown key(s) no_such"),
-                                             ("batchsize=32", "(did you mean: batchsize -> batch_size?)"),
-                                             ("n_samples", "--set takes KEY=VALUE")])
+@pytest.mark.parametrize("value, fragment", [
+    ("candidates.n_samples=lots", "candidates.n_samples must be int"),
+    ("no_such=1", "unknown key(s) no_such"),
+    ("batchsize=32", "(did you mean: batchsize -> updates.batch_size?)"),
+    ("updates.batchsize=32", "unknown key(s) in updates: batchsize (did you mean: batchsize -> batch_size?)"),
+    ("batch_size=32", "batch_size -> updates.batch_size; in YAML a mapping per section, on the command line --set "
+                      "SECTION.KEY=VALUE"),
+    ("nowhere.batch_size=32", "'nowhere.batch_size' names no setting: give SECTION.KEY"),
+    ("candidates.n_samples", "--set takes KEY=VALUE")])
 def test_bad_set_is_one_error_line(value, fragment, capsys):
     assert main(["--set", value, "--weights", "none", "--quiet"]) == 2
     assert fragment in capsys.readouterr().err

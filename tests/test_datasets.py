@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import FAST
+from tests.conftest import NARROW
 from tracker.data.layouts import list_dataset
 from tracker.data.synthetic import synthetic_sequence
 from tracker.errors import TrackerError
@@ -112,7 +112,7 @@ def test_a_malformed_file_fails_that_run_naming_the_file(tmp_path, capsys):
 @pytest.fixture
 def fast_config(tmp_path):
     config = tmp_path / "fast.yaml"
-    config.write_text(yaml.safe_dump({**FAST, "backbone_channels": [16, 32, 32]}))
+    config.write_text(yaml.safe_dump(NARROW))
     return str(config)
 
 

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import FAST, write_otb
+from tests.conftest import NARROW, write_otb
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # builds and installs the wheel
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,7 @@ def test_the_installed_package_tracks_with_its_shipped_weights_from_any_director
 def test_the_installed_harness_runs_and_names_the_option_it_needs(installed, tmp_path):
     site, _ = installed
     write_otb(tmp_path / "otb" / "Syn", n_frames=4)
-    (tmp_path / "fast.yaml").write_text(yaml.safe_dump({**FAST, "backbone_channels": [16, 32, 32]}))
+    (tmp_path / "fast.yaml").write_text(yaml.safe_dump(NARROW))
     common = ["--updaters", "bdfa", "--batch-sizes", "8", "--seeds", "1", "--peers", "", "--anchors", "",
               "--weights", "none", "--config", "fast.yaml"]
     proc = run(installed, tmp_path, str(site / "bin" / "bdfa-ope"), "--otb", "otb", "--out", "out", *common)

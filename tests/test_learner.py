@@ -82,20 +82,21 @@ def boxes(config: TrackerConfig) -> np.ndarray:
     return run_sequence(build_tracker(config, "none", warn=False), sequence).boxes
 
 
+@pytest.mark.slow
 def test_thread_and_sequential_give_the_same_boxes(fast_config):
     # steps spread over frames and long-term updates every 5th, so that several jobs overlap the tracking
-    config = fast_config.replace(long_interval=5, maxiter_update=6)
-    threaded = boxes(config.replace(learner="thread", learner_delay=2))
-    sequential = boxes(config.replace(learner="sequential", learner_delay=2))
+    config = fast_config.replace(updates={"long_interval": 5, "maxiter_update": 6})
+    threaded = boxes(config.replace(updates={"learner": "thread", "learner_delay": 2}))
+    sequential = boxes(config.replace(updates={"learner": "sequential", "learner_delay": 2}))
     assert np.array_equal(threaded, sequential)
     # the delay is real: one frame less of it scores frames with newer weights
-    assert not np.array_equal(boxes(config.replace(learner="sequential", learner_delay=1)), sequential)
+    assert not np.array_equal(boxes(config.replace(updates={"learner": "sequential", "learner_delay": 1})), sequential)
 
 
 def test_config_bounds_the_learner():
     with pytest.raises(TrackerError, match="learner must be one of"):
-        load_config(learner="gpu")
+        load_config(updates={"learner": "gpu"})
     with pytest.raises(TrackerError, match="learner_delay"):
-        load_config(learner="thread", learner_delay=0)
+        load_config(updates={"learner": "thread", "learner_delay": 0})
     with pytest.raises(TrackerError, match="learner_delay"):
-        load_config(learner="thread", learner_delay=10**6)
+        load_config(updates={"learner": "thread", "learner_delay": 10**6})

@@ -82,12 +82,12 @@ class Recorder:
         self.backbone, self.configs, self.inits, self.updates = backbone, [], [], 0
 
     def __call__(self, config):
-        self.configs.append(config.updater)
+        self.configs.append(config.learning.updater)
         tracker = MDNetTracker(config, self.backbone)
         init, track_frame = tracker.init, tracker.track_frame
 
         def recorded_init(image, box):
-            self.inits.append((config.updater, np.asarray(box, float).tolist()))
+            self.inits.append((config.learning.updater, np.asarray(box, float).tolist()))
             init(image, box)
 
         def counted_track_frame(image):
@@ -101,8 +101,9 @@ class Recorder:
 GT0 = synthetic_sequence(n_frames=60).ground_truth[0]
 
 
+@pytest.mark.slow
 def test_scripted_keys_pause_reselect_cycle_snapshot_quit(tmp_path):
-    backbone = Backbone(TrackerConfig().backbone_channels)  # default width: the README screenshot
+    backbone = Backbone(TrackerConfig().network.backbone_channels)  # default width: the README screenshot
     backbone.init_random(torch.Generator().manual_seed(0))
     recorder = Recorder(backbone)
     keys = [-1, -1, "s", " ", -1, -1, " ", "r", "u", "s", -1, "q"]
@@ -110,13 +111,14 @@ def test_scripted_keys_pause_reselect_cycle_snapshot_quit(tmp_path):
     updates_at = {}
     window.on_key = lambda call: updates_at.__setitem__(call, recorder.updates)
     reader = LatestFrameReader(FakeCapture(delay=0.1, loop=True), is_camera=True).start()
-    stats = run_live(reader, window, TrackerConfig(**FAST), recorder, init_box=GT0, snapshot_dir=str(tmp_path))
+    stats = run_live(reader, window, TrackerConfig().replace(**FAST), recorder, init_box=GT0,
+                     snapshot_dir=str(tmp_path))
     assert not window.keys
     # pause (4th key) to resume (7th): no update runs while paused, and updates run around it
     assert updates_at[5] == updates_at[6] == updates_at[7]
     assert updates_at[4] > updates_at[1] and updates_at[8] > updates_at[7]
     # r re-initialised the default rule on the given box; u switched to the next registered rule on the current box
-    default = TrackerConfig().updater
+    default = TrackerConfig().learning.updater
     following = UPDATER_CYCLE[(UPDATER_CYCLE.index(default) + 1) % len(UPDATER_CYCLE)]
     assert recorder.inits[0] == (default, GT0.tolist())
     assert recorder.inits[1] == (default, [60.0, 50.0, 30.0, 30.0])
@@ -135,7 +137,7 @@ def test_newest_frame_only_and_skips_counted(backbone):
     capture = FakeCapture(delay=0.001)
     window = ScriptedWindow([-1] * 200)
     reader = LatestFrameReader(capture, is_camera=False).start()
-    stats = run_live(reader, window, TrackerConfig(**FAST), recorder, init_box=GT0)
+    stats = run_live(reader, window, TrackerConfig().replace(**FAST), recorder, init_box=GT0)
     assert stats.skipped > 0
     assert stats.frames + stats.skipped <= 59
     assert stats.frames + stats.skipped >= 55  # the file ran to its end (last frames may be unseen)
@@ -144,13 +146,13 @@ def test_newest_frame_only_and_skips_counted(backbone):
 def test_camera_unplugged_mid_run_is_a_clear_error(backbone):
     reader = LatestFrameReader(FakeCapture(delay=0.001, unplug_after=8), is_camera=True).start()
     with pytest.raises(TrackerError, match="stopped delivering frames"):
-        run_live(reader, ScriptedWindow([-1] * 500), TrackerConfig(**FAST), Recorder(backbone), init_box=GT0)
+        run_live(reader, ScriptedWindow([-1] * 500), TrackerConfig().replace(**FAST), Recorder(backbone), init_box=GT0)
     assert reader.capture.released
 
 
 def test_user_giving_up_selection_quits_cleanly(backbone):
     reader = LatestFrameReader(FakeCapture(delay=0.01), is_camera=True).start()
-    stats = run_live(reader, ScriptedWindow([]), TrackerConfig(**FAST), Recorder(backbone))
+    stats = run_live(reader, ScriptedWindow([]), TrackerConfig().replace(**FAST), Recorder(backbone))
     assert stats.frames == 0
 
 
@@ -163,7 +165,7 @@ def test_an_opencv_peer_runs_live_under_its_name_and_u_does_nothing():
     peer.init = lambda image, box: inits.append(np.asarray(box).tolist()) or init(image, box)
     window = ScriptedWindow([-1, -1, "u", -1, -1, "q"])
     reader = LatestFrameReader(FakeCapture(delay=0.01, loop=True), is_camera=True).start()
-    stats = run_live(reader, window, TrackerConfig(**FAST), lambda config: peer, init_box=GT0,
+    stats = run_live(reader, window, TrackerConfig().replace(**FAST), lambda config: peer, init_box=GT0,
                      fixed_name=peer.name)
     assert stats.frames > 0 and len(inits) == 1  # u would re-initialise with another rule of ours
     assert window.shown and all(frame.shape == (240, 320, 3) for frame in window.shown)
@@ -183,11 +185,13 @@ def run_cli(*args, env=None):
     return proc.returncode, proc.stderr.strip().splitlines()
 
 
+@pytest.mark.slow
 def test_no_camera_at_that_index():
     code, err = run_cli("--webcam", "7", env={"DISPLAY": ":0"})
     assert code == 2 and err == ["error: no camera at index 7"]
 
 
+@pytest.mark.slow
 def test_no_display_available(tmp_path):
     video = tmp_path / "clip.mp4"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 240))
@@ -234,6 +238,7 @@ def screen(fbdir: Path) -> np.ndarray:
     return pixels.reshape(height, bytes_per_line // 4, 4)[:, :width, :3]
 
 
+@pytest.mark.slow
 def test_live_cli_on_a_video_file_in_a_real_window(tmp_path, xvfb):
     """The window shows the clip (not a black screen) while it plays, and the run saves what it showed."""
     display, fbdir = xvfb
@@ -259,19 +264,20 @@ def test_live_cli_on_a_video_file_in_a_real_window(tmp_path, xvfb):
     assert (tmp_path / "o.mp4").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_a_file_plays_at_the_trackers_pace_every_frame_tracked(backbone):
     """The default for a recorded clip: nothing skipped, however slow the tracker (here, while the first frame
     trains, a paced reader would have dropped many)."""
     window = ScriptedWindow([-1] * 200)
     reader = LatestFrameReader(FakeCapture(n_frames=30, delay=0.001), is_camera=False, every_frame=True).start()
-    stats = run_live(reader, window, TrackerConfig(**FAST), Recorder(backbone), init_box=GT0)
+    stats = run_live(reader, window, TrackerConfig().replace(**FAST), Recorder(backbone), init_box=GT0)
     assert (stats.frames, stats.skipped) == (29, 0)
 
 
 def test_the_window_shows_the_first_frame_while_it_trains(backbone):
     window = ScriptedWindow(["q"])
     reader = LatestFrameReader(FakeCapture(n_frames=5, delay=0.001), is_camera=False, every_frame=True).start()
-    run_live(reader, window, TrackerConfig(**FAST), Recorder(backbone), init_box=GT0)
+    run_live(reader, window, TrackerConfig().replace(**FAST), Recorder(backbone), init_box=GT0)
     assert window.painted == 1 and window.shown[0].mean() > 20  # the frame, not a black window
 
 

@@ -70,8 +70,9 @@ def test_a_missing_runtime_is_one_clear_error(lite0, monkeypatch):
         onnx_runtime.export_graph(MDNetBackbone((8, 8, 8)))
 
 
+@pytest.mark.slow
 def test_a_tracker_on_the_exported_trunk_tracks_and_repeats_itself():
-    config = TrackerConfig(trunk_runtime="onnxruntime", **FAST)
+    config = TrackerConfig().replace(**FAST, network={"trunk_runtime": "onnxruntime"})
     sequence = synthetic_sequence()
     runs = [run_sequence(build_tracker(config, "imagenet"), sequence).boxes for _ in range(2)]
     assert isinstance(build_tracker(config, "imagenet").backbone, OnnxRuntimeTrunk)

@@ -10,7 +10,7 @@ import yaml
 from got10k.experiments import ExperimentOTB
 from got10k.utils.metrics import center_error, rect_iou
 
-from tests.conftest import FAST, write_otb
+from tests.conftest import NARROW, write_otb
 from tracker.backbones import save_weights
 from tracker.evaluation.ope import (
     anchor_boxes,
@@ -105,7 +105,7 @@ def tiny(tmp_path):
                delimiter=",")
     (anchors / "attributes.txt").write_text("SynA\tOCC, SV\nSynB\tSV\n")
     config = tmp_path / "fast.yaml"
-    config.write_text(yaml.safe_dump({**FAST, "backbone_channels": [16, 32, 32]}))
+    config.write_text(yaml.safe_dump(NARROW))
     args = ["--otb", str(otb), "--updaters", "bp,bdfa", "--batch-sizes", "16,8", "--seeds", "2",
             "--out", str(tmp_path / "out"), "--config", str(config), "--weights", "none",
             "--anchors", "Pub", "--anchors-root", str(anchors), "--peers", "mil,nano",
@@ -113,6 +113,7 @@ def tiny(tmp_path):
     return tmp_path, args
 
 
+@pytest.mark.slow
 def test_tiny_end_to_end_run_writes_every_plot_table_and_json(tiny, capsys):
     tmp_path, args = tiny
     assert main(args) == 0
@@ -149,10 +150,11 @@ def test_tiny_end_to_end_run_writes_every_plot_table_and_json(tiny, capsys):
     seed0 = data["per_sequence"]["bp-b8-s0"]["SynA"]
     assert seed0["location_only_auc"] >= 0 and seed0["size_only_auc"] >= 0
     assert set(data["per_sequence_mean_size_diagnostic"]["location_only_auc"]) == set(per_sequence)
-    assert data["settings"]["setup"]["config"]["backbone_channels"] == [16, 32, 32]  # the settings the runs used
+    assert data["settings"]["setup"]["config"]["network"]["backbone_channels"] == [16, 32, 32]  # what the runs used
     assert "backbone: random" in report
 
 
+@pytest.mark.slow
 def test_resume_skips_finished_runs_and_fresh_does_not(tiny, capsys):
     tmp_path, args = tiny
     args = [a if a != "bp,bdfa" else "bp" for a in args]
@@ -172,6 +174,7 @@ def test_resume_skips_finished_runs_and_fresh_does_not(tiny, capsys):
     assert "no finished seed for bp-b8" in (tmp_path / "out" / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_a_broken_sequence_fails_its_runs_alone_and_a_rerun_retries_only_those(tiny, capsys):
     tmp_path, args = tiny
     args = [a if a != "bp,bdfa" else "bp" for a in args] + ["--batch-sizes", "8", "--seeds", "1", "--peers", "mil"]
@@ -194,6 +197,7 @@ def test_a_broken_sequence_fails_its_runs_alone_and_a_rerun_retries_only_those(t
     assert "## Failed runs" not in (out / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_peer_boxes_do_not_depend_on_the_sequences_run_before(tiny, capsys):
     """OpenCV's MIL draws from process-wide random state: each run reseeds it from the run's seed."""
     tmp_path, args = tiny
@@ -221,7 +225,7 @@ def test_resume_refuses_runs_made_with_another_backbone(tiny, backbone, capsys):
 
 @pytest.mark.parametrize("change,message", [
     (["--otb", "{tmp}/empty"], "no OTB sequences found"),
-    (["--updaters", "bp,sgd"], "unknown updater"),
+    (["--updaters", "bp,sgd"], "unknown learning.updater 'sgd'"),
     (["--anchors", "NoSuchTracker"], "unknown anchor"),
     (["--batch-sizes", "16,2"], "at least 4"),
     (["--out", "/proc/forbidden"], "not writable"),
@@ -240,6 +244,7 @@ def test_bad_input_exits_2(tiny, capsys, change, message):
     assert len(err) == 1 and err[0].startswith("error:") and message in err[0]
 
 
+@pytest.mark.slow
 def test_ray_executor_on_a_local_ray_instance(tiny, capsys):
     """Ray 2.60 dropped local_mode: a local single-machine Ray instance runs the same code path."""
     pytest.importorskip("ray")

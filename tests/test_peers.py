@@ -22,6 +22,7 @@ def skip_unless_runs(key: str) -> None:
 
 
 @pytest.mark.parametrize("key", list(PEERS))
+@pytest.mark.slow
 def test_each_peer_tracks_the_synthetic_sequence(key):
     """A tracker that never moves from the first box stays far below 0.5 mean IoU here."""
     skip_unless_runs(key)

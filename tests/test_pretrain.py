@@ -30,13 +30,14 @@ def pretrain(data, out, iterations, updater="bp", every=3, backbone=("--backbone
 
 
 @pytest.mark.parametrize("updater", ["bp", "bdfa"])
+@pytest.mark.slow
 def test_pretraining_lowers_the_loss_and_the_tracker_loads_the_weights(data, updater):
     out = data / "w.pt"
     assert pretrain(data, out, 80, updater, every=40) == 0
     history = torch.load(out.with_name("w.pt.ckpt"), weights_only=True)["history"]
     losses = np.array(history)[:, 0]
     assert losses[-10:].mean() < 0.95 * losses[:5].mean()
-    tracker = build_tracker(TrackerConfig(backbone="mdnet"), str(out))
+    tracker = build_tracker(TrackerConfig().replace(network={"backbone": "mdnet"}), str(out))
     assert tracker.backbone.channels == (8, 16, 16) and tracker.head.fc4.out_features == 32
     sequence = synthetic_sequence(n_frames=5)
     tracker.init(sequence.frames[0], sequence.ground_truth[0])
@@ -44,6 +45,7 @@ def test_pretraining_lowers_the_loss_and_the_tracker_loads_the_weights(data, upd
 
 
 @pytest.mark.parametrize("mode", ["shared", "exact"])
+@pytest.mark.slow
 def test_fine_tuning_the_imagenet_trunk_moves_only_the_chosen_blocks(data, mode):
     """--train-blocks 1 of a 3-block trunk: block 2 learns, the stem and blocks 0-1 stay ImageNet's,
     whether features are read off one map per frame (as the tracker does) or off each crop."""
@@ -59,7 +61,7 @@ def test_fine_tuning_the_imagenet_trunk_moves_only_the_chosen_blocks(data, mode)
     for key, value in imagenet.state_dict().items():
         assert torch.equal(tuned.conv[key], value) != key.startswith("layers.2."), key
     tracker = build_tracker(TrackerConfig(), str(out))
-    assert tracker.config.trunk_blocks == 3 and tracker.head.fc4.in_features == 24 * 9
+    assert tracker.config.network.trunk_blocks == 3 and tracker.head.fc4.in_features == 24 * 9
 
 
 def test_a_checkpoint_past_the_asked_iterations_is_refused(data, capsys):

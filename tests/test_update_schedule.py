@@ -71,7 +71,7 @@ def test_config_refuses_an_unknown_schedule():
     from tracker.errors import TrackerError
 
     with pytest.raises(TrackerError, match="update_schedule"):
-        load_config(update_schedule="sometimes")
+        load_config(updates={"update_schedule": "sometimes"})
 
 
 @pytest.fixture(scope="module")
@@ -87,14 +87,15 @@ def track(config: TrackerConfig, sequence) -> tuple[np.ndarray, list]:
     return np.array([r.box for r in results]), results
 
 
+@pytest.mark.slow
 def test_lost_stretch_keeps_the_step_budget(vanishing, fast_config):
-    config = fast_config.replace(update_schedule="steps", update_steps_per_frame=2, maxiter_update=6,
-                                 update_first_lost_in_full=False)
+    config = fast_config.replace(updates={"update_schedule": "steps", "update_steps_per_frame": 2,
+                                          "maxiter_update": 6, "update_first_lost_in_full": False})
     boxes, results = track(config, vanishing)
     lost = np.array([r.lost for r in results])
     assert lost[9:39].mean() > 0.5  # the tracker knows the target is gone
     assert max(r.learning_steps for r in results) == 2  # learning ran, never more than the budget
-    full = track(config.replace(update_schedule="full"), vanishing)[1]
+    full = track(config.replace(updates={"update_schedule": "full"}), vanishing)[1]
     assert max(r.learning_steps for r in full) == 6  # MDNet's: a whole update inside one frame
     again, _ = track(config, vanishing)
     np.testing.assert_array_equal(boxes, again)  # same seed, same boxes
@@ -120,11 +121,12 @@ def test_an_urgent_job_runs_to_the_end_under_any_schedule():
     assert counting(scheduler, 2) == [15, 0]
 
 
+@pytest.mark.slow
 def test_first_lost_frame_updates_in_full_the_rest_spread(vanishing, fast_config):
-    config = fast_config.replace(update_schedule="steps", update_steps_per_frame=1, maxiter_update=6,
-                                 update_first_lost_in_full=True)
+    config = fast_config.replace(updates={"update_schedule": "steps", "update_steps_per_frame": 1,
+                                          "maxiter_update": 6, "update_first_lost_in_full": True})
     results = track(config, vanishing)[1]
-    lost = [r.score <= config.success_threshold for r in results]  # MDNet's decision: what asks for updates
+    lost = [r.score <= config.candidates.success_threshold for r in results]  # MDNet's decision: what asks for updates
     first_lost = [i for i, flag in enumerate(lost) if flag and (i == 0 or not lost[i - 1])]
     assert first_lost and all(results[i].learning_steps == 6 for i in first_lost)
     assert all(r.learning_steps <= 1 for i, r in enumerate(results) if i not in first_lost)

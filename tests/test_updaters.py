@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tracker.build import build_tracker
-from tracker.config import TrackerConfig
+from tracker.config import LearningConfig, TrackerConfig
 from tracker.data.synthetic import synthetic_sequence
 from tracker.head import Head
 from tracker.updaters import UPDATERS, make_updater
@@ -26,8 +26,7 @@ def make_head(seed=0, in_dim=20, width=16, dropout=0.0, positive=False):
 
 def gradients(updater_name, head, x, y, seed=1, **config):
     """fc4-fc6's gradients for one batch, in float32 unless asked: the identities below are float32's, to rounding."""
-    cfg = TrackerConfig(updater=updater_name, **{"learning_dtype": "float32", **config})
-    updater = make_updater(cfg)
+    updater = make_updater(LearningConfig(**{"learning_dtype": "float32", **config}, updater=updater_name))
     updater.start(head, torch.Generator().manual_seed(seed))
     updater.compute_gradients(x, y)
     return [p.grad.clone() for layer in head.layers for p in layer.parameters()]
@@ -76,7 +75,7 @@ def test_storage_bdfa_is_32x_smaller_than_dfa():
     head = make_head(in_dim=4608, width=512)
     sizes = {}
     for name in ("dfa", "bdfa"):
-        updater = make_updater(TrackerConfig(updater=name))
+        updater = make_updater(LearningConfig(updater=name))
         updater.start(head, torch.Generator().manual_seed(0))
         sizes[name] = updater.feedback_bytes()
     assert sizes == {"dfa": 2 * 2 * 512 * 4, "bdfa": 2 * 2 * 512 // 8}
@@ -91,7 +90,8 @@ def test_every_updater_lowers_the_loss_on_a_separable_problem(name, init, dtype)
     x = torch.randn(256, 20, generator=g)
     y = (x @ direction > 0).long()
     head = make_head(dropout=0.5)
-    updater = make_updater(TrackerConfig(updater=name, feedback_init=init, learning_dtype=dtype))
+    updater = make_updater(LearningConfig(**{"updater": name, "feedback_init": init,
+                                                             "learning_dtype": dtype}))
     updater.start(head, torch.Generator().manual_seed(4))
     losses = [updater.step(x, y, lr=0.05).loss for _ in range(200)]
     assert all(p.dtype == torch.float32 for p in head.parameters())  # bfloat16 products, float32 weights
@@ -104,7 +104,7 @@ def test_every_updater_lowers_the_loss_on_a_separable_problem(name, init, dtype)
 @pytest.mark.parametrize("name", ["fa", "dfa", "bdfa"])
 def test_same_seed_same_feedback(name):
     def feedback(seed):
-        updater = make_updater(TrackerConfig(updater=name))
+        updater = make_updater(LearningConfig(updater=name))
         updater.start(make_head(), torch.Generator().manual_seed(seed))
         return [f.bits if isinstance(f, BinaryFeedback) else f.matrix for f in updater.rule.feedback]
 
@@ -114,7 +114,7 @@ def test_same_seed_same_feedback(name):
 
 def test_alignment_diagnostics_report_angles_and_timings():
     x, y = batch()
-    updater = make_updater(TrackerConfig(updater="bdfa", alignment_diagnostics=True))
+    updater = make_updater(LearningConfig(updater="bdfa", alignment_diagnostics=True))
     updater.start(make_head(dropout=0.5), torch.Generator().manual_seed(0))
     for _ in range(3):
         updater.step(x, y, lr=0.01)
@@ -125,13 +125,14 @@ def test_alignment_diagnostics_report_angles_and_timings():
 
 
 @pytest.mark.parametrize("name", sorted(UPDATERS))
+@pytest.mark.slow
 def test_synthetic_sequence_tracks_with_every_updater(name):
     """Default settings; the same bar as BP's end-to-end test (see test_tracking), first 30 frames."""
     from tracker.boxes import iou
 
     sequence = synthetic_sequence()
     with pytest.warns(UserWarning):
-        tracker = build_tracker(TrackerConfig(updater=name), "none")
+        tracker = build_tracker(TrackerConfig().replace(learning={"updater": name}), "none")
     frames = sequence.frames[:30]
     tracker.init(frames[0], sequence.ground_truth[0])
     boxes = np.array([sequence.ground_truth[0]] + [tracker.update(f) for f in frames[1:]])
@@ -187,7 +188,7 @@ def test_bfloat16_learning_computes_the_products_in_bfloat16(name):
     grads = {}
     for dtype in ("float32", "bfloat16"):
         head = make_head(dropout=0.5)
-        updater = make_updater(TrackerConfig(updater=name, learning_dtype=dtype))
+        updater = make_updater(LearningConfig(updater=name, learning_dtype=dtype))
         updater.start(head, torch.Generator().manual_seed(1))
         updater.compute_gradients(x, y)
         grads[dtype] = torch.cat([p.grad.flatten() for p in head.parameters()])

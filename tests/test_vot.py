@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import FAST, write_otb
+from tests.conftest import NARROW, write_otb
 from tests.test_cli import ROOT
 from tracker.integrations.trax_guard import CHUNK, MAX_ARGUMENT, MAX_MESSAGE, MessageGuard, message_problem
 
@@ -25,6 +25,7 @@ except ImportError:  # the round trips below skip; the missing-library case runs
 needs_trax = pytest.mark.skipif(trax_client is None, reason="vot-trax is not installed (pip install -e '.[vot]')")
 
 
+@pytest.mark.slow
 def test_without_vot_trax_the_server_says_how_to_get_it(tmp_path):
     """Google's unrelated ``trax`` package has no TraX server: it is taken for a missing library."""
     (tmp_path / "trax").mkdir()
@@ -40,7 +41,7 @@ def test_without_vot_trax_the_server_says_how_to_get_it(tmp_path):
 def sequence(tmp_path):
     folder = write_otb(tmp_path / "Toy", n_frames=8)
     config = tmp_path / "fast.yaml"
-    config.write_text(yaml.safe_dump({**FAST, "backbone_channels": [16, 32, 32]}))
+    config.write_text(yaml.safe_dump(NARROW))
     frames = sorted((folder / "img").iterdir())
     first = np.loadtxt(folder / "groundtruth_rect.txt", delimiter=",")[0]
     return folder, frames, first, ["--weights", "none", "--config", str(config), "--seed", "3"]
@@ -72,6 +73,7 @@ class Server:
 
 
 @needs_trax
+@pytest.mark.slow
 def test_every_frame_is_answered_with_run_tracker_boxes(sequence, tmp_path):
     folder, frames, first, args = sequence
     server = Server(args)
@@ -93,6 +95,7 @@ def test_every_frame_is_answered_with_run_tracker_boxes(sequence, tmp_path):
 
 
 @needs_trax
+@pytest.mark.slow
 def test_a_polygon_starts_from_its_bounding_rectangle(sequence):
     _, frames, first, args = sequence
     x, y, w, h = first
@@ -105,6 +108,7 @@ def test_a_polygon_starts_from_its_bounding_rectangle(sequence):
 
 @needs_trax
 @pytest.mark.parametrize("case, fragment", [("image", "image not found: "), ("region", "is smaller than 1x1 px")])
+@pytest.mark.slow
 def test_a_bad_image_or_region_ends_the_session_cleanly_on_both_sides(sequence, tmp_path, case, fragment):
     _, frames, first, args = sequence
     server = Server(args)
@@ -172,6 +176,7 @@ def test_the_guard_passes_whole_messages_and_stops_at_the_first_bad_one():
     (b'@@TRAX:initialize "file:///\xff.jpg" "1,1,5,5"\n', "not UTF-8"),
     (b"@@TRAX:initialize " + b"9" * (MAX_MESSAGE + 10), "more than"),
 ])
+@pytest.mark.slow
 def test_a_hostile_message_ends_the_server_in_bounded_memory_with_one_line(sequence, data, fragment):
     """vot-trax's own reader allocated without bound on the first of these (22.8 GB): now the session ends
     within 6 GiB of address space (most of it torch's reservations), in seconds."""
@@ -187,6 +192,7 @@ def test_a_hostile_message_ends_the_server_in_bounded_memory_with_one_line(seque
 
 
 @needs_trax
+@pytest.mark.slow
 def test_a_frame_of_another_size_ends_the_session_instead_of_a_box_outside_it(sequence, tmp_path):
     import cv2
 

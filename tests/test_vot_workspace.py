@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import FAST, write_otb
+from tests.conftest import NARROW, write_otb
 from tracker.integrations.vot_workspace import anchor_values, build_workspace, groundtruth_lines, main
 
 
@@ -94,7 +94,7 @@ def vot_command() -> Path | None:
 def test_the_vot_toolkit_evaluates_and_analyses_bdfa_on_the_workspace(otb, tmp_path):
     """As a researcher would run it: the toolkit starts bdfa-vot over traxpython for each run."""
     config = tmp_path / "fast.yaml"
-    config.write_text(yaml.safe_dump({**FAST, "backbone_channels": [16, 32, 32]}))
+    config.write_text(yaml.safe_dump(NARROW))
     out = tmp_path / "ws"
     shutil.rmtree(otb / "SynB")
     build_workspace(str(otb), out, tracker_args=f"--weights none --config {config} --seed 1")

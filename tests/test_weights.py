@@ -6,7 +6,7 @@ from tracker.build import build_tracker
 from tracker.config import TrackerConfig
 from tracker.errors import TrackerError
 
-MDNET = TrackerConfig(backbone="mdnet")
+MDNET = TrackerConfig().replace(network={"backbone": "mdnet"})
 
 
 def mdnet_state(c=(8, 16, 24), width=32):
@@ -55,7 +55,7 @@ def test_the_file_records_its_backbone_and_a_mismatch_is_one_line(tmp_path):
     loaded = read_weights(path)
     assert (loaded.backbone, loaded.settings) == ("efficientnet_lite0", {"blocks": 3})
     tracker = build_tracker(TrackerConfig(), str(path))  # the file fixes the cut point
-    assert tracker.config.trunk_blocks == 3 and torch.equal(tracker.backbone.stem.weight, trunk.stem.weight)
+    assert tracker.config.network.trunk_blocks == 3 and torch.equal(tracker.backbone.stem.weight, trunk.stem.weight)
     with pytest.raises(TrackerError, match="holds a efficientnet_lite0 backbone, but the config asks for mdnet"):
         build_tracker(MDNET, str(path))
 

@@ -40,7 +40,7 @@ from tracker import PRETRAINED_DIR
 from tracker.backbones import Backbone
 from tracker.bbreg import BBoxRegressor
 from tracker.boxes import about_centres, centres, iou
-from tracker.config import TrackerConfig
+from tracker.config import BoxConfig, NetworkConfig
 from tracker.features import FrameFeatures, feature_dim, frame_features
 from tracker.nanotrack import Decoding, HeadBox, NanoTrackHead
 
@@ -48,15 +48,16 @@ from tracker.nanotrack import Decoding, HeadBox, NanoTrackHead
 class BoxEstimator(ABC):
     """Fit once on the first frame's samples about the true box, then estimate the box on each frame."""
 
-    def __init__(self, config: TrackerConfig, backbone: Backbone,
+    def __init__(self, config: BoxConfig, network: NetworkConfig, backbone: Backbone,
                  score: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
-        self.config = config
+        self.config = config  # the box section
+        self.network = network  # how the classifier reads boxes: the zoomed maps read them alike
         self.backbone = backbone
         self.score = score  # the online classifier's target score of boxes' features, where the tracker lends it
 
     def crop_features(self, image: np.ndarray) -> FrameFeatures:
         """A reader of boxes off their own crops of ``image``, at the box stage's crop size."""
-        return FrameFeatures(self.backbone, image, self.config.box_img_size, self.config.padding)
+        return FrameFeatures(self.backbone, image, self.config.box_img_size, self.network.padding)
 
     @abstractmethod
     def fit(self, image: np.ndarray, box: np.ndarray, samples: np.ndarray, frame: FrameFeatures) -> None:
@@ -85,9 +86,9 @@ class BoxEstimator(ABC):
 class SharedBBReg(BoxEstimator):
     """MDNet's bounding-box regression on the classifier's own features."""
 
-    def __init__(self, config: TrackerConfig, backbone: Backbone,
+    def __init__(self, config: BoxConfig, network: NetworkConfig, backbone: Backbone,
                  score: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
-        super().__init__(config, backbone, score)
+        super().__init__(config, network, backbone, score)
         self.regressor = BBoxRegressor(config.bbreg_lambda)
 
     def fit(self, image: np.ndarray, box: np.ndarray, samples: np.ndarray, frame: FrameFeatures) -> None:
@@ -129,8 +130,9 @@ class ZoomBBReg(SharedBBReg):
             chosen = levels == level
             # the map reaches as far round the target as a tracked frame's search region does
             cover = np.concatenate([samples[chosen], search[None]])
-            zoomed = frame_features(self.backbone, image, "shared", cfg.img_size, cfg.padding, reference, cover,
-                                    cfg.max_map_side)
+            zoomed = frame_features(self.backbone, image, "shared", self.network.img_size, self.network.padding,
+                                    reference,
+                                    cover, self.network.max_map_side)
             features[torch.from_numpy(chosen)] = zoomed.extract(samples[chosen])
         return features
 
@@ -209,8 +211,8 @@ def agreement(reading: HeadBox, box: np.ndarray, min_iou: float) -> float:
     return reading.score if iou(reading.box, box)[0] >= min_iou else 0.0
 
 
-def nanotrack_head(config: TrackerConfig) -> NanoTrackHead:
-    """The shipped NanoTrack networks, decoded with ``config``'s settings."""
+def nanotrack_head(config: BoxConfig) -> NanoTrackHead:
+    """The shipped NanoTrack networks, decoded with the box section's settings."""
     return NanoTrackHead(PRETRAINED_DIR, Decoding(config.siamese_window, config.siamese_penalty_k, config.siamese_lr))
 
 
@@ -227,6 +229,6 @@ BOX_ESTIMATORS: dict[str, type[BoxEstimator]] = {
 }
 
 
-def make_box_estimator(config: TrackerConfig, backbone: Backbone,
+def make_box_estimator(config: BoxConfig, network: NetworkConfig, backbone: Backbone,
                        score: Callable[[torch.Tensor], torch.Tensor] | None = None) -> BoxEstimator:
-    return BOX_ESTIMATORS[config.box_estimator](config, backbone, score)
+    return BOX_ESTIMATORS[config.box_estimator](config, network, backbone, score)

@@ -75,32 +75,32 @@ def make_backbone(config: TrackerConfig, weights: str | None,
     the config's. ``--weights none`` is always the seeded random MDNet layout: a random
     EfficientNet trunk would be of no use.
     """
-    choice = resolve_weights(weights, config.backbone)
+    choice = resolve_weights(weights, config.network.backbone)
     if choice is None:
         if warn:
             warnings.warn(f"no pretrained weights: using a random backbone (seed {config.seed})", stacklevel=3)
-        backbone = MDNetBackbone(config.backbone_channels)
+        backbone = MDNetBackbone(config.network.backbone_channels)
         backbone.init_random(torch.Generator().manual_seed(config.seed))
-        return backbone, None, config.replace(backbone="mdnet")
+        return backbone, None, config.replace(network={"backbone": "mdnet"})
     if choice == NANOTRACK_TRUNK:
         return NanoTrackTrunk(), None, config
     if choice == "imagenet":
-        if config.backbone != "efficientnet_lite0":
+        if config.network.backbone != "efficientnet_lite0":
             raise TrackerError(f"--weights imagenet is the efficientnet_lite0 trunk, but the backbone is "
-                               f"{config.backbone}")
-        backbone = EfficientNetLite0(config.trunk_blocks)
+                               f"{config.network.backbone}")
+        backbone = EfficientNetLite0(config.network.trunk_blocks)
         backbone.load_imagenet()
         return backbone, None, config
     file = read_weights(choice)
-    if file.backbone != config.backbone:
+    if file.backbone != config.network.backbone:
         raise TrackerError(f"weights file {file.path} holds a {file.backbone} backbone, but the config asks for "
-                           f"{config.backbone} (use --backbone {file.backbone})")
+                           f"{config.network.backbone} (use --backbone {file.backbone})")
     backbone = load_backbone(file)
     layout = {"backbone_channels": backbone.channels} if isinstance(backbone, MDNetBackbone) else {
         "trunk_blocks": backbone.blocks}
     if file.fc:
         layout["fc_width"] = int(file.fc["fc4.weight"].shape[0])
-    return backbone, file.fc or None, config.replace(**layout)
+    return backbone, file.fc or None, config.replace(network=layout)
 
 
 def build_tracker(config: TrackerConfig, weights: str | None = None, warn: bool = True) -> MDNetTracker:
@@ -110,6 +110,6 @@ def build_tracker(config: TrackerConfig, weights: str | None = None, warn: bool 
     """
     return_freed_memory()  # process-wide, unless pretraining chose first: see tracker/allocator.py
     backbone, fc_state, config = make_backbone(config, weights, warn)
-    if config.trunk_runtime == "onnxruntime":
+    if config.network.trunk_runtime == "onnxruntime":
         backbone = OnnxRuntimeTrunk(backbone)
     return MDNetTracker(config, backbone, fc_state)

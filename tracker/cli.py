@@ -16,7 +16,7 @@ from tqdm import tqdm
 from tracker.backbones import BACKBONES
 from tracker.box_estimation import BOX_ESTIMATORS
 from tracker.build import SHIPPED, build_tracker, weights_loaded
-from tracker.config import TrackerConfig, load_config, load_yaml_text
+from tracker.config import TrackerConfig, dotted, load_config
 from tracker.data.otb import open_source
 from tracker.data.sequence import Sequence
 from tracker.data.synthetic import synthetic_sequence
@@ -30,6 +30,7 @@ from tracker.files import json_text
 from tracker.outputs import Output, refuse_clobbering
 from tracker.tracking import Tracker
 from tracker.updaters import UPDATERS
+from tracker.yaml_text import load_yaml_text
 
 
 def parse_box(text: str) -> np.ndarray:
@@ -139,7 +140,8 @@ def make_peer(args: argparse.Namespace) -> OpenCVTracker:
 
 
 def parse_sets(pairs: list[str]) -> dict[str, object]:
-    """``--set key=value`` pairs as config overrides; each value is read as YAML (2, 0.5, true, [1, 2])."""
+    """``--set section.key=value`` pairs as config overrides (``learning.updater=bp``); each value is read as YAML
+    (2, 0.5, true, [1, 2])."""
     overrides = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -156,11 +158,14 @@ def parse_sets(pairs: list[str]) -> dict[str, object]:
 
 def make_config(args: argparse.Namespace) -> TrackerConfig:
     """Defaults < ``--config`` < ``--set`` < the dedicated flags; validated once, by the config."""
-    flags = dict(updater=args.updater, backbone=args.backbone, batch_size=args.batch_size, seed=args.seed,
-                 candidate_features=args.feature_mode, sample_features=args.feature_mode,
-                 box_estimator=args.box_estimator, feedback_init=args.feedback_init,
-                 alignment_diagnostics=True if args.diagnostics else None)
-    return load_config(args.config, **{**parse_sets(args.set), **{k: v for k, v in flags.items() if v is not None}})
+    flags = {"seed": args.seed,
+             "learning.updater": args.updater, "learning.feedback_init": args.feedback_init,
+             "learning.alignment_diagnostics": True if args.diagnostics else None,
+             "network.backbone": args.backbone, "updates.batch_size": args.batch_size,
+             "network.candidate_features": args.feature_mode, "network.sample_features": args.feature_mode,
+             "box.box_estimator": args.box_estimator}
+    return load_config(args.config, **dotted({**parse_sets(args.set), **{k: v for k, v in flags.items()
+                                                                          if v is not None}}))
 
 
 def open_sequence(args: argparse.Namespace) -> tuple[Sequence, np.ndarray]:
@@ -253,12 +258,14 @@ def run(args: argparse.Namespace) -> dict:
         if args.tracker == "ours":
             stats = tracker.sequence_stats()
             summary.update({
-                "tracker": f"ours ({config.updater})", "updater": config.updater, "backbone": tracker.config.backbone,
-                "weights": weights_loaded(args.weights, tracker.config.backbone),
-                "batch_size": config.batch_size, "seed": config.seed,
+                "tracker": f"ours ({config.learning.updater})", "updater": config.learning.updater,
+                "backbone": tracker.config.network.backbone,
+                "weights": weights_loaded(args.weights, tracker.config.network.backbone),
+                "batch_size": config.updates.batch_size, "seed": config.seed,
                 "learning_dtype": str(tracker.updater.dtype).removeprefix("torch."),
-                "candidate_features": config.candidate_features, "sample_features": config.sample_features,
-                "box_estimator": config.box_estimator, "skipped_steps": tracker.state.skipped_steps,
+                "candidate_features": config.network.candidate_features,
+                "sample_features": config.network.sample_features,
+                "box_estimator": config.box.box_estimator, "skipped_steps": tracker.state.skipped_steps,
                 "phase_seconds": stats.phase_seconds, "updater_diagnostics": tracker.updater.diagnostics()})
         else:
             summary["tracker"] = tracker.name
@@ -288,10 +295,9 @@ def track_sequence(args: argparse.Namespace, tracker: Tracker, sequence: Sequenc
     if not boxes:
         raise TrackerError(f"no frames could be read from {args.video}")
     elapsed = time.perf_counter() - start
-    budget = tracker.config.frame_budget_ms if args.tracker == "ours" else TrackerConfig.frame_budget_ms
     summary = {"sequence": sequence.name, "frames": len(boxes), "seconds": elapsed, "fps": len(boxes) / elapsed,
                "failed_frames": tracker.sequence_stats().failed_frames,
-               "latency": latency_report(np.array(seconds), np.array(lost), budget)}
+               "latency": latency_report(np.array(seconds), np.array(lost))}
     if truth is not None and args.init is None:
         summary.update(scores(np.array(boxes), truth[:len(boxes)]))
     return summary

@@ -239,7 +239,7 @@ def run_live(reader: LatestFrameReader, window: Window, config: TrackerConfig,
     if box is None:
         return LiveStats()
     box = check_box(box, frame.shape)
-    updater = fixed_name or config.updater  # what the overlay names
+    updater = fixed_name or config.learning.updater  # what the overlay names
     tracker = make_tracker(config)
     start_on(tracker, frame, box, window)
     stats, paused = LiveStats(), False
@@ -263,7 +263,7 @@ def run_live(reader: LatestFrameReader, window: Window, config: TrackerConfig,
                 else:
                     updater = UPDATER_CYCLE[(UPDATER_CYCLE.index(updater) + 1) % len(UPDATER_CYCLE)] \
                         if updater in UPDATER_CYCLE else UPDATER_CYCLE[0]
-                    tracker = make_tracker(config.replace(updater=updater))
+                    tracker = make_tracker(config.replace(learning={"updater": updater}))
                 start_on(tracker, frame, box, window)
                 score, lost = float("inf"), False
             if paused:

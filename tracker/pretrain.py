@@ -96,14 +96,14 @@ class Pretrainer:
         self.backbone = make_trainable_backbone(args)
         self.head = Head(feature_dim(self.backbone), args.fc_width, 0.5)
         self.head.reset(self.generator)
-        config = args.tracker_config.replace(updater=args.fc_updater, feedback_init="random", lr_init=args.lr)
-        self.trainer = make_updater(config)
+        self.trainer = make_updater(args.tracker_config.replace(
+            learning={"updater": args.fc_updater, "feedback_init": "random"}).learning)
         self.trainer.start(self.head, self.generator)
         self.trainable = [p for p in self.backbone.parameters() if p.requires_grad]
         self.conv_optimizer = torch.optim.SGD(self.trainable or [torch.nn.Parameter(torch.zeros(1))],
                                               lr=args.lr * args.trunk_lr_mult,
-                                              momentum=args.tracker_config.momentum,
-                                              weight_decay=args.tracker_config.weight_decay, fused=True)
+                                              momentum=args.tracker_config.learning.momentum,
+                                              weight_decay=args.tracker_config.learning.weight_decay, fused=True)
         self.branches = [self._new_branch() for _ in domains]
         self.step = 0
         self.history: list[tuple[float, float]] = []
@@ -124,21 +124,23 @@ class Pretrainer:
         args = self.args
         cfg = args.tracker_config  # MDNet's minibatch and sample distributions, as the tracker's first frame
         frames = self.rng.choice(len(domain.paths), size=min(args.batch_frames, len(domain.paths)), replace=False)
-        n_pos, n_neg = -(-cfg.batch_pos // len(frames)), -(-cfg.batch_neg // len(frames))
+        n_pos, n_neg = -(-cfg.updates.batch_pos // len(frames)), -(-cfg.updates.batch_neg // len(frames))
         features, labels = [], []
         for index in frames:
             image = read_image(domain.paths[index])
             box = domain.ground_truth[index]
             size = (image.shape[1], image.shape[0])
-            pos = SampleGenerator("gaussian", size, cfg.trans_pos, cfg.scale_pos).draw_in_overlap(
-                box, n_pos, (cfg.overlap_pos_init, 1.0), self.rng)
-            neg = SampleGenerator("uniform", size, cfg.trans_neg_init, cfg.scale_neg_init).draw_in_overlap(
-                box, n_neg, (0.0, cfg.overlap_neg_init), self.rng)
+            pos = SampleGenerator("gaussian", size, cfg.samples.trans_pos, cfg.samples.scale_pos).draw_in_overlap(
+                box, n_pos, (cfg.samples.overlap_pos_init, 1.0), self.rng)
+            neg = SampleGenerator("uniform", size, cfg.samples.trans_neg_init,
+                                  cfg.samples.scale_neg_init).draw_in_overlap(
+                box, n_neg, (0.0, cfg.samples.overlap_neg_init), self.rng)
             image, boxes = augment(image, np.concatenate([box[None], pos, neg]), tuple(args.augment), self.rng)
             reference, boxes = boxes[0], boxes[1:]
             frame_labels = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
-            frame = frame_features(self.backbone, image, args.feature_mode, cfg.img_size, cfg.padding, reference,
-                                   boxes, cfg.max_map_side, differentiable=True)
+            frame = frame_features(self.backbone, image, args.feature_mode, cfg.network.img_size, cfg.network.padding,
+                                   reference,
+                                   boxes, cfg.network.max_map_side, differentiable=True)
             inside = frame.contains(boxes)  # a shared map capped at 1024 pixels may leave far negatives out
             features.append(frame.extract(boxes[inside]))
             labels.append(frame_labels[inside])
@@ -155,7 +157,7 @@ class Pretrainer:
         if self.trainable:
             self.conv_optimizer.zero_grad(set_to_none=True)
             features.backward(step.input_error)  # BP below fc4 from the rule's error at fc4's input
-            torch.nn.utils.clip_grad_norm_(self.trainable, self.args.tracker_config.grad_clip)
+            torch.nn.utils.clip_grad_norm_(self.trainable, self.args.tracker_config.learning.grad_clip)
             self.conv_optimizer.step()
         with torch.no_grad():
             accuracy = float(((self.head(features.detach())[:, 1] > 0) == (labels == 1)).float().mean())
@@ -245,10 +247,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="how fc4-fc6 learn (with fa/dfa/bdfa the rule's error at fc4's input trains the convs)")
     parser.add_argument("--iterations", type=int, default=3000,
                         help="0 exports the starting backbone alone (the ImageNet trunk), without fc4/fc5")
-    parser.add_argument("--backbone", choices=sorted(TRAINABLE_BACKBONES), default=TrackerConfig().backbone)
-    parser.add_argument("--channels", type=int, nargs=3, default=list(TrackerConfig().backbone_channels),
+    parser.add_argument("--backbone", choices=sorted(TRAINABLE_BACKBONES), default=TrackerConfig().network.backbone)
+    parser.add_argument("--channels", type=int, nargs=3, default=list(TrackerConfig().network.backbone_channels),
                         help="mdnet: conv1-3 widths (trained from scratch)")
-    parser.add_argument("--trunk-blocks", type=int, default=TrackerConfig().trunk_blocks,
+    parser.add_argument("--trunk-blocks", type=int, default=TrackerConfig().network.trunk_blocks,
                         help="efficientnet_lite0: MBConv blocks kept (the cut point)")
     parser.add_argument("--train-blocks", type=int, default=2,
                         help="efficientnet_lite0: how many of the last blocks learn (0: the ImageNet trunk frozen)")
@@ -344,7 +346,7 @@ def run(args: argparse.Namespace) -> dict:
     trained = len(recent) > 0
     meta = {
         "architecture": {"backbone": trainer.backbone.name, **trainer.backbone.settings(),
-                         "fc_width": args.fc_width, "input": args.tracker_config.img_size},
+                         "fc_width": args.fc_width, "input": args.tracker_config.network.img_size},
         "train_blocks": args.train_blocks if args.backbone != "mdnet" else None, "feature_mode": args.feature_mode,
         "trunk_lr_mult": args.trunk_lr_mult,
         "data": [d.name for d in domains], "fc_updater": args.fc_updater,

@@ -48,7 +48,7 @@ from tracker.errors import ArgumentParser, TrackerError
 from tracker.evaluation.harness import DEFAULT_OTB, cli_main, markdown_table, read_json, require_data, write_json
 from tracker.evaluation.peers import DEFAULT_MODELS, OpenCVTracker, peer
 from tracker.evaluation.run import open_sequences, release, track
-from tracker.mdnet import Search
+from tracker.lost_and_found import Search
 from tracker.outputs import write_text
 
 SUMMARY_KEYS = ("absent_flagged_lost", "tracked_flagged_lost", "returns", "frames_to_recover", "recovered", "f_score")
@@ -193,9 +193,9 @@ def run_one(tracker: object, sequence: Sequence, recover_within: int) -> dict:
     boxes = np.array([r.box for r in rows])
     scores = np.array([r.score for r in rows])
     lost = np.array([r.lost for r in rows])
-    state = getattr(tracker, "state", None)  # ours: its whole-frame searches
+    redetector = getattr(getattr(tracker, "state", None), "redetector", None)  # ours: its whole-frame searches
     return score_splice(boxes, scores, lost, sequence.ground_truth[:len(rows)], recover_within,
-                        getattr(state, "redetections", ()))
+                        redetector.searches if redetector is not None else ())
 
 
 def separation(entries: list[dict]) -> float | None:

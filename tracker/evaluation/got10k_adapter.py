@@ -14,8 +14,8 @@ class GOT10kTracker(Tracker):
     """got10k passes PIL images and (x, y, w, h) boxes; this forwards them to an MDNet tracker."""
 
     def __init__(self, config: TrackerConfig, weights: str | None = None, name: str | None = None) -> None:
-        super().__init__(name=name or f"MDNet-{run_name(config.updater, config.batch_size, config.seed)}",
-                         is_deterministic=True)
+        label = run_name(config.learning.updater, config.updates.batch_size, config.seed)
+        super().__init__(name=name or f"MDNet-{label}", is_deterministic=True)
         self.tracker = build_tracker(config, weights)
 
     def init(self, image, box) -> None:

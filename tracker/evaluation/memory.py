@@ -54,7 +54,7 @@ def make_tracker(spec: str, config: str | None, threads: int):
         from tracker.config import load_config
 
         torch.set_num_threads(threads)
-        return build_tracker(load_config(config, updater=spec.split(":", 1)[1]), warn=False)
+        return build_tracker(load_config(config, learning={"updater": spec.split(":", 1)[1]}), warn=False)
     from tracker.evaluation.peers import OpenCVTracker
 
     return OpenCVTracker(spec)

@@ -145,15 +145,16 @@ def plan(args: argparse.Namespace) -> tuple[list[dict], dict]:
     config = load_config(args.config)  # fail now, not inside a worker
     for u in updaters:  # the config's validation (updater names, batch size) is the only one
         for b in batch_sizes:
-            config.replace(updater=u, batch_size=b)
-    config = config.replace(backbone=backbone_of(args.weights, config.backbone))  # the weights say which
+            config.replace(learning={"updater": u}, updates={"batch_size": b})
+    config = config.replace(network={"backbone": backbone_of(args.weights,
+                                                             config.network.backbone)})  # the weights say which
     # seed outermost: an interrupted sweep has whole updater x batch-size grids for its first seeds
     runs = [{"name": run_name(u, b, s), "updater": u, "batch_size": b, "seed": s}
             for s in range(args.seeds) for b in batch_sizes for u in updaters]
     peer_runs = {PEERS[p].label: PEERS[p].run_names(args.seeds) for p in peers}
     runs += [{"name": name, "peer": p, "seed": s} for p in peers for s, name in enumerate(peer_runs[PEERS[p].label])]
     jobs = [{**run, "sequence": name, "otb": args.root, "dataset": args.dataset, "results": str(out / "results"),
-             "weights": args.weights, "config": args.config, "backbone": config.backbone,
+             "weights": args.weights, "config": args.config, "backbone": config.network.backbone,
              "peer_models": str(models)}
             for run in runs for name in sequences]
     settings = {"updaters": updaters, "batch_sizes": batch_sizes, "seeds": args.seeds, "anchors": anchors,
@@ -205,8 +206,8 @@ def track_job(job: dict) -> None:
         tracker = OpenCVTracker(job["peer"], Path(job["peer_models"]), seed=job["seed"])
         warm_up(OpenCVTracker(job["peer"], Path(job["peer_models"])))
     else:
-        config = load_config(job["config"], updater=job["updater"], batch_size=job["batch_size"], seed=job["seed"],
-                             backbone=job["backbone"])
+        config = load_config(job["config"], seed=job["seed"], learning={"updater": job["updater"]},
+                             updates={"batch_size": job["batch_size"]}, network={"backbone": job["backbone"]})
         tracker = build_tracker(config, job["weights"], warn=False)
         warm_up_once()
     result = run_sequence(tracker, sequence)

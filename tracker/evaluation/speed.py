@@ -5,7 +5,7 @@
 Every run tracks every OTB sequence in full, the runs taking turns sequence by sequence, so that a
 slower stretch of the machine falls on all of them alike. fps counts every frame, first-frame
 training included, which is the fps a user sees. Per-frame latency (median, p95, max, share over the
-config's ``frame_budget_ms``) is given per run and per sequence, split into tracked and lost frames.
+``--frame-budget-ms``, 40 by default) is given per run and per sequence, split into tracked and lost frames.
 Per phase: milliseconds per frame spent on conv features, candidate scoring, online updates (sample
 collection + learning) and bounding-box regression; and the first frame's milliseconds on its own.
 With ``--frame-sizes own,1280x720,1920x1080`` each sequence is also played upscaled to those sizes (a
@@ -17,7 +17,7 @@ map against exact per-candidate crops on the first run's backbone (``--exact non
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import math
 import sys
 from pathlib import Path
 
@@ -38,7 +38,7 @@ from tracker.evaluation.harness import (
     warm_up,
     write_json,
 )
-from tracker.evaluation.latency import frame_latency
+from tracker.evaluation.latency import FRAME_BUDGET_MS, frame_latency
 from tracker.evaluation.peers import PEERS, peer
 from tracker.evaluation.run import open_sequences
 from tracker.outputs import write_text  # noqa: E402
@@ -60,7 +60,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--frame-sizes", default="own",
                         help="comma list of 'own' (its own size) and WIDTHxHEIGHT sizes to play each sequence at")
     parser.add_argument("--max-frames", type=int, default=40, help="frames per sequence for shared vs exact")
-    parser.add_argument("--updater", default=TrackerConfig.updater, help="learning rule (default: the config's)")
+    parser.add_argument("--updater", default=TrackerConfig().learning.updater,
+                        help="learning rule (default: the config's)")
+    parser.add_argument("--frame-budget-ms", type=float, default=FRAME_BUDGET_MS,
+                        help="the latency target: frames over it are counted (default: %(default)s, 25 fps)")
     parser.add_argument("--config", help="YAML overriding the defaults for every run")
     parser.add_argument("--out", default="runs/speed", help="results folder (git-ignored by default)")
     return parser.parse_args(argv)
@@ -77,18 +80,18 @@ def label_pairs(text: str, flag: str) -> list[tuple[str, str]]:
 
 
 def make_runs(args: argparse.Namespace) -> list[Run]:
-    base = load_config(args.config, updater=args.updater)
+    base = load_config(args.config, learning={"updater": args.updater})
     runs = []
     for label, weights in label_pairs(args.backbones, "--backbones"):
         chosen = None if weights == "default" else weights
-        runs.append(Run(label, base.replace(backbone=backbone_of(chosen, base.backbone)), chosen))
+        runs.append(Run(label, base.replace(network={"backbone": backbone_of(chosen, base.network.backbone)}),
+                        chosen))
     if not runs:
         raise TrackerError("--backbones is empty")
-    defaults = dataclasses.asdict(TrackerConfig())
     for label, path in label_pairs(args.variants, "--variants"):
         first = runs[0]
-        changed = {k: v for k, v in dataclasses.asdict(load_config(path)).items() if v != defaults[k]}
-        layout = sorted(changed.keys() & {"backbone", "trunk_blocks", "backbone_channels"})
+        changed = load_config(path).changes()
+        layout = sorted(changed.get("network", {}).keys() & {"backbone", "trunk_blocks", "backbone_channels"})
         if layout == ["backbone"] and first.weights is None:  # the shipped weights: the new backbone's own
             runs.append(Run(label, first.config.replace(**changed), None))
             continue
@@ -123,13 +126,13 @@ def at_sizes(sequences: list[Sequence], sizes: list[tuple[int, int] | None]) -> 
     return played, size_of
 
 
-def size_table(records: list[dict], runs: list[Run], labels: list[str]) -> str:
+def size_table(records: list[dict], runs: list[Run], labels: list[str], budget_ms: float) -> str:
     """Per frame size and run: fps over all frames, latency of the frames after the first, first frame."""
     rows = []
     for size in labels:
         for run in runs:
             mine = [r for r in records if r["run"] == run.label and r["frame_size"] == size]
-            report = pooled_latency(mine, run.config.frame_budget_ms)
+            report = pooled_latency(mine, budget_ms)
             fps = sum(r["frames"] for r in mine) / sum(r["seconds"] for r in mine)
             rows.append([size, run.label, len(mine), round(fps, 1), min(round(r["fps"], 1) for r in mine),
                          round(report["all"]["median_ms"], 1), round(report["all"]["p95_ms"], 1),
@@ -174,11 +177,10 @@ LATENCY_HEADER = ["median ms", "p95 ms", "max ms", "over budget", "tracked p95 m
                   "lost median ms", "lost p95 ms"]
 
 
-def latency_tables(records: list[dict], runs: list[Run]) -> str:
+def latency_tables(records: list[dict], runs: list[Run], budget_ms: float) -> str:
     """Per run over all its sequences, then per sequence and run."""
-    overall = [[run.label, run.config.frame_budget_ms,
-                *latency_cells(pooled_latency([r for r in records if r["run"] == run.label],
-                                              run.config.frame_budget_ms))] for run in runs]
+    overall = [[run.label, budget_ms, *latency_cells(pooled_latency([r for r in records if r["run"] == run.label],
+                                                                    budget_ms))] for run in runs]
     per_sequence = [[r["sequence"], r["run"], r["frames"], round(r["fps"], 1), *latency_cells(r["latency"])]
                     for r in records]
     return (markdown_table(["run", "budget ms", *LATENCY_HEADER], overall) + "\n\nper sequence:\n\n"
@@ -191,6 +193,8 @@ def summary(records: list[dict]) -> list[dict]:
 
 
 def run(args: argparse.Namespace) -> None:
+    if not (math.isfinite(args.frame_budget_ms) and args.frame_budget_ms > 0):
+        raise TrackerError(f"--frame-budget-ms must be finite and positive, got {args.frame_budget_ms}")
     runs = make_runs(args)
     sizes = frame_sizes(args.frame_sizes)
     whole, size_of = at_sizes(open_sequences(require_data(args.otb), None if args.sequences == "all"
@@ -200,13 +204,14 @@ def run(args: argparse.Namespace) -> None:
     for run in runs:
         if run.peer is not None:
             warm_up(run.build())
-    measure(runs, whole, None, "whole", records)
+    measure(runs, whole, None, "whole", records, args.frame_budget_ms)
     for record in records:
         record["frame_size"] = size_of[record["sequence"]]
     report = table(records, [r.label for r in runs])
-    report += "\n\nframe latency (frames after the first):\n\n" + latency_tables(records, runs)
+    report += "\n\nframe latency (frames after the first):\n\n" + latency_tables(records, runs, args.frame_budget_ms)
     if len(sizes) > 1:
-        report += "\n\nper frame size:\n\n" + size_table(records, runs, list(dict.fromkeys(size_of.values())))
+        report += "\n\nper frame size:\n\n" + size_table(records, runs, list(dict.fromkeys(size_of.values())),
+                                                            args.frame_budget_ms)
     ratio = None
     if args.exact != "none":
         first = runs[0]
@@ -224,7 +229,7 @@ def run(args: argparse.Namespace) -> None:
     record_setup(out, args, runs)
     write_json(out / "speed.json", {"records": records, "shared_exact_ratio": ratio, "updater": args.updater,
                                     "runs": [{"label": r.label, "weights": r.weights or "default",
-                                              "config": dataclasses.asdict(r.config)} for r in runs],
+                                              "config": r.config.as_dict()} for r in runs],
                                     "config_file": args.config, "max_frames": args.max_frames})
     write_json(out / "summary.json", {"runs": [r.label for r in runs], "records": summary(records)})
     write_text(out / "speed.md", report + "\n")

@@ -146,12 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     def start() -> None:
         from tracker.build import build_tracker
         from tracker.cli import parse_sets
-        from tracker.config import load_config
+        from tracker.config import dotted, load_config
 
         trax = load_trax()
-        config = load_config(args.config, **{**parse_sets(args.set),
-                                             **{k: v for k, v in (("updater", args.updater), ("seed", args.seed))
-                                                if v is not None}})
+        config = load_config(args.config, **dotted({**parse_sets(args.set), **{
+            k: v for k, v in (("learning.updater", args.updater), ("seed", args.seed)) if v is not None}}))
         # built before the session: a bad config or weights file fails before the client waits on us
         tracker = build_tracker(config, args.weights)
         serve(tracker, trax, guard_input())

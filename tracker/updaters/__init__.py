@@ -4,6 +4,7 @@ A new rule is one :class:`LearningRule` subclass and one line here; the command 
 ``u`` key and ``tracker.pretrain --fc-updater`` then offer it.
 """
 
+from tracker.config import LearningConfig
 from tracker.updaters.bp import BPRule
 from tracker.updaters.dfa import BDFARule, DFARule
 from tracker.updaters.fa import FARule
@@ -13,8 +14,8 @@ from tracker.updaters.trainer import StepResult, Trainer
 UPDATERS: dict[str, type[LearningRule]] = {cls.name: cls for cls in (BPRule, FARule, DFARule, BDFARule)}
 
 
-def make_updater(config) -> Trainer:
-    """The trainer for ``config``, with the learning rule it names."""
+def make_updater(config: LearningConfig) -> Trainer:
+    """The trainer for a config's ``learning`` section, with the learning rule it names."""
     return Trainer(config, UPDATERS[config.updater](config))
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import torch
 
-from tracker.config import TrackerConfig
+from tracker.config import LearningConfig
 from tracker.head import ForwardCache, Head
 from tracker.updaters.feedback_storage import BinaryFeedback, DenseFeedback
 from tracker.updaters.probe import AlignmentProbe
@@ -69,7 +69,7 @@ class FeedbackRule(LearningRule):
     """Base of FA / DFA / BDFA; subclasses build ``self.feedback`` in :meth:`build_feedback` and use
     it in :meth:`hidden_errors`."""
 
-    def __init__(self, config: TrackerConfig) -> None:
+    def __init__(self, config: LearningConfig) -> None:
         super().__init__(config)
         self.feedback: list[DenseFeedback | BinaryFeedback] = []
 

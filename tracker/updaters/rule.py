@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 import torch
 import torch.nn.functional as F
 
-from tracker.config import TrackerConfig
+from tracker.config import LearningConfig
 from tracker.head import ForwardCache, Head
 from tracker.updaters.probe import AlignmentProbe
 
@@ -33,7 +33,7 @@ class LearningRule(ABC):
     name: str = ""
     needs_graph: bool = False  # whether ``backward`` needs autograd's graph of the forward pass
 
-    def __init__(self, config: TrackerConfig) -> None:
+    def __init__(self, config: LearningConfig) -> None:
         self.config = config
 
     def start(self, head: Head, generator: torch.Generator) -> None:  # noqa: B027 - optional hook

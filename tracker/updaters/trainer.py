@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from tracker.config import TrackerConfig
+from tracker.config import LearningConfig
 from tracker.head import LAYER_NAMES, Head, products_in
 from tracker.updaters.probe import AlignmentProbe
 from tracker.updaters.rule import LearningRule, binary_loss
@@ -33,7 +33,7 @@ class Trainer:
     """Dropout forward pass, softmax loss, the rule's gradients, clipping, SGD with momentum, weight
     decay and per-layer lr multipliers. ``probe`` (set from ``alignment_diagnostics``) is optional."""
 
-    def __init__(self, config: TrackerConfig, rule: LearningRule) -> None:
+    def __init__(self, config: LearningConfig, rule: LearningRule) -> None:
         self.config = config
         self.dtype = learning_dtype(config.learning_dtype)  # of the step's matrix products
         self.rule = rule
