@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from tracker.backbones import MDNetBackbone as Backbone
 from tracker.config import TrackerConfig, merged
@@ -32,6 +33,14 @@ torch.set_num_threads(2)
 @pytest.fixture
 def fast_config() -> TrackerConfig:
     return TrackerConfig().replace(**FAST)
+
+
+@pytest.fixture
+def fast_yaml(tmp_path: Path) -> str:
+    """A config file of the FAST settings on a narrow random trunk, for the command line."""
+    path = tmp_path / "fast.yaml"
+    path.write_text(yaml.safe_dump(NARROW))
+    return str(path)
 
 
 @pytest.fixture

@@ -8,22 +8,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import yaml
 
-from tests.conftest import NARROW, write_otb
+from tests.conftest import write_otb
 from tracker.backbones import MDNetBackbone, save_weights
 from tracker.build import SHIPPED
 from tracker.cli import main
 from tracker.errors import TrackerError
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def fast_yaml(tmp_path):
-    path = tmp_path / "fast.yaml"
-    path.write_text(yaml.safe_dump(NARROW))
-    return str(path)
 
 
 def run_cli(*args):
@@ -260,9 +252,9 @@ def test_output_csv_has_one_row_per_frame_with_score_and_lost_and_the_same_seed_
         runs.append(rows.read_text())
     assert runs[0] == runs[1]
     lines = runs[0].splitlines()
-    assert lines[0] == "frame,x,y,w,h,score,lost"
+    assert lines[0] == "frame,target,x,y,w,h,score,lost"
     table = [line.split(",") for line in lines[1:]]
-    assert [int(row[0]) for row in table] == list(range(1, len(table) + 1))
+    assert [int(row[0]) for row in table] == list(range(1, len(table) + 1)) and {row.pop(1) for row in table} == {"1"}
     assert table[0][5] == "" and all(row[5] != "" and np.isfinite(float(row[5])) for row in table[1:])
     assert all(row[6] in ("0", "1") for row in table) and table[0][6] == "0"
     # lost is the tracker's own flag (FrameResult.lost), frame by frame

@@ -66,7 +66,7 @@ def test_every_preset_loads_says_what_it_is_for_and_is_indexed():
 
 
 BENCHMARKS = ["tracker.evaluation.absence", "tracker.evaluation.memory", "tracker.evaluation.otb_ope",
-              "tracker.evaluation.paired", "tracker.evaluation.speed"]
+              "tracker.evaluation.paired", "tracker.evaluation.speed", "tracker.evaluation.targets"]
 
 
 def writes_to_runs_by_default(module: str) -> None:

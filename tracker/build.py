@@ -15,6 +15,7 @@ from tracker.backbones.onnx_runtime import OnnxRuntimeTrunk
 from tracker.config import TrackerConfig
 from tracker.errors import TrackerError
 from tracker.mdnet import MDNetTracker
+from tracker.multi import MultiTargetTracker
 from tracker.nanotrack import BACKBONE_FILE
 
 # the file a backbone loads when no --weights is given
@@ -108,8 +109,19 @@ def build_tracker(config: TrackerConfig, weights: str | None = None, warn: bool 
 
     ``warn=False`` drops the random-backbone warning (benchmarks that report the weights themselves).
     """
+    return MDNetTracker(*_parts(config, weights, warn))
+
+
+def build_multi_tracker(config: TrackerConfig, weights: str | None = None, warn: bool = True) -> MultiTargetTracker:
+    """A tracker of several targets on one backbone, as :func:`build_tracker` builds one."""
+    return MultiTargetTracker(*_parts(config, weights, warn))
+
+
+def _parts(config: TrackerConfig, weights: str | None,
+           warn: bool) -> tuple[TrackerConfig, Backbone, dict[str, torch.Tensor] | None]:
+    """The config with the loaded layout, the backbone (in the configured runtime) and pretrained fc4/fc5."""
     return_freed_memory()  # process-wide, unless pretraining chose first: see tracker/allocator.py
     backbone, fc_state, config = make_backbone(config, weights, warn)
     if config.network.trunk_runtime == "onnxruntime":
         backbone = OnnxRuntimeTrunk(backbone)
-    return MDNetTracker(config, backbone, fc_state)
+    return config, backbone, fc_state

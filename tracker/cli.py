@@ -15,18 +15,20 @@ from tqdm import tqdm
 
 from tracker.backbones import BACKBONES
 from tracker.box_estimation import BOX_ESTIMATORS
-from tracker.build import SHIPPED, build_tracker, weights_loaded
+from tracker.build import SHIPPED, build_multi_tracker, build_tracker, weights_loaded
 from tracker.config import TrackerConfig, dotted, load_config
-from tracker.data.otb import open_source
+from tracker.data.otb import open_source, open_targets
 from tracker.data.sequence import Sequence
 from tracker.data.synthetic import synthetic_sequence
-from tracker.display import VIDEO_FPS, VideoRecorder, check_display, draw_box
+from tracker.display import VIDEO_FPS, VideoRecorder, check_display, draw_box, draw_target
 from tracker.errors import ArgumentParser, TrackerError, print_warning, quoted, run_command
 from tracker.evaluation.latency import latency_report
 from tracker.evaluation.metrics import scores
 from tracker.evaluation.peers import DEFAULT_MODELS, PEERS, OpenCVTracker
 from tracker.evaluation.run import track
 from tracker.files import json_text
+from tracker.mdnet import as_rgb
+from tracker.multi import MultiTargetTracker, refuse_crowds
 from tracker.outputs import Output, refuse_clobbering
 from tracker.tracking import Tracker
 from tracker.updaters import UPDATERS
@@ -82,8 +84,9 @@ def build_parser(live: bool = False) -> argparse.ArgumentParser:
                         help="live demo on a file: play it at its own frame rate, dropping the frames the tracker "
                              "has no time for, as a camera would (default: every frame, at the tracker's pace)")
     parser.add_argument("--snapshots", default=".", help="folder for live-demo snapshots, key s (default: .)")
-    parser.add_argument("--init", help="initial box x,y,w,h (default: the first ground-truth box; live: drawn "
-                                       "with the mouse)")
+    parser.add_argument("--init", action="append", metavar="X,Y,W,H",
+                        help="initial box x,y,w,h; repeat it for several targets, numbered 1, 2, ... in that order "
+                             "(default: the first ground-truth box; live: drawn with the mouse)")
     parser.add_argument("--tracker", choices=["ours", *PEERS], default="ours",
                         help="ours (default), or an OpenCV peer on the same frames: nano (NanoTrack), vit "
                              "(VitTrack), mil, csrt / kcf (need opencv-contrib-python)")
@@ -114,11 +117,16 @@ def build_parser(live: bool = False) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, help="random seed: same seed, same boxes (default 0)")
     parser.add_argument("--save", help="write a video with the boxes drawn, e.g. out.mp4 (default: none)")
     if not live:
-        parser.add_argument("--output", help="write boxes here, one x,y,w,h line per frame, OTB format "
+        parser.add_argument("--targets", choices=("one", "all"), default="one",
+                            help="all: every target of an OTB folder with several ground-truth files "
+                                 "(groundtruth_rect.1.txt, .2.txt, ...), tracked together, each scored against its "
+                                 "own (default: one, the first)")
+        parser.add_argument("--output", help="write boxes here, one x,y,w,h line per frame, OTB format; with several "
+                                             "targets one file each, boxes.txt -> boxes.1.txt, boxes.2.txt, ... "
                                              "(default: none)")
-        parser.add_argument("--output-csv", help="write one row per frame here: frame,x,y,w,h,score,lost (frame from "
-                                                 "1; score: the target score, empty where none; lost: 0 or 1) "
-                                                 "(default: none)")
+        parser.add_argument("--output-csv", help="write one row per frame and target here: frame,target,x,y,w,h,"
+                                                 "score,lost (frame and target from 1; score: the target score, "
+                                                 "empty where none; lost: 0 or 1) (default: none)")
         parser.add_argument("--display", action="store_true", help="show the tracking in a window (default: off)")
         parser.add_argument("--summary-json", help="write frames, fps and (with ground truth) accuracy here "
                                                    "(default: none)")
@@ -168,13 +176,27 @@ def make_config(args: argparse.Namespace) -> TrackerConfig:
                                                                           if v is not None}}))
 
 
-def open_sequence(args: argparse.Namespace) -> tuple[Sequence, np.ndarray]:
+def open_sequence(args: argparse.Namespace) -> tuple[Sequence, list[np.ndarray], list[np.ndarray | None]]:
+    """The frames, each target's first box and each target's ground truth (None: not scored)."""
+    if args.targets == "all" and args.init:
+        raise TrackerError("--targets all takes the targets' first boxes from their ground truth: drop --init")
+    if args.targets == "all":
+        sequences = open_targets(args.video)
+        frames = sequences[0]
+        frames.name = frames.name.rsplit(".", 1)[0]  # the folder's: the run is of all its targets
+        return frames, [s.ground_truth[0] for s in sequences], [s.ground_truth for s in sequences]
     sequence = synthetic_sequence() if args.video is None else open_source(args.video)
-    if args.init is not None:
-        return sequence, parse_box(args.init)
+    if args.init:
+        return sequence, [parse_box(text) for text in args.init], [None] * len(args.init)
     if sequence.ground_truth is None:
         raise TrackerError(f"{args.video} has no ground truth: give the initial box with --init x,y,w,h")
-    return sequence, sequence.ground_truth[0]
+    return sequence, [sequence.ground_truth[0]], [sequence.ground_truth]
+
+
+def numbered(path: str, target: int) -> str:
+    """``boxes.txt`` -> ``boxes.2.txt``: target ``target``'s file, numbered as OTB numbers its ground truth."""
+    name = Path(path)
+    return str(name.with_name(f"{name.stem}.{target}{name.suffix}"))
 
 
 def run_inputs(args: argparse.Namespace, sequence: Sequence) -> list[tuple[str, Path]]:
@@ -191,33 +213,50 @@ class Outputs:
     """Boxes file, summary JSON and annotated video, each written beside its path and moved there only when the
     run succeeds; the display window. Every path is checked before the run starts."""
 
-    def __init__(self, args: argparse.Namespace, inputs: list[tuple[str, Path]], fps: float | None = None) -> None:
-        self.boxes = Output(args.output, "--output") if args.output else None
+    def __init__(self, args: argparse.Namespace, inputs: list[tuple[str, Path]], fps: float | None = None,
+                 targets: int = 1) -> None:
+        # several targets: one boxes file each (boxes.txt -> boxes.1.txt, ...), as OTB numbers its ground truth
+        paths = [] if not args.output else [args.output] if targets == 1 else [
+            numbered(args.output, i) for i in range(1, targets + 1)]
+        self.boxes = [Output(path, "--output") for path in paths]
         self.rows = Output(args.output_csv, "--output-csv") if args.output_csv else None
         self.summary = Output(args.summary_json, "--summary-json") if args.summary_json else None
         self.recorder = VideoRecorder(args.save, fps or VIDEO_FPS) if args.save else None  # the source's rate
-        refuse_clobbering([o for o in (self.boxes, self.rows, self.summary, self.recorder and self.recorder.output)
+        self.several = targets > 1
+        refuse_clobbering([o for o in (*self.boxes, self.rows, self.summary, self.recorder and self.recorder.output)
                            if o], inputs)
         if self.rows:
-            self.rows.write("frame,x,y,w,h,score,lost\n")
+            self.rows.write("frame,target,x,y,w,h,score,lost\n")
         self.display = args.display
         if self.display:
             check_display("--display")
 
     def frame(self, number: int, image: np.ndarray, box: np.ndarray, truth: np.ndarray | None,
               score: float = float("nan"), lost: bool = False) -> None:
-        """Frame ``number`` (from 1) to every output."""
-        if self.boxes:
-            self.boxes.write(",".join(f"{v:.2f}" for v in box) + "\n")
-        if self.rows:  # frame from 1; no score (the first frame, an OpenCV peer) is an empty cell
-            cells = [str(number), *(f"{v:.2f}" for v in box), "" if np.isnan(score) else f"{score:.4f}"]
-            self.rows.write(",".join(cells) + f",{int(lost)}\n")
+        """Frame ``number`` (from 1) of the one target to every output."""
+        self.frame_targets(number, image, {1: (box, score, lost)}, {1: truth})
+
+    def frame_targets(self, number: int, image: np.ndarray, rows: dict[int, tuple[np.ndarray, float, bool]],
+                      truths: dict[int, np.ndarray | None]) -> None:
+        """Frame ``number`` (from 1): each target's (box, score, lost), by id (from 1), to every output."""
+        for target, (box, score, lost) in rows.items():
+            if self.boxes:
+                self.boxes[target - 1].write(",".join(f"{v:.2f}" for v in box) + "\n")
+            if self.rows:  # frame from 1; no score (the first frame, an OpenCV peer) is an empty cell
+                cells = [str(number), str(target), *(f"{v:.2f}" for v in box), "" if np.isnan(score) else
+                         f"{score:.4f}"]
+                self.rows.write(",".join(cells) + f",{int(lost)}\n")
         if not (self.recorder or self.display):
             return
         canvas = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-        if truth is not None:
-            draw_box(canvas, truth, (0, 255, 0))
-        draw_box(canvas, box, (0, 0, 255))
+        for truth in truths.values():
+            if truth is not None:
+                draw_box(canvas, truth, (0, 255, 0))
+        for target, (box, _, lost) in rows.items():
+            if self.several:  # each target in its colour, with its id
+                draw_target(canvas, box, target, lost)
+            else:
+                draw_box(canvas, box, (0, 0, 255))
         if self.recorder:
             self.recorder.write(canvas)
         if self.display:
@@ -230,7 +269,7 @@ class Outputs:
             cv2.destroyAllWindows()
         if self.recorder:
             self.recorder.close(keep=summary is not None)
-        for output in (self.boxes, self.rows, self.summary):
+        for output in (*self.boxes, self.rows, self.summary):
             if output is None:
                 continue
             if summary is None:
@@ -244,17 +283,17 @@ class Outputs:
 def run(args: argparse.Namespace) -> dict:
     if args.max_frames is not None and args.max_frames < 1:
         raise TrackerError(f"--max-frames must be at least 1, got {args.max_frames}")
-    if args.tracker != "ours":
-        tracker = make_peer(args)
-    else:
-        config = make_config(args)
-    sequence, init_box = open_sequence(args)
+    config = make_config(args) if args.tracker == "ours" else None
+    tracker = make_peer(args) if config is None else None
+    sequence, init_boxes, truths = open_sequence(args)
+    if len(init_boxes) > 1:
+        return run_targets(args, config, sequence, init_boxes, truths)
     outputs = Outputs(args, run_inputs(args, sequence), sequence.fps)
     summary = None
     try:
         if args.tracker == "ours":
             tracker = build_tracker(config, args.weights)
-        summary = track_sequence(args, tracker, sequence, init_box, outputs)
+        summary = track_sequence(args, tracker, sequence, init_boxes[0], outputs)
         if args.tracker == "ours":
             stats = tracker.sequence_stats()
             summary.update({
@@ -273,6 +312,64 @@ def run(args: argparse.Namespace) -> dict:
     finally:
         outputs.close(summary)
     return summary
+
+
+def run_targets(args: argparse.Namespace, config: TrackerConfig | None, sequence: Sequence,
+                init_boxes: list[np.ndarray], truths: list[np.ndarray | None]) -> dict:
+    """Several targets in one run (tracker/multi.py): the summary, with each target's scores where it has a
+    ground truth."""
+    if args.tracker != "ours":
+        raise TrackerError(f"several targets are tracked by ours only, not --tracker {args.tracker}")
+    refuse_crowds(init_boxes)  # before anything is built
+    outputs = Outputs(args, run_inputs(args, sequence), sequence.fps, targets=len(init_boxes))
+    summary = None
+    try:
+        tracker = build_multi_tracker(config, args.weights)
+        summary = track_targets(args, tracker, sequence, init_boxes, truths, outputs)
+        summary.update({"tracker": f"ours ({config.learning.updater})", "updater": config.learning.updater,
+                        "seed": config.seed, "weights": weights_loaded(args.weights, config.network.backbone)})
+        json_text(summary)  # a summary that cannot be written fails the run before anything is moved into place
+    finally:
+        outputs.close(summary)
+    return summary
+
+
+def track_targets(args: argparse.Namespace, tracker: MultiTargetTracker, sequence: Sequence,
+                  init_boxes: list[np.ndarray], truths: list[np.ndarray | None], outputs: Outputs) -> dict:
+    """The frame loop of several targets: every target's box to the outputs each frame; the summary."""
+    known = sequence.announced_length
+    n_total = min((n for n in (known, args.max_frames) if n is not None), default=None)
+    boxes: dict[int, list[np.ndarray]] = {}
+    seconds, lost = [], []
+    start = time.perf_counter()
+    with tqdm(total=n_total, desc=sequence.name, unit="frame", disable=args.quiet, leave=False) as progress:
+        for index, image in enumerate(sequence):
+            if n_total is not None and index >= n_total:
+                break
+            began = time.perf_counter()
+            if index == 0:
+                ids = tracker.init(image, init_boxes)
+                rows = {i: (np.asarray(box, dtype=float), float("nan"), False) for i, box in zip(ids, init_boxes)}
+            else:
+                rows = {i: (r.box, r.score, r.lost) for i, r in tracker.update(image).items()}
+            seconds.append(time.perf_counter() - began)
+            lost.append(any(flag for _, _, flag in rows.values()))  # a frame where any target is lost
+            for i, (box, _, _) in rows.items():
+                boxes.setdefault(i, []).append(box)
+            at = {i: truth[index] if truth is not None and index < len(truth) else None
+                  for i, truth in zip(range(1, len(truths) + 1), truths)}
+            outputs.frame_targets(index + 1, as_rgb(image), rows, at)
+            progress.update()
+    if not seconds:
+        raise TrackerError(f"no frames could be read from {args.video}")
+    elapsed = time.perf_counter() - start
+    targets = {}
+    for i, truth in zip(range(1, len(truths) + 1), truths):
+        stats = tracker.targets[i].tracker.sequence_stats()
+        targets[str(i)] = {"failed_frames": stats.failed_frames, **(
+            scores(np.array(boxes[i]), truth[:len(boxes[i])]) if truth is not None else {})}
+    return {"sequence": sequence.name, "frames": len(seconds), "seconds": elapsed, "fps": len(seconds) / elapsed,
+            "latency": latency_report(np.array(seconds), np.array(lost)), "targets": targets}
 
 
 def track_sequence(args: argparse.Namespace, tracker: Tracker, sequence: Sequence, init_box: np.ndarray,
@@ -298,7 +395,7 @@ def track_sequence(args: argparse.Namespace, tracker: Tracker, sequence: Sequenc
     summary = {"sequence": sequence.name, "frames": len(boxes), "seconds": elapsed, "fps": len(boxes) / elapsed,
                "failed_frames": tracker.sequence_stats().failed_frames,
                "latency": latency_report(np.array(seconds), np.array(lost))}
-    if truth is not None and args.init is None:
+    if truth is not None and not args.init:
         summary.update(scores(np.array(boxes), truth[:len(boxes)]))
     return summary
 
@@ -314,7 +411,9 @@ def run_webcam(args: argparse.Namespace) -> None:
                            "and snapshots with the s key")
     peer = make_peer(args) if args.tracker != "ours" else None
     config = make_config(args)
-    init_box = parse_box(args.init) if args.init else None
+    if args.init and len(args.init) > 1:
+        raise TrackerError(f"--init given {len(args.init)} times: the live demo tracks one target")
+    init_box = parse_box(args.init[0]) if args.init else None
     capture, is_camera = open_capture(args.webcam)
     window = OpenCVWindow()
     # a file plays at the tracker's pace, every frame tracked; --realtime plays it as a camera would deliver it

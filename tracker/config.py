@@ -108,6 +108,9 @@ class SamplesConfig:
     overlap_neg_update: float = 0.3
     trans_neg: float = 2.0
     scale_neg: float = 1.3
+    # with several targets (tracker/multi.py), negatives drawn about each other target's box on each tracked frame,
+    # as positives are about this one's (ten times as many on the first frame); 0: the others are not negatives
+    negatives_per_other: int = 20
     # the sample memories: the positives of the last n_frames_long tracked frames, the negatives of the last
     # n_frames_short (the lost flag's typical score looks as far back)
     n_frames_long: int = 100
@@ -344,6 +347,8 @@ class TrackerConfig:
             value = getattr(c, name)
             bound = SIZE_BOUNDS.get(name, MAX_COUNT)
             check(0 < value <= bound, f"{where[name]} must be in 1 .. {bound}, got {value}")
+        check(0 <= c.negatives_per_other <= SIZE_BOUNDS["n_neg_update"],
+              f"samples.negatives_per_other must be in 0 .. {SIZE_BOUNDS['n_neg_update']}, got {c.negatives_per_other}")
         check(c.batch_size >= 4, f"updates.batch_size must be at least 4, got {c.batch_size}")
         check(c.batch_neg_cand >= self.updates.batch_neg,
               f"updates.batch_neg_cand ({c.batch_neg_cand}) must be >= the negatives per batch "

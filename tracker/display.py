@@ -47,6 +47,20 @@ def draw_box(canvas: np.ndarray, box: np.ndarray, colour: tuple[int, int, int]) 
     cv2.rectangle(canvas, (x, y), (x + w, y + h), colour, 2)
 
 
+# BGR, one per target id (cycled): far from the ground truth's green and from each other
+TARGET_COLOURS = ((0, 0, 255), (255, 128, 0), (0, 200, 255), (255, 0, 255), (128, 255, 255), (0, 128, 255),
+                  (255, 255, 0), (160, 80, 200))
+
+
+def draw_target(canvas: np.ndarray, box: np.ndarray, target: int, lost: bool = False) -> None:
+    """Target ``target``'s box in its colour, labelled with its id (and "lost" where it is)."""
+    colour = TARGET_COLOURS[(target - 1) % len(TARGET_COLOURS)]
+    draw_box(canvas, box, colour)
+    x, y = int(round(box[0])), int(round(box[1]))
+    label = f"{target} lost" if lost else str(target)
+    cv2.putText(canvas, label, (x + 2, max(y - 4, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
+
+
 class VideoRecorder:
     """An mp4 of BGR frames, opened on the first frame (its size is the video's). It is written beside ``path``
     and moved there by ``close()``; ``close(keep=False)`` (a failed run) leaves ``path`` as it was."""

@@ -11,3 +11,4 @@ SIZE_BOUNDS = {
     "learner_delay": 30,  # frames: one copy of fc4-fc6 waits for each
 }
 MAX_CHANNELS = 4096  # per backbone layer (backbone_channels, and what a weights file claims)
+MAX_TARGETS = 16  # tracked at once (tracker/multi.py): each keeps its own fc4-fc6, memories and learner

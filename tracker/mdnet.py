@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import partial
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -17,7 +18,7 @@ import torch
 from tracker.allocator import release_free_memory
 from tracker.backbones import Backbone
 from tracker.box_estimation import BoxEstimator, make_box_estimator
-from tracker.boxes import SampleGenerator, check_box
+from tracker.boxes import SampleGenerator, check_box, iou
 from tracker.config import TrackerConfig
 from tracker.errors import TrackerError
 from tracker.features import FrameFeatures, feature_dim, frame_features
@@ -45,6 +46,17 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
     if image.shape[0] < 1 or image.shape[1] < 1:
         raise TrackerError(f"a frame of {image.shape[1]}x{image.shape[0]} pixels has nothing to track")
     return np.ascontiguousarray(image[:, :, :3])
+
+
+FIRST_FRAME_OTHERS = 10  # times negatives_per_other about each other target on the first frame (as 500 to 50 positives)
+
+
+class Proposal(NamedTuple):
+    """A frame begun (:meth:`MDNetTracker.propose`): the frame as RGB, its candidates and the box they are about."""
+
+    image: np.ndarray
+    candidates: np.ndarray
+    reference: np.ndarray
 
 
 @dataclass
@@ -87,7 +99,8 @@ class MDNetTracker:
         self.state: SequenceState | None = None  # made by init: everything about the sequence being tracked
 
     # ---------------------------------------------------------------- first frame
-    def init(self, image: np.ndarray, box: np.ndarray) -> None:
+    def init(self, image: np.ndarray, box: np.ndarray, others: np.ndarray | None = None) -> None:
+        """Start on the first frame's ``box``; ``others``: other targets' boxes there, learnt as negatives."""
         cfg = self.config
         net, smp, upd, box_cfg = cfg.network, cfg.samples, cfg.updates, cfg.box
         image = as_rgb(image)
@@ -113,6 +126,8 @@ class MDNetTracker:
                 self._draw(features, SampleGenerator("whole", s.image_size, 0.0, smp.scale_neg_init),
                            smp.n_neg_init - half, (0.0, smp.overlap_neg_init)),
             ])
+            about_others = self._about_others(features, others, FIRST_FRAME_OTHERS * smp.negatives_per_other)
+            neg = np.concatenate([neg, about_others])
             neg = neg[s.rng.permutation(len(neg))]
             pos_feats, neg_feats = features.extract(pos), features.extract(neg)
             template = torch.nn.functional.normalize(pos_feats.float().mean(0), dim=0)
@@ -149,11 +164,14 @@ class MDNetTracker:
 
     def track_frame(self, image: np.ndarray) -> FrameResult:
         """The next frame: box, target score (mean logit of the top candidates) and whether it is lost."""
-        cfg = self.config
-        net, cand = cfg.network, cfg.candidates
+        return self.finish(self.propose(image))
+
+    def propose(self, image: np.ndarray) -> Proposal:
+        """The next frame checked and its candidates drawn about the last box: what its features must cover. A
+        tracker of several targets reads one map for several proposals, then :meth:`finish` es each."""
         if self.state is None:
             raise TrackerError("a frame to track before init(image, box): start the tracker on a first frame")
-        s = self.state
+        s, cand = self.state, self.config.candidates
         image = as_rgb(image)
         if (image.shape[1], image.shape[0]) != s.image_size:
             raise TrackerError(f"a frame of {image.shape[1]}x{image.shape[0]} pixels in a sequence that started at "
@@ -162,12 +180,23 @@ class MDNetTracker:
         s.frame_index += 1
         candidates = SampleGenerator("gaussian", s.image_size, s.trans, cand.scale).draw(s.target, cand.n_samples,
                                                                                           s.rng)
+        return Proposal(image, candidates, s.target.copy())
+
+    def finish(self, proposal: Proposal, features: FrameFeatures | None = None,
+               others: np.ndarray | None = None) -> FrameResult:
+        """The rest of the frame :meth:`propose` began: ``features``, a map covering its candidates (and samples
+        about them) read in ``network.sample_features`` mode, where the caller read one; ``others``, the boxes of
+        other targets, which this one learns as negatives."""
+        cfg = self.config
+        net, cand = cfg.network, cfg.candidates
+        s = self.state
+        image, candidates = proposal.image, proposal.candidates
         with s.timer("features"):
             def reader(mode: str) -> FrameFeatures:
                 return frame_features(self.backbone, image, mode, net.img_size, net.padding, s.target, candidates,
                                       net.max_map_side)
 
-            features = reader(net.sample_features)
+            features = features if features is not None else reader(net.sample_features)
             candidate_reader = features if net.candidate_features == net.sample_features else reader(
                 net.candidate_features)
             candidate_feats = candidate_reader.extract(candidates)
@@ -215,7 +244,7 @@ class MDNetTracker:
                                      urgent=s.lost_run == 1 and cfg.updates.update_first_lost_in_full)
             else:
                 if found is None:  # a re-detected box is trusted for the search, not yet for learning
-                    self._collect(features)
+                    self._collect(features, others)
                 if s.frame_index % cfg.updates.long_interval == 0:
                     self._request_update(short_term=False)
             steps = self._learn()
@@ -270,13 +299,27 @@ class MDNetTracker:
               overlap: tuple[float, float]) -> np.ndarray:
         return generator.draw_in_overlap(self.state.target, n, overlap, self.state.rng, accept=features.contains)
 
-    def _collect(self, features: FrameFeatures) -> None:
+    def _collect(self, features: FrameFeatures, others: np.ndarray | None) -> None:
         smp, size = self.config.samples, self.state.image_size
         pos = self._draw(features, SampleGenerator("gaussian", size, smp.trans_pos, smp.scale_pos), smp.n_pos_update,
                          (smp.overlap_pos_update, 1.0))
         neg = self._draw(features, SampleGenerator("uniform", size, smp.trans_neg, smp.scale_neg), smp.n_neg_update,
                          (0.0, smp.overlap_neg_update))
+        neg = np.concatenate([neg, self._about_others(features, others, smp.negatives_per_other)])
         self.state.memory.add(features.extract(pos), features.extract(neg))
+
+    def _about_others(self, features: FrameFeatures, others: np.ndarray | None, n: int) -> np.ndarray:
+        """Negatives about each of the ``others`` boxes (other targets), drawn as positives are about this one
+        (overlapping it by ``overlap_pos_update``), none overlapping this target by ``overlap_neg_update``: the
+        classifier learns the target from the look-alike beside it."""
+        if others is None or not len(others) or not n:
+            return np.zeros((0, 4))
+        smp, s = self.config.samples, self.state
+        generator = SampleGenerator("gaussian", s.image_size, smp.trans_pos, smp.scale_pos)
+        drawn = [generator.draw_in_overlap(other, n, (smp.overlap_pos_update, 1.0), s.rng, accept=features.contains)
+                 for other in np.atleast_2d(others)]
+        boxes = np.concatenate(drawn)
+        return boxes[iou(boxes, s.target[None]) < smp.overlap_neg_update] if len(boxes) else np.zeros((0, 4))
 
     def _request_update(self, short_term: bool, urgent: bool = False) -> None:
         """MDNet's short-term update (the last ``n_frames_short`` frames' positives) or long-term one (all kept)."""

@@ -145,6 +145,23 @@ def open_otb(folder: Path, target: int | None = None, name: str | None = None) -
     return ImageSequence(label, frames, boxes, gt_path)
 
 
+def open_targets(path: str | Path | None) -> list[Sequence]:
+    """Every target of an OTB folder with several ground-truth files (``groundtruth_rect.1.txt``, ...), one
+    sequence each, in their numbers' order (their frames are the same)."""
+    if path is None:
+        raise TrackerError("--targets all needs --video: an OTB folder with several ground-truth files")
+    folder, target = split_target(Path(path))
+    if target is not None:
+        raise TrackerError(f"--targets all takes the folder ({folder.name}), not one target ({Path(path).name})")
+    if not (folder / "img").is_dir():
+        raise TrackerError(f"--targets all takes an OTB folder (img/ and groundtruth_rect.N.txt files): {path}")
+    numbered = sorted((f for f in ground_truth_files(folder) if f.name != "groundtruth_rect.txt"),
+                      key=lambda f: int(f.name.split(".")[1]))
+    if len(numbered) < 2:
+        raise TrackerError(f"{folder} has one target: --targets all is for a folder with several ground-truth files")
+    return [open_otb(folder, int(f.name.split(".")[1])) for f in numbered]
+
+
 def open_source(path: str | Path) -> Sequence:
     """An OTB folder, a folder of frames or a video file."""
     path, target = split_target(Path(path))

@@ -68,3 +68,30 @@ def synthetic_sequence(n_frames: int = 60, size: tuple[int, int] = (320, 240), s
         frames.append(frame)
         boxes.append([np.nan] * 4 if hidden else [x0, y0, patch.shape[1], patch.shape[0]])
     return ArraySequence(name, frames, np.array(boxes, dtype=np.float64))
+
+
+def crossing_targets(n_frames: int = 40, size: tuple[int, int] = (320, 240), seed: int = 0) -> list[ArraySequence]:
+    """Two textured targets of one size crossing over clutter, one left to right, the other right to left, the
+    second passing in front of the first half-way: one sequence per target, sharing their frames (as OTB's
+    Jogging.1 and Jogging.2)."""
+    width, height = size
+    rng = np.random.default_rng(seed)
+    background = _texture(rng, height, width, 12)
+    w, h = 36, 44
+    looks = []
+    for colour in ((255, 255, 255), (0, 0, 0)):
+        look = _texture(rng, h, w, 6)
+        cv2.rectangle(look, (0, 0), (w - 1, h - 1), colour, 4)
+        looks.append(look)
+    frames, boxes = [], [[], []]
+    for t in range(n_frames):
+        phase = t / max(n_frames - 1, 1)
+        frame = background.copy()
+        for k, look in enumerate(looks):  # the second drawn last: in front
+            x = 30 + (width - 60 - w) * (phase if k == 0 else 1 - phase)
+            y = height / 2 - h / 2 + (-8 if k == 0 else 8)
+            x0, y0 = int(round(x)), int(round(y))
+            frame[y0:y0 + h, x0:x0 + w] = look
+            boxes[k].append([x0, y0, w, h])
+        frames.append(np.clip(frame.astype(np.float32) + rng.normal(0, 3, frame.shape), 0, 255).astype(np.uint8))
+    return [ArraySequence(f"crossing.{k + 1}", frames, np.array(b, dtype=np.float64)) for k, b in enumerate(boxes)]
