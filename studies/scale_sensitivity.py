@@ -36,7 +36,8 @@ from tracker.errors import ArgumentParser, TrackerError
 from tracker.evaluation.harness import cli_main, markdown_table, record_setup, save_figure, write_json
 from tracker.evaluation.run import open_sequences
 from tracker.features import frame_features
-from tracker.mdnet import MDNetTracker, as_rgb
+from tracker.frames import as_rgb
+from tracker.mdnet import MDNetTracker
 from tracker.outputs import write_text  # noqa: E402
 
 DEFAULT_DATA = str(Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "pretrain")

@@ -54,12 +54,11 @@ def test_two_crossing_targets_keep_their_ids_and_the_same_seed_gives_the_same_bo
 def test_the_other_target_is_learnt_as_a_negative(fast_config, monkeypatch):
     """With negatives_per_other, a target's negatives (first frame and tracked frames) include boxes on the other
     target; without, none is drawn there."""
-    from tracker.mdnet import MDNetTracker
+    from tracker import mdnet
 
     first, second = crossing_targets(n_frames=6)
-    real, drawn = MDNetTracker._about_others, []
-    monkeypatch.setattr(MDNetTracker, "_about_others",
-                        lambda self, features, others, n: drawn.append(real(self, features, others, n)) or drawn[-1])
+    real, drawn = mdnet.negatives_about, []
+    monkeypatch.setattr(mdnet, "negatives_about", lambda *args: drawn.append(real(*args)) or drawn[-1])
     for n in (0, 20):
         drawn.clear()
         config = fast_config.replace(samples={"negatives_per_other": n},

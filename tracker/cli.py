@@ -27,7 +27,7 @@ from tracker.evaluation.metrics import scores
 from tracker.evaluation.peers import DEFAULT_MODELS, PEERS, OpenCVTracker
 from tracker.evaluation.run import track
 from tracker.files import json_text
-from tracker.mdnet import as_rgb
+from tracker.frames import as_rgb
 from tracker.multi import MultiTargetTracker, refuse_crowds
 from tracker.outputs import Output, refuse_clobbering
 from tracker.tracking import Tracker

@@ -45,8 +45,9 @@ def score_dropped(previous: Sequence[float], recent: Sequence[float], ratio: flo
 class LostFlag:
     """Whether the target is lost, frame by frame, and what the target was like when the flag went up.
 
-    Per frame: :meth:`judge` the classifier's score (and the head's agreement), :meth:`judge_found` again where
-    re-detection found the target, and :meth:`end_frame` with the frame's final score and flag."""
+    Per frame: :meth:`judge` the classifier's score and the head's agreement (:meth:`head_agreement`),
+    :meth:`judge_found` again where re-detection found the target, and :meth:`end_frame` with the frame's final
+    score and flag."""
 
     def __init__(self, config: LostFlagConfig, success_threshold: float, min_iou: float, history: int) -> None:
         """``success_threshold``: MDNet's decision; ``min_iou``: how much the head's box must overlap ours to vouch
@@ -71,6 +72,14 @@ class LostFlag:
         if reading is None or not self.asks_head:
             return None
         return agreement(reading, box, self.min_iou)
+
+    def head_agreement(self, verifier: BoxEstimator | None, image: np.ndarray, box: np.ndarray,
+                       estimated: bool) -> float | None:
+        """How sure the box stage's offline head is that ``box`` holds the given target, reusing its reading where
+        it ``estimated`` ``box``; None without a head, or where the flag does not ask."""
+        if verifier is None or not self.asks_head:
+            return None
+        return self.agreement(verifier.last_reading() if estimated else verifier.verify(image, box), box)
 
     def judge(self, score: float, success: bool, head_agreement: float | None, size: np.ndarray) -> bool:
         """This frame's flag, from its target ``score``, MDNet's ``success`` and the head's agreement; where it

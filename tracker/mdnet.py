@@ -18,35 +18,19 @@ import torch
 from tracker.allocator import release_free_memory
 from tracker.backbones import Backbone
 from tracker.box_estimation import BoxEstimator, make_box_estimator
-from tracker.boxes import SampleGenerator, check_box, iou
+from tracker.boxes import SampleGenerator, check_box
 from tracker.config import TrackerConfig
 from tracker.errors import TrackerError
 from tracker.features import FrameFeatures, feature_dim, frame_features
+from tracker.frames import as_rgb
 from tracker.head import Head
 from tracker.learner import Learner
 from tracker.lost_and_found import LostFlag, Redetector
-from tracker.sample_memory import Minibatches, SampleMemory
+from tracker.sample_memory import Minibatches, SampleMemory, negatives_about
 from tracker.timing import PhaseTimer
 from tracker.tracking import FrameResult, SequenceStats
 from tracker.update_schedule import SampleSet, UpdateJob, UpdateScheduler
 from tracker.updaters import Trainer, make_updater
-
-
-def as_rgb(image: np.ndarray) -> np.ndarray:
-    """uint8 H x W x 3 from a grey, RGB or RGBA uint8 array (a PIL image too). Any other dtype is refused, not
-    cast: a float frame in [0, 1] would become a black-and-white one, int64 values would wrap, NaN has no byte."""
-    image = np.asarray(image)
-    if image.dtype != np.uint8:
-        raise TrackerError(f"a frame must be a uint8 array (values 0-255), got {image.dtype}: convert it first, "
-                           "e.g. (frame * 255).round().astype(np.uint8) for floats in [0, 1]")
-    if image.ndim == 2:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    if image.ndim != 3 or image.shape[2] < 3:
-        raise TrackerError(f"a frame must be H x W grey or H x W x 3 (or 4) colour, got shape {image.shape}")
-    if image.shape[0] < 1 or image.shape[1] < 1:
-        raise TrackerError(f"a frame of {image.shape[1]}x{image.shape[0]} pixels has nothing to track")
-    return np.ascontiguousarray(image[:, :, :3])
-
 
 FIRST_FRAME_OTHERS = 10  # times negatives_per_other about each other target on the first frame (as 500 to 50 positives)
 
@@ -126,7 +110,8 @@ class MDNetTracker:
                 self._draw(features, SampleGenerator("whole", s.image_size, 0.0, smp.scale_neg_init),
                            smp.n_neg_init - half, (0.0, smp.overlap_neg_init)),
             ])
-            about_others = self._about_others(features, others, FIRST_FRAME_OTHERS * smp.negatives_per_other)
+            about_others = negatives_about(others, box, smp, FIRST_FRAME_OTHERS * smp.negatives_per_other,
+                                           s.image_size, s.rng, features.contains)
             neg = np.concatenate([neg, about_others])
             neg = neg[s.rng.permutation(len(neg))]
             pos_feats, neg_feats = features.extract(pos), features.extract(neg)
@@ -217,7 +202,8 @@ class MDNetTracker:
         # the flag a user reads; learning follows MDNet's own decision (withholding the samples of frames flagged
         # only by the score's drop cost bdfa 0.040 success AUC on OTB: results/absence/README.md)
         with s.timer("bbreg"):  # the box stage's head, as the flag's verifier
-            lost = s.lost_flag.judge(score, success, self._agreement(image, result, estimated), previous[2:])
+            agreement = s.lost_flag.head_agreement(s.box_estimator, image, result, estimated)
+            lost = s.lost_flag.judge(score, success, agreement, previous[2:])
         found = None
         # searched on that flag, not MDNet's decision alone: in another scene the classifier often scores some
         # object over 0, a drop from the sequence's typical score all the same
@@ -265,15 +251,6 @@ class MDNetTracker:
         rescored[best] = self._score(crops.extract(candidates[best])).numpy()
         return rescored
 
-    def _agreement(self, image: np.ndarray, box: np.ndarray, estimated: bool) -> float | None:
-        """How sure the box stage's offline head is that ``box`` holds the given target, reusing its reading where
-        it ``estimated`` ``box``; None without a head, or where the flag does not ask."""
-        estimator = self.state.box_estimator
-        if estimator is None or not self.state.lost_flag.asks_head:
-            return None
-        return self.state.lost_flag.agreement(estimator.last_reading() if estimated else estimator.verify(image, box),
-                                              box)
-
     def sequence_stats(self) -> SequenceStats:
         if self.state is None:
             return SequenceStats(0)
@@ -305,21 +282,9 @@ class MDNetTracker:
                          (smp.overlap_pos_update, 1.0))
         neg = self._draw(features, SampleGenerator("uniform", size, smp.trans_neg, smp.scale_neg), smp.n_neg_update,
                          (0.0, smp.overlap_neg_update))
-        neg = np.concatenate([neg, self._about_others(features, others, smp.negatives_per_other)])
+        neg = np.concatenate([neg, negatives_about(others, self.state.target, smp, smp.negatives_per_other, size,
+                                                   self.state.rng, features.contains)])
         self.state.memory.add(features.extract(pos), features.extract(neg))
-
-    def _about_others(self, features: FrameFeatures, others: np.ndarray | None, n: int) -> np.ndarray:
-        """Negatives about each of the ``others`` boxes (other targets), drawn as positives are about this one
-        (overlapping it by ``overlap_pos_update``), none overlapping this target by ``overlap_neg_update``: the
-        classifier learns the target from the look-alike beside it."""
-        if others is None or not len(others) or not n:
-            return np.zeros((0, 4))
-        smp, s = self.config.samples, self.state
-        generator = SampleGenerator("gaussian", s.image_size, smp.trans_pos, smp.scale_pos)
-        drawn = [generator.draw_in_overlap(other, n, (smp.overlap_pos_update, 1.0), s.rng, accept=features.contains)
-                 for other in np.atleast_2d(others)]
-        boxes = np.concatenate(drawn)
-        return boxes[iou(boxes, s.target[None]) < smp.overlap_neg_update] if len(boxes) else np.zeros((0, 4))
 
     def _request_update(self, short_term: bool, urgent: bool = False) -> None:
         """MDNet's short-term update (the last ``n_frames_short`` frames' positives) or long-term one (all kept)."""

@@ -24,8 +24,9 @@ from tracker.boxes import check_box, iou
 from tracker.config import TrackerConfig
 from tracker.errors import TrackerError
 from tracker.features import frame_features, padded_regions
+from tracker.frames import as_rgb
 from tracker.limits import MAX_TARGETS
-from tracker.mdnet import MDNetTracker, Proposal, as_rgb
+from tracker.mdnet import MDNetTracker, Proposal
 from tracker.timing import PhaseTimer
 from tracker.tracking import FrameResult
 

@@ -10,10 +10,12 @@ and the studies that time a step (``studies/step_cost.py``) use both alike.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
+from tracker.boxes import SampleGenerator, iou
 from tracker.config import SamplesConfig, UpdatesConfig
 from tracker.head import Head
 from tracker.update_schedule import SampleSet, UpdateJob
@@ -77,3 +79,17 @@ def epoch_order(n: int, total: int, rng: np.random.Generator) -> torch.Tensor:
     """Indices walking through shuffled copies of range(n) until ``total`` are drawn."""
     repeats = -(-total // n)
     return torch.from_numpy(np.concatenate([rng.permutation(n) for _ in range(repeats)])[:total])
+
+
+def negatives_about(others: np.ndarray | None, target: np.ndarray, config: SamplesConfig, n: int,
+                    image_size: tuple[int, int], rng: np.random.Generator,
+                    accept: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``n`` negatives about each of the ``others`` boxes (other targets), drawn as positives are about a target
+    (overlapping it by ``overlap_pos_update``; ``accept``: which the frame's features cover), none overlapping
+    ``target`` by ``overlap_neg_update``: the classifier learns the target from the look-alike beside it."""
+    if others is None or not len(others) or not n:
+        return np.zeros((0, 4))
+    generator = SampleGenerator("gaussian", image_size, config.trans_pos, config.scale_pos)
+    boxes = np.concatenate([generator.draw_in_overlap(other, n, (config.overlap_pos_update, 1.0), rng, accept=accept)
+                            for other in np.atleast_2d(others)])
+    return boxes[iou(boxes, target[None]) < config.overlap_neg_update] if len(boxes) else np.zeros((0, 4))
