@@ -17,8 +17,8 @@ from tracker.backbones import MDNetBackbone as Backbone
 from tracker.config import TrackerConfig
 from tracker.data.synthetic import synthetic_sequence
 from tracker.errors import TrackerError
-from tracker.live import UPDATER_CYCLE, LatestFrameReader, LiveStats, draw_overlay, run_live
-from tracker.mdnet import MDNetTracker
+from tracker.live import UPDATER_CYCLE, LatestFrameReader, LiveStats, OneTarget, draw_overlay, run_live
+from tracker.multi import MultiTargetTracker
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,25 +76,29 @@ class ScriptedWindow:
 
 
 class Recorder:
-    """make_tracker for run_live: small real trackers, recording what was asked of them."""
+    """make_tracker for run_live: small real trackers of several targets, recording what was asked of them."""
 
     def __init__(self, backbone):
-        self.backbone, self.configs, self.inits, self.updates = backbone, [], [], 0
+        self.backbone, self.configs, self.inits, self.adds, self.updates = backbone, [], [], [], 0
 
     def __call__(self, config):
         self.configs.append(config.learning.updater)
-        tracker = MDNetTracker(config, self.backbone)
-        init, track_frame = tracker.init, tracker.track_frame
+        tracker = MultiTargetTracker(config, self.backbone)
+        init, add, update = tracker.init, tracker.add, tracker.update
 
-        def recorded_init(image, box):
-            self.inits.append((config.learning.updater, np.asarray(box, float).tolist()))
-            init(image, box)
+        def recorded_init(image, boxes):
+            self.inits.append((config.learning.updater, *(np.asarray(box, float).tolist() for box in boxes)))
+            return init(image, boxes)
 
-        def counted_track_frame(image):
+        def recorded_add(image, box):
+            self.adds.append(np.asarray(box, float).tolist())
+            return add(image, box)
+
+        def counted_update(image):
             self.updates += 1
-            return track_frame(image)
+            return update(image)
 
-        tracker.init, tracker.track_frame = recorded_init, counted_track_frame
+        tracker.init, tracker.add, tracker.update = recorded_init, recorded_add, counted_update
         return tracker
 
 
@@ -111,7 +115,7 @@ def test_scripted_keys_pause_reselect_cycle_snapshot_quit(tmp_path):
     updates_at = {}
     window.on_key = lambda call: updates_at.__setitem__(call, recorder.updates)
     reader = LatestFrameReader(FakeCapture(delay=0.1, loop=True), is_camera=True).start()
-    stats = run_live(reader, window, TrackerConfig().replace(**FAST), recorder, init_box=GT0,
+    stats = run_live(reader, window, TrackerConfig().replace(**FAST), recorder, init_boxes=[GT0],
                      snapshot_dir=str(tmp_path))
     assert not window.keys
     # pause (4th key) to resume (7th): no update runs while paused, and updates run around it
@@ -131,13 +135,38 @@ def test_scripted_keys_pause_reselect_cycle_snapshot_quit(tmp_path):
         shutil.copy(snapshot, os.environ["LIVE_SCREENSHOT"])
 
 
+def test_targets_are_added_selected_removed_and_switched_together(backbone):
+    """a adds a target where the box is dragged, tab selects the next, x removes the selected one, u switches
+    the rule of every target left; the overlay draws each target in its own colour."""
+    from tracker.display import TARGET_COLOURS
+
+    recorder = Recorder(backbone)
+    second = [200.0, 40.0, 40.0, 40.0]
+    keys = [-1, "a", -1, -1, 9, -1, "x", -1, "u", -1, "q"]
+    window = ScriptedWindow(keys, boxes=[second])
+    shown_at = {}
+    window.on_key = lambda call: shown_at.__setitem__(call, len(window.shown))
+    reader = LatestFrameReader(FakeCapture(delay=0.05, loop=True), is_camera=True).start()
+    run_live(reader, window, TrackerConfig().replace(**FAST), recorder, init_boxes=[GT0])
+    assert recorder.adds == [second]
+    default = TrackerConfig().learning.updater
+    following = UPDATER_CYCLE[(UPDATER_CYCLE.index(default) + 1) % len(UPDATER_CYCLE)]
+    # tab moved the selection from target 2 (the newest) to target 1: x removed target 1, u kept target 2's box
+    assert recorder.inits[0] == (default, GT0.tolist()) and len(recorder.inits) == 2
+    updater, kept = recorder.inits[1]
+    assert updater == following and abs(kept[0] - second[0]) < 40  # target 2, where it had moved to
+    two = window.shown[shown_at[5] - 1]  # a frame drawn while both were tracked
+    for colour in TARGET_COLOURS[:2]:
+        assert np.all(two == colour, axis=2).sum() > 40, colour  # each box outlined in its own colour
+
+
 def test_newest_frame_only_and_skips_counted(backbone):
     """A camera faster than the tracker: frames are dropped, counted, never queued."""
     recorder = Recorder(backbone)
     capture = FakeCapture(delay=0.001)
     window = ScriptedWindow([-1] * 200)
     reader = LatestFrameReader(capture, is_camera=False).start()
-    stats = run_live(reader, window, TrackerConfig().replace(**FAST), recorder, init_box=GT0)
+    stats = run_live(reader, window, TrackerConfig().replace(**FAST), recorder, init_boxes=[GT0])
     assert stats.skipped > 0
     assert stats.frames + stats.skipped <= 59
     assert stats.frames + stats.skipped >= 55  # the file ran to its end (last frames may be unseen)
@@ -146,7 +175,8 @@ def test_newest_frame_only_and_skips_counted(backbone):
 def test_camera_unplugged_mid_run_is_a_clear_error(backbone):
     reader = LatestFrameReader(FakeCapture(delay=0.001, unplug_after=8), is_camera=True).start()
     with pytest.raises(TrackerError, match="stopped delivering frames"):
-        run_live(reader, ScriptedWindow([-1] * 500), TrackerConfig().replace(**FAST), Recorder(backbone), init_box=GT0)
+        run_live(reader, ScriptedWindow([-1] * 500), TrackerConfig().replace(**FAST), Recorder(backbone),
+                 init_boxes=[GT0])
     assert reader.capture.released
 
 
@@ -165,7 +195,8 @@ def test_an_opencv_peer_runs_live_under_its_name_and_u_does_nothing():
     peer.init = lambda image, box: inits.append(np.asarray(box).tolist()) or init(image, box)
     window = ScriptedWindow([-1, -1, "u", -1, -1, "q"])
     reader = LatestFrameReader(FakeCapture(delay=0.01, loop=True), is_camera=True).start()
-    stats = run_live(reader, window, TrackerConfig().replace(**FAST), lambda config: peer, init_box=GT0,
+    stats = run_live(reader, window, TrackerConfig().replace(**FAST), lambda config: OneTarget(peer),
+                     init_boxes=[GT0],
                      fixed_name=peer.name)
     assert stats.frames > 0 and len(inits) == 1  # u would re-initialise with another rule of ours
     assert window.shown and all(frame.shape == (240, 320, 3) for frame in window.shown)
@@ -173,8 +204,8 @@ def test_an_opencv_peer_runs_live_under_its_name_and_u_does_nothing():
 
 def test_lost_target_is_drawn_as_lost():
     image = synthetic_sequence(n_frames=1).frames[0]
-    lost = draw_overlay(image, GT0, -3.0, True, "bdfa", LiveStats(), False)
-    found = draw_overlay(image, GT0, 3.0, False, "bdfa", LiveStats(), False)
+    lost = draw_overlay(image, {1: (GT0, -3.0, True)}, "bdfa", LiveStats(), False)
+    found = draw_overlay(image, {1: (GT0, 3.0, False)}, "bdfa", LiveStats(), False)
     x, y = int(GT0[0]), int(GT0[1] + GT0[3] / 2)
     assert tuple(lost[y, x]) == (0, 0, 255) and tuple(found[y, x]) == (0, 255, 0)
 
@@ -265,19 +296,43 @@ def test_live_cli_on_a_video_file_in_a_real_window(tmp_path, xvfb):
 
 
 @pytest.mark.slow
+def test_two_targets_from_the_command_line_are_drawn_in_a_real_window(tmp_path, xvfb):
+    """--init twice: the live demo tracks both, each box in its own colour in the video it saves."""
+    from tracker.display import TARGET_COLOURS
+
+    display, _ = xvfb
+    video = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 240))
+    for frame in FakeCapture(n_frames=12).frames:
+        writer.write(frame)
+    writer.release()
+    boxes = [",".join(str(int(v)) for v in GT0), "230,40,50,50"]
+    proc = subprocess.run([sys.executable, str(ROOT / "run_tracker.py"), "--webcam", str(video), "--init", boxes[0],
+                           "--init", boxes[1], "--weights", "none", "--save", str(tmp_path / "o.mp4")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=180, env={**os.environ, "DISPLAY": display})
+    assert proc.returncode == 0, proc.stderr
+    saved = cv2.VideoCapture(str(tmp_path / "o.mp4"))
+    ok, frame = saved.read()
+    saved.release()
+    assert ok
+    for colour in TARGET_COLOURS[:2]:  # the video is compressed: within 60 of each channel
+        assert (np.abs(frame.astype(int) - colour).max(axis=2) < 60).sum() > 40, colour
+
+
+@pytest.mark.slow
 def test_a_file_plays_at_the_trackers_pace_every_frame_tracked(backbone):
     """The default for a recorded clip: nothing skipped, however slow the tracker (here, while the first frame
     trains, a paced reader would have dropped many)."""
     window = ScriptedWindow([-1] * 200)
     reader = LatestFrameReader(FakeCapture(n_frames=30, delay=0.001), is_camera=False, every_frame=True).start()
-    stats = run_live(reader, window, TrackerConfig().replace(**FAST), Recorder(backbone), init_box=GT0)
+    stats = run_live(reader, window, TrackerConfig().replace(**FAST), Recorder(backbone), init_boxes=[GT0])
     assert (stats.frames, stats.skipped) == (29, 0)
 
 
 def test_the_window_shows_the_first_frame_while_it_trains(backbone):
     window = ScriptedWindow(["q"])
     reader = LatestFrameReader(FakeCapture(n_frames=5, delay=0.001), is_camera=False, every_frame=True).start()
-    run_live(reader, window, TrackerConfig().replace(**FAST), Recorder(backbone), init_box=GT0)
+    run_live(reader, window, TrackerConfig().replace(**FAST), Recorder(backbone), init_boxes=[GT0])
     assert window.painted == 1 and window.shown[0].mean() > 20  # the frame, not a black window
 
 

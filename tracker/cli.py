@@ -58,8 +58,8 @@ def box_values_as_values(argv: list[str]) -> list[str]:
     return joined
 
 
-LIVE_KEYS = ("keys: r re-select the target, space pause/resume, u cycle the learning rule (bp, fa, dfa, bdfa), "
-             "s save a snapshot, q or Esc quit")
+LIVE_KEYS = ("keys: r re-select the target, a add a target, tab select the next, x remove the selected, space "
+             "pause/resume, u cycle the learning rule (bp, fa, dfa, bdfa), s save a snapshot, q or Esc quit")
 
 
 def build_parser(live: bool = False) -> argparse.ArgumentParser:
@@ -401,7 +401,7 @@ def track_sequence(args: argparse.Namespace, tracker: Tracker, sequence: Sequenc
 
 
 def run_webcam(args: argparse.Namespace) -> None:
-    from tracker.live import LatestFrameReader, OpenCVWindow, open_capture, run_live
+    from tracker.live import LatestFrameReader, OneTarget, OpenCVWindow, Targets, open_capture, run_live
 
     given = {"--output": args.output, "--output-csv": args.output_csv, "--summary-json": args.summary_json,
              "--max-frames": args.max_frames, "--video": args.video}
@@ -411,19 +411,20 @@ def run_webcam(args: argparse.Namespace) -> None:
                            "and snapshots with the s key")
     peer = make_peer(args) if args.tracker != "ours" else None
     config = make_config(args)
-    if args.init and len(args.init) > 1:
-        raise TrackerError(f"--init given {len(args.init)} times: the live demo tracks one target")
-    init_box = parse_box(args.init[0]) if args.init else None
+    init_boxes = [parse_box(text) for text in args.init or []]
+    if peer is not None and len(init_boxes) > 1:
+        raise TrackerError(f"several targets are tracked by ours only, not --tracker {args.tracker}")
+    refuse_crowds(init_boxes)
     capture, is_camera = open_capture(args.webcam)
     window = OpenCVWindow()
     # a file plays at the tracker's pace, every frame tracked; --realtime plays it as a camera would deliver it
     pace = (capture.get(cv2.CAP_PROP_FPS) or 25.0) if args.realtime and not is_camera else None
     reader = LatestFrameReader(capture, is_camera, pace, every_frame=not is_camera and not args.realtime).start()
 
-    def make_tracker(cfg: TrackerConfig) -> Tracker:
-        return peer if peer is not None else build_tracker(cfg, args.weights, warn=False)
+    def make_tracker(cfg: TrackerConfig) -> Targets:
+        return OneTarget(peer) if peer is not None else build_multi_tracker(cfg, args.weights, warn=False)
 
-    stats = run_live(reader, window, config, make_tracker, init_box, args.save, args.snapshots,
+    stats = run_live(reader, window, config, make_tracker, init_boxes, args.save, args.snapshots,
                      fixed_name=peer.name if peer is not None else None)
     print(f"live: {stats.frames} frames tracked, {stats.skipped} skipped, {stats.fps:.1f} fps at the end")
 

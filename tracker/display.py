@@ -52,12 +52,12 @@ TARGET_COLOURS = ((0, 0, 255), (255, 128, 0), (0, 200, 255), (255, 0, 255), (128
                   (255, 255, 0), (160, 80, 200))
 
 
-def draw_target(canvas: np.ndarray, box: np.ndarray, target: int, lost: bool = False) -> None:
-    """Target ``target``'s box in its colour, labelled with its id (and "lost" where it is)."""
+def draw_target(canvas: np.ndarray, box: np.ndarray, target: int, lost: bool = False, note: str = "") -> None:
+    """Target ``target``'s box in its colour, labelled with its id and "lost" where it is, else ``note``."""
     colour = TARGET_COLOURS[(target - 1) % len(TARGET_COLOURS)]
     draw_box(canvas, box, colour)
     x, y = int(round(box[0])), int(round(box[1]))
-    label = f"{target} lost" if lost else str(target)
+    label = f"{target} lost" if lost else f"{target} {note}".strip()
     cv2.putText(canvas, label, (x + 2, max(y - 4, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
 
 

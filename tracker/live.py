@@ -2,8 +2,10 @@
 
 The newest frame is always the one tracked: a reader thread keeps only the latest frame of the
 source, and frames that arrive while the tracker is busy are counted as skipped, never queued.
-Keys: r re-select, space pause/resume, u cycle updater (re-initialises on the current frame),
-s snapshot PNG, q / Esc quit.
+Several targets: a adds one (drag its box), tab selects the next, x removes the selected one; each is drawn in
+its own colour with its id, score and lost state, and u switches the rule of all. Keys: r re-select (one target
+again), a add, tab next, x remove, space pause/resume, u cycle updater (re-initialises every target on the
+current frame), s snapshot PNG, q / Esc quit.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ import numpy as np
 
 from tracker.boxes import check_box
 from tracker.config import TrackerConfig
-from tracker.display import VideoRecorder, check_display, draw_box
+from tracker.display import VideoRecorder, check_display, draw_box, draw_target
 from tracker.errors import TrackerError
 from tracker.files import opencv_name
-from tracker.tracking import Tracker
+from tracker.tracking import FrameResult, Tracker
 from tracker.updaters import UPDATERS
 
 UPDATER_CYCLE = tuple(UPDATERS)  # the u key walks every registered rule
@@ -125,6 +127,38 @@ class LatestFrameReader:
         self.capture.release()
 
 
+class Targets(Protocol):
+    """What the live loop drives: :class:`~tracker.multi.MultiTargetTracker`, or :class:`OneTarget`."""
+
+    def init(self, image: np.ndarray, boxes: list[np.ndarray]) -> list[int]: ...
+
+    def add(self, image: np.ndarray, box: np.ndarray) -> int: ...
+
+    def remove(self, target_id: int) -> None: ...
+
+    def update(self, image: np.ndarray) -> dict[int, FrameResult]: ...
+
+
+class OneTarget:
+    """A single-target tracker (an OpenCV peer) in the :class:`Targets` shape: one target, id 1."""
+
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+
+    def init(self, image: np.ndarray, boxes: list[np.ndarray]) -> list[int]:
+        self.tracker.init(image, boxes[0])
+        return [1]
+
+    def add(self, image: np.ndarray, box: np.ndarray) -> int:
+        raise TrackerError("this tracker follows one target: r re-selects it")
+
+    def remove(self, target_id: int) -> None:
+        raise TrackerError("this tracker follows one target: r re-selects it")
+
+    def update(self, image: np.ndarray) -> dict[int, FrameResult]:
+        return {1: self.tracker.track_frame(image)}
+
+
 class Window(Protocol):
     def show(self, image_bgr: np.ndarray) -> None: ...
 
@@ -189,13 +223,26 @@ def selection_canvas(image_rgb: np.ndarray) -> np.ndarray:
     return draw_lines(cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), SELECT_HINT)
 
 
-def draw_overlay(image_rgb: np.ndarray, box: np.ndarray, score: float, lost: bool, updater: str,
-                 stats: LiveStats, paused: bool) -> np.ndarray:
+def draw_overlay(image_rgb: np.ndarray, rows: dict[int, tuple[np.ndarray, float, bool]], updater: str,
+                 stats: LiveStats, paused: bool, selected: int | None = None, notice: str = "") -> np.ndarray:
+    """The frame with each target's (box, score, lost), by id: one target green (red where lost) with its score
+    in the corner; several each in its colour, labelled with its id and score or "lost", the selected one
+    outlined twice."""
     canvas = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
-    draw_box(canvas, box, (0, 0, 255) if lost else (0, 255, 0))
-    label = "lost" if lost else ("found" if np.isnan(score) else f"score {score:+.2f}")
-    return draw_lines(canvas, [f"{updater}  {stats.fps:.1f} fps", label, f"skipped {stats.skipped}"]
-                      + (["PAUSED"] if paused else []))
+    lines = [f"{updater}  {stats.fps:.1f} fps"]
+    if len(rows) == 1:
+        (box, score, lost), = rows.values()
+        draw_box(canvas, box, (0, 0, 255) if lost else (0, 255, 0))
+        lines.append("lost" if lost else ("found" if np.isnan(score) else f"score {score:+.2f}"))
+    else:
+        for target, (box, score, lost) in rows.items():
+            draw_target(canvas, box, target, lost, "" if lost or not np.isfinite(score) else f"{score:+.1f}")
+            if target == selected:
+                draw_box(canvas, np.asarray(box) + [-3, -3, 6, 6], (255, 255, 255))
+        lines.append(f"{len(rows)} targets" + (f", {selected} selected (x removes)" if selected in rows else "")
+                     if rows else "no target: a adds one")
+    return draw_lines(canvas, lines + [f"skipped {stats.skipped}"] + (["PAUSED"] if paused else [])
+                      + ([notice] if notice else []))
 
 
 def save_snapshot(folder: Path, image_bgr: np.ndarray) -> bool:
@@ -214,38 +261,44 @@ def save_snapshot(folder: Path, image_bgr: np.ndarray) -> bool:
     return written
 
 
-def start_on(tracker: Tracker, frame: np.ndarray, box: np.ndarray, window: Window) -> None:
+def start_on(tracker: Targets, frame: np.ndarray, boxes: list[np.ndarray], window: Window) -> list[int]:
     """``tracker.init`` on ``frame``, with the frame on screen meanwhile: the first frame trains for about a
     second, and a window left black that long looks broken."""
     canvas = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
-    draw_box(canvas, box, (0, 255, 255))
-    window.show(draw_lines(canvas, ["learning the target..."]))
+    for box in boxes:
+        draw_box(canvas, box, (0, 255, 255))
+    window.show(draw_lines(canvas, ["learning the target..." if len(boxes) == 1 else "learning the targets..."]))
     window.paint()
-    tracker.init(frame, box)
+    return tracker.init(frame, boxes)
+
+
+TAB = 9
 
 
 def run_live(reader: LatestFrameReader, window: Window, config: TrackerConfig,
-             make_tracker: Callable[[TrackerConfig], Tracker], init_box: np.ndarray | None = None,
+             make_tracker: Callable[[TrackerConfig], Targets], init_boxes: list[np.ndarray] | None = None,
              save: str | None = None, snapshot_dir: str = ".", fixed_name: str | None = None) -> LiveStats:
     """The live loop. Returns when the user quits or a file ends; raises TrackerError on failure.
 
-    ``fixed_name``: the tracker is not ours (an OpenCV peer): the overlay shows that name and ``u``
-    (which cycles our learning rules) does nothing.
+    ``fixed_name``: the tracker is not ours (an OpenCV peer, one target): the overlay shows that name, and ``u``
+    (which cycles our learning rules) and ``a`` / ``x`` (several targets) do nothing.
     """
     frame_id, frame = reader.latest(-1)
     if frame is None:
         raise TrackerError("the video source delivered no frame")
-    box = init_box if init_box is not None else window.select(frame)
-    if box is None:
-        return LiveStats()
-    box = check_box(box, frame.shape)
+    if not init_boxes:
+        chosen = window.select(frame)
+        if chosen is None:
+            return LiveStats()
+        init_boxes = [chosen]
+    boxes = [check_box(box, frame.shape) for box in init_boxes]
     updater = fixed_name or config.learning.updater  # what the overlay names
     tracker = make_tracker(config)
-    start_on(tracker, frame, box, window)
-    stats, paused = LiveStats(), False
+    rows = {i: (box, float("nan"), False) for i, box in zip(start_on(tracker, frame, boxes, window), boxes)}
+    selected = max(rows)
+    stats, paused, notice = LiveStats(), False, ""
     recorder = VideoRecorder(save) if save else None
-    score, lost = float("inf"), False
-    overlay = draw_overlay(frame, box, 0.0, False, updater, stats, paused)
+    overlay = draw_overlay(frame, rows, updater, stats, paused, selected)
     finished = False
     try:
         while True:
@@ -256,21 +309,43 @@ def run_live(reader: LatestFrameReader, window: Window, config: TrackerConfig,
                 paused = not paused
             elif key == ord("s"):
                 stats.snapshots += save_snapshot(Path(snapshot_dir), overlay)
+            elif key == TAB and rows:
+                ids = list(rows)
+                selected = ids[(ids.index(selected) + 1) % len(ids)] if selected in ids else ids[0]
+            elif key in (ord("a"), ord("x")) and fixed_name is None:
+                notice = ""
+                try:  # a box on a tracked target, or outside the frame: said on screen, the others go on
+                    if key == ord("a"):
+                        chosen = window.select(frame)
+                        if chosen is not None:
+                            target = tracker.add(frame, chosen) if rows else start_on(tracker, frame, [chosen],
+                                                                                      window)[0]
+                            rows[target], selected = (np.asarray(chosen, float), float("nan"), False), target
+                    elif selected in rows:
+                        tracker.remove(selected)
+                        del rows[selected]
+                        selected = max(rows) if rows else None
+                except TrackerError as exc:
+                    notice = str(exc)[:80]
             elif key == ord("r") or (key == ord("u") and fixed_name is None):
                 if key == ord("r"):
                     chosen = window.select(frame)
-                    box = check_box(chosen, frame.shape) if chosen is not None else box
+                    boxes = [check_box(chosen, frame.shape)] if chosen is not None else [r[0] for r in rows.values()]
                 else:
                     updater = UPDATER_CYCLE[(UPDATER_CYCLE.index(updater) + 1) % len(UPDATER_CYCLE)] \
                         if updater in UPDATER_CYCLE else UPDATER_CYCLE[0]
                     tracker = make_tracker(config.replace(learning={"updater": updater}))
-                start_on(tracker, frame, box, window)
-                score, lost = float("inf"), False
-            if paused:
-                overlay = draw_overlay(frame, box, score, lost, updater, stats, paused)
+                    boxes = [r[0] for r in rows.values()]
+                if boxes:  # every target starts again on this frame, numbered from 1
+                    rows = {i: (box, float("nan"), False) for i, box in zip(start_on(tracker, frame, boxes, window),
+                                                                          boxes)}
+                    selected = max(rows)
+            if paused or not rows:
+                overlay = draw_overlay(frame, rows, updater, stats, paused, selected, notice)
                 window.show(overlay)
-                time.sleep(0.01)
-                continue
+                if paused:
+                    time.sleep(0.01)
+                    continue
             new_id, new_frame = reader.latest(frame_id)
             if new_frame is None:
                 if reader.failed:
@@ -278,13 +353,15 @@ def run_live(reader: LatestFrameReader, window: Window, config: TrackerConfig,
                 break
             stats.skipped += new_id - frame_id - 1
             frame_id, frame = new_id, new_frame
+            if not rows:
+                continue
             start = time.perf_counter()
-            result = tracker.track_frame(frame)
+            results = tracker.update(frame)
             elapsed = time.perf_counter() - start
             stats.fps = 1 / elapsed if stats.fps == 0 else 0.9 * stats.fps + 0.1 / elapsed
             stats.frames += 1
-            box, score, lost = result.box, result.score, result.lost
-            overlay = draw_overlay(frame, box, score, lost, updater, stats, paused)
+            rows = {i: (r.box, r.score, r.lost) for i, r in results.items()}
+            overlay = draw_overlay(frame, rows, updater, stats, paused, selected, notice)
             window.show(overlay)
             if recorder:
                 recorder.write(overlay)
