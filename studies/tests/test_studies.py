@@ -201,3 +201,30 @@ def test_the_redetection_rule_study_replays_the_first_box_a_rule_takes():
     assert first_taken(entry, 1, 1.0, 0.0, 0.0, False) is None
     assert tally([entry], (1, 0.7, 0.0, 0.0, False)) == {"none": 0, "target": 0, "found": 1, "late": 0,
                                                           "wrong": 0, "found_total": 1}
+
+
+def test_batched_steps_times_stacked_steps_against_the_trackers_in_turn(tmp_path, capsys):
+    """The stacked step learns what a DFA step learns (a step towards the labels) and is timed against K of the
+    tracker's own steps."""
+    from studies import batched_steps
+
+    weights = [torch.randn(2, 512, 720) * 0.01, torch.randn(2, 512, 512) * 0.01, torch.randn(2, 2, 512) * 0.01]
+    feedback = [torch.sign(torch.randn(2, 2, 512)) / 512 ** 0.5 for _ in range(2)]
+    x = torch.rand(2, 128, 720)
+    labels = (torch.arange(128) < 32).long().expand(2, 128)
+
+    def loss() -> float:
+        h = x
+        for w in weights[:2]:
+            h = torch.relu(torch.bmm(h, w.transpose(1, 2)))
+        out = torch.bmm(h, weights[2].transpose(1, 2))
+        return float(torch.nn.functional.cross_entropy(out.reshape(-1, 2), labels.reshape(-1)))
+
+    before = loss()
+    for _ in range(5):
+        batched_steps.stacked_step(weights, feedback, x, labels, 1e-3)
+    assert loss() < before  # a step towards the labels, for both targets at once
+    assert batched_steps.main(["--targets", "1,2", "--repeats", "2", "--out", str(tmp_path)]) == 0
+    records = json.loads((tmp_path / "batched_steps.json").read_text())["records"]
+    assert [r["targets"] for r in records] == [1, 2] and all(r["stacked_ms"] > 0 for r in records)
+    assert "stacked / (K x one)" in capsys.readouterr().out
