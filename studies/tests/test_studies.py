@@ -228,3 +228,15 @@ def test_batched_steps_times_stacked_steps_against_the_trackers_in_turn(tmp_path
     records = json.loads((tmp_path / "batched_steps.json").read_text())["records"]
     assert [r["targets"] for r in records] == [1, 2] and all(r["stacked_ms"] > 0 for r in records)
     assert "stacked / (K x one)" in capsys.readouterr().out
+
+
+def test_search_cost_times_each_map_side_and_says_what_it_found(tmp_path, capsys):
+    from studies import search_cost
+
+    write_otb(tmp_path / "otb" / "Toy", n_frames=4)
+    assert search_cost.main(["--otb", str(tmp_path / "otb"), "--sequences", "Toy", "--sides", "512,256",
+                             "--frames", "2", "--out", str(tmp_path / "out")]) == 0
+    records = json.loads((tmp_path / "out" / "search_cost.json").read_text())["records"]
+    assert [r["side"] for r in records] == [512, 256] and all(r["searches"] == 2 for r in records)
+    assert all(r["median_ms"] > 0 and r["median_peak_mb"] >= 0 and 0 <= r["found"] <= 1 for r in records)
+    assert "| map side |" in capsys.readouterr().out
