@@ -6,10 +6,10 @@ Issue 44 asks for a cheaper search and a bounded peak. For each sequence (defaul
 frames are 480 pixels wide or more: Biker, DragonBaby, MountainBike 640 x 360, Bolt2 480 x 270, Dudek 720 x
 480, Bird2 720 x 400), the default tracker starts on the first frame; then, on ``--frames`` frames
 spread over the sequence, the re-detector searches the whole frame for the target at its true size, with the
-map's longest side capped at each of ``--sides`` (1024 is the default's: ``network.max_map_side``; a smaller
-cap reads the map coarser). Per side: the median ms of a search, its memory peak over the resident size before it
-(the kernel's high-water mark, reset before each search: Linux), and the share of searches whose best box has its
-centre inside the true box (the found target, before the bars that decide whether it is taken).
+map's longest side capped at each of ``--sides`` (``redetection.redetect_map_side``: 1024 is the default's; a
+smaller cap reads the map coarser). Per side: the median ms of a search, its memory peak over the resident size
+before it (the kernel's high-water mark, reset before each search: Linux), and the share of searches whose best
+box has its centre inside the true box (the found target, before the bars that decide whether it is taken).
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> None:
             flag.size = truth[index][2:].copy()
             far = np.r_[-1000.0, -1000.0, truth[index][2:]]  # the tracker's own box: elsewhere
             for side in sides:
-                redetector.network = dataclasses.replace(config.network, max_map_side=side)
+                redetector.config = dataclasses.replace(config.redetection, redetect_map_side=side)
                 search = (frames[index], int(index), far, flag)
                 redetector.search(*search)  # warm: first-touch allocations
                 seconds, peak = peak_over(redetector.search, *search)

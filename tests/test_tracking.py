@@ -307,18 +307,20 @@ def redetect(tracker, image: np.ndarray, size: np.ndarray):
     return state.redetector.search(image, state.frame_index + 1, state.target, state.lost_flag)
 
 
-@pytest.mark.parametrize("scale_step", [1.0, 1.5])
-def test_redetection_reads_the_whole_frame_even_past_the_map_side_limit(monkeypatch, scale_step):
+@pytest.mark.parametrize("scale_step, limit", [(1.0, "network"), (1.5, "network"), (1.0, "redetection")])
+def test_redetection_reads_the_whole_frame_even_past_the_map_side_limit(monkeypatch, scale_step, limit):
     """A map of the whole frame at crop scale would be 3x max_map_side here: re-detection reads it coarser instead
-    of cutting it around one corner (where every box past the cut read zeros and scored alike). Its grid holds the
-    last box's size, and with ``redetect_scale_step`` that step larger and smaller too."""
+    of cutting it around one corner (where every box past the cut read zeros and scored alike), whether the cap is
+    the tracker's maps' or the search's own (redetect_map_side). Its grid holds the last box's size, and with
+    ``redetect_scale_step`` that step larger and smaller too."""
     from tracker import lost_and_found
     from tracker.build import build_tracker
     from tracker.config import TrackerConfig
 
     sequence = synthetic_sequence(n_frames=4)
-    tracker = build_tracker(TrackerConfig().replace(**FAST, network={"max_map_side": 224},
-                                                    redetection={"redetect_scale_step": scale_step}), warn=False)
+    caps = {"network": {"max_map_side": 224}} if limit == "network" else {"redetection": {"redetect_map_side": 224}}
+    config = TrackerConfig().replace(**merged(merged(FAST, {"redetection": {"redetect_scale_step": scale_step}}), caps))
+    tracker = build_tracker(config, warn=False)
     tracker.init(sequence.frames[0], sequence.ground_truth[0])
     real, captured = lost_and_found.frame_features, []
     monkeypatch.setattr(lost_and_found, "frame_features", lambda *args, **kwargs: captured.append(real(*args, **kwargs))

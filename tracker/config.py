@@ -222,6 +222,9 @@ class RedetectionConfig:
     # the search's grid also holds boxes redetect_scale_step times larger and smaller than the last box (1: one
     # size), read off the same map: a target may come back nearer or farther than it left
     redetect_scale_step: float = 1.0
+    # the longest side of the search's whole-frame map (and never over network.max_map_side): a smaller one is
+    # read coarser, cheaper in time and memory (results/search_cost/README.md: 768 costs 0.79x the time of 1024)
+    redetect_map_side: int = 1024
 
 
 @dataclass(frozen=True)
@@ -343,7 +346,8 @@ class TrackerConfig:
         for name in ("n_samples", "top_k", "n_pos_init", "n_neg_init", "maxiter_init", "n_pos_update",
                      "n_neg_update", "maxiter_update", "long_interval", "n_frames_long", "n_frames_short",
                      "fc_width", "img_size", "n_bbreg", "max_map_side", "box_img_size", "box_fit_samples",
-                     "batch_size", "batch_neg_cand", "update_steps_per_frame", "learner_delay", "lost_window"):
+                     "batch_size", "batch_neg_cand", "update_steps_per_frame", "learner_delay", "lost_window",
+                     "redetect_map_side"):
             value = getattr(c, name)
             bound = SIZE_BOUNDS.get(name, MAX_COUNT)
             check(0 < value <= bound, f"{where[name]} must be in 1 .. {bound}, got {value}")
@@ -397,6 +401,8 @@ class TrackerConfig:
             check(min_img <= value <= c.max_map_side,
                   f"{where[name]} must be in {min_img} .. network.max_map_side ({c.max_map_side}) for the "
                   f"{c.backbone} backbone, got {value}")
+        check(c.redetect_map_side >= c.img_size,
+              f"redetection.redetect_map_side ({c.redetect_map_side}) must be at least network.img_size ({c.img_size})")
         check(c.top_k <= c.n_samples, "candidates.top_k must not exceed candidates.n_samples")
         check(c.exact_top_k == 0 or c.top_k <= c.exact_top_k <= c.n_samples,
               f"candidates.exact_top_k must be 0 or in top_k .. n_samples ({c.top_k} .. {c.n_samples}), got "

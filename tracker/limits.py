@@ -7,7 +7,7 @@ SIZE_BOUNDS = {
     "fc_width": 4096, "img_size": 1024, "max_map_side": 4096, "box_img_size": 1024, "batch_size": 4096,
     "batch_neg_cand": 65536, "n_samples": 65536, "n_pos_init": 100_000, "n_neg_init": 100_000,
     "n_pos_update": 10_000, "n_neg_update": 10_000, "n_bbreg": 100_000, "box_fit_samples": 100_000,
-    "n_frames_long": 1000, "n_frames_short": 1000, "top_k": 65536,
+    "n_frames_long": 1000, "redetect_map_side": 4096, "n_frames_short": 1000, "top_k": 65536,
     "learner_delay": 30,  # frames: one copy of fc4-fc6 waits for each
 }
 MAX_CHANNELS = 4096  # per backbone layer (backbone_channels, and what a weights file claims)

@@ -191,8 +191,9 @@ class Redetector:
         None. A box on the tracker's own ``target`` (IoU >= ``REDETECT_AGREE``) returns the tracker's own box:
         found there.
 
-        The map covers the whole frame: where that would exceed ``max_map_side`` at the searched size's crop
-        scale, it is read at a coarser scale (a larger reference box), so that no box reads outside it."""
+        The map covers the whole frame: where that would exceed ``redetect_map_side`` (or ``max_map_side``) at the
+        searched size's crop scale, it is read at a coarser scale (a larger reference box), so that no box reads
+        outside it."""
         net, candidates, rule = self.network, self.candidates, self.config
         width, height = self.image_size
         sizes = [np.minimum(flag.size * k, [width, height])
@@ -200,7 +201,7 @@ class Redetector:
         grid = np.concatenate([self.grid(w, h) for w, h in sizes])
         reference = np.r_[0.0, 0.0, np.minimum(flag.size, [width, height])]  # the map's scale: the searched size
         features = frame_features(self.backbone, image, net.candidate_features, net.img_size, net.padding,
-                                  reference, grid, net.max_map_side, fit=True)
+                                  reference, grid, min(net.max_map_side, rule.redetect_map_side), fit=True)
         seeds = grid[np.argsort(-self.score(features.extract(grid)).numpy())[:REDETECT_SEEDS]]
         per_seed = max(candidates.n_samples // len(seeds), candidates.top_k)
         generator = SampleGenerator("gaussian", self.image_size, candidates.trans, candidates.scale)
