@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tracker.config import LearningConfig
+from tracker.config_sections import LearningConfig
 from tracker.errors import ArgumentParser
 from tracker.evaluation.harness import cli_main, markdown_table, write_json
 from tracker.evaluation.paired import bootstrap_interval

@@ -10,7 +10,8 @@ from tracker import PRETRAINED_DIR as MODELS
 from tracker.box_estimation import BOX_ESTIMATORS, SiameseHead, scaled_about_centre
 from tracker.boxes import centres, iou
 from tracker.build import build_tracker
-from tracker.config import BoxConfig, NetworkConfig, TrackerConfig
+from tracker.config import TrackerConfig
+from tracker.config_sections import BoxConfig, NetworkConfig
 from tracker.data.synthetic import synthetic_sequence
 from tracker.features import FrameFeatures, frame_features
 from tracker.nanotrack import FILES, GRID, STRIDE, Decoding, HeadBox, NanoTrackHead, decode, square_crop

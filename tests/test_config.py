@@ -18,7 +18,7 @@ def test_defaults_are_mdnet_settings_but_the_marked_deviations():
     assert (upd.batch_pos, upd.batch_neg, upd.hard_negative_mining) == (32, 96, True)
     assert (learning.momentum, learning.weight_decay, learning.grad_clip, learning.lr_mult) == (
         0.9, 0.0005, 10.0, {"fc6": 10.0})
-    # the deviations (each marked "# deviation" in tracker/config.py with its reason), and only those
+    # the deviations (each marked "# deviation" in tracker/config_sections.py with its reason), and only those
     assert (c.network.backbone, c.network.backbone_channels, upd.batch_neg_cand) == (
         "efficientnet_lite0", (48, 96, 128), 256)
     assert (learning.updater, upd.update_schedule, upd.update_steps_per_frame) == ("bdfa", "steps", 2)

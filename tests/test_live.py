@@ -105,6 +105,15 @@ class Recorder:
 GT0 = synthetic_sequence(n_frames=60).ground_truth[0]
 
 
+def write_clip(path: Path, n_frames: int) -> Path:
+    """The fake camera's first ``n_frames`` as a 10 fps mp4 at ``path``."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 240))
+    for frame in FakeCapture(n_frames=n_frames).frames:
+        writer.write(frame)
+    writer.release()
+    return path
+
+
 @pytest.mark.slow
 def test_scripted_keys_pause_reselect_cycle_snapshot_quit(tmp_path):
     backbone = Backbone(TrackerConfig().network.backbone_channels)  # default width: the README screenshot
@@ -224,11 +233,7 @@ def test_no_camera_at_that_index():
 
 @pytest.mark.slow
 def test_no_display_available(tmp_path):
-    video = tmp_path / "clip.mp4"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 240))
-    for frame in FakeCapture(n_frames=5).frames:
-        writer.write(frame)
-    writer.release()
+    video = write_clip(tmp_path / "clip.mp4", 5)
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     proc = subprocess.run([sys.executable, str(ROOT / "run_tracker.py"), "--webcam", str(video)],
                           capture_output=True, text=True, cwd=ROOT, timeout=120, env=env)
@@ -273,11 +278,7 @@ def screen(fbdir: Path) -> np.ndarray:
 def test_live_cli_on_a_video_file_in_a_real_window(tmp_path, xvfb):
     """The window shows the clip (not a black screen) while it plays, and the run saves what it showed."""
     display, fbdir = xvfb
-    video = tmp_path / "clip.mp4"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 240))
-    for frame in FakeCapture(n_frames=40).frames:
-        writer.write(frame)
-    writer.release()
+    video = write_clip(tmp_path / "clip.mp4", 40)
     assert screen(fbdir).max() == 0  # nothing drawn yet: the check below can fail
     box = ",".join(str(int(v)) for v in GT0)
     proc = subprocess.Popen([sys.executable, str(ROOT / "run_tracker.py"), "--webcam", str(video), "--init", box,
@@ -301,11 +302,7 @@ def test_two_targets_from_the_command_line_are_drawn_in_a_real_window(tmp_path, 
     from tracker.display import TARGET_COLOURS
 
     display, _ = xvfb
-    video = tmp_path / "clip.mp4"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 240))
-    for frame in FakeCapture(n_frames=12).frames:
-        writer.write(frame)
-    writer.release()
+    video = write_clip(tmp_path / "clip.mp4", 12)
     boxes = [",".join(str(int(v)) for v in GT0), "230,40,50,50"]
     proc = subprocess.run([sys.executable, str(ROOT / "run_tracker.py"), "--webcam", str(video), "--init", boxes[0],
                            "--init", boxes[1], "--weights", "none", "--save", str(tmp_path / "o.mp4")], cwd=ROOT,

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from tracker.build import build_tracker
-from tracker.config import LearningConfig, TrackerConfig
+from tracker.config import TrackerConfig
+from tracker.config_sections import LearningConfig
 from tracker.data.synthetic import synthetic_sequence
 from tracker.head import Head
 from tracker.updaters import UPDATERS, make_updater

@@ -40,7 +40,7 @@ from tracker import PRETRAINED_DIR
 from tracker.backbones import Backbone
 from tracker.bbreg import BBoxRegressor
 from tracker.boxes import about_centres, centres, iou
-from tracker.config import BoxConfig, NetworkConfig
+from tracker.config_sections import BoxConfig, NetworkConfig
 from tracker.features import FrameFeatures, feature_dim, frame_features
 from tracker.nanotrack import Decoding, HeadBox, NanoTrackHead
 

@@ -25,7 +25,7 @@ from tracker.errors import ArgumentParser, TrackerError, print_warning, quoted, 
 from tracker.evaluation.latency import latency_report
 from tracker.evaluation.metrics import scores
 from tracker.evaluation.peers import DEFAULT_MODELS, PEERS, OpenCVTracker
-from tracker.evaluation.run import track
+from tracker.evaluation.run import track, track_targets
 from tracker.files import json_text
 from tracker.frames import as_rgb
 from tracker.multi import MultiTargetTracker, refuse_crowds
@@ -325,7 +325,7 @@ def run_targets(args: argparse.Namespace, config: TrackerConfig | None, sequence
     summary = None
     try:
         tracker = build_multi_tracker(config, args.weights)
-        summary = track_targets(args, tracker, sequence, init_boxes, truths, outputs)
+        summary = track_several(args, tracker, sequence, init_boxes, truths, outputs)
         summary.update({"tracker": f"ours ({config.learning.updater})", "updater": config.learning.updater,
                         "seed": config.seed, "weights": weights_loaded(args.weights, config.network.backbone)})
         json_text(summary)  # a summary that cannot be written fails the run before anything is moved into place
@@ -334,7 +334,7 @@ def run_targets(args: argparse.Namespace, config: TrackerConfig | None, sequence
     return summary
 
 
-def track_targets(args: argparse.Namespace, tracker: MultiTargetTracker, sequence: Sequence,
+def track_several(args: argparse.Namespace, tracker: MultiTargetTracker, sequence: Sequence,
                   init_boxes: list[np.ndarray], truths: list[np.ndarray | None], outputs: Outputs) -> dict:
     """The frame loop of several targets: every target's box to the outputs each frame; the summary."""
     known = sequence.announced_length
@@ -343,22 +343,15 @@ def track_targets(args: argparse.Namespace, tracker: MultiTargetTracker, sequenc
     seconds, lost = [], []
     start = time.perf_counter()
     with tqdm(total=n_total, desc=sequence.name, unit="frame", disable=args.quiet, leave=False) as progress:
-        for index, image in enumerate(sequence):
-            if n_total is not None and index >= n_total:
-                break
-            began = time.perf_counter()
-            if index == 0:
-                ids = tracker.init(image, init_boxes)
-                rows = {i: (np.asarray(box, dtype=float), float("nan"), False) for i, box in zip(ids, init_boxes)}
-            else:
-                rows = {i: (r.box, r.score, r.lost) for i, r in tracker.update(image).items()}
-            seconds.append(time.perf_counter() - began)
+        for index, frame in enumerate(track_targets(tracker, sequence, init_boxes, n_total)):
+            rows = {i: (r.box, r.score, r.lost) for i, r in frame.results.items()}
+            seconds.append(frame.seconds)
             lost.append(any(flag for _, _, flag in rows.values()))  # a frame where any target is lost
             for i, (box, _, _) in rows.items():
                 boxes.setdefault(i, []).append(box)
             at = {i: truth[index] if truth is not None and index < len(truth) else None
                   for i, truth in zip(range(1, len(truths) + 1), truths)}
-            outputs.frame_targets(index + 1, as_rgb(image), rows, at)
+            outputs.frame_targets(index + 1, as_rgb(frame.image), rows, at)
             progress.update()
     if not seconds:
         raise TrackerError(f"no frames could be read from {args.video}")

@@ -19,7 +19,7 @@ import torch
 from tracker.backbones import Backbone
 from tracker.box_estimation import BoxEstimator, agreement
 from tracker.boxes import SampleGenerator, iou
-from tracker.config import CandidatesConfig, LostFlagConfig, NetworkConfig, RedetectionConfig
+from tracker.config_sections import CandidatesConfig, LostFlagConfig, NetworkConfig, RedetectionConfig
 from tracker.features import frame_features
 from tracker.nanotrack import HeadBox
 

@@ -27,7 +27,6 @@ from tracker.features import frame_features, padded_regions
 from tracker.frames import as_rgb
 from tracker.limits import MAX_TARGETS
 from tracker.mdnet import MDNetTracker, Proposal
-from tracker.timing import PhaseTimer
 from tracker.tracking import FrameResult
 
 SHARE_SIZE_RATIO = 1.25  # targets whose widths and heights are within this ratio may share a map
@@ -57,15 +56,10 @@ class MultiTargetTracker:
         self.targets: dict[int, Target] = {}
         self.next_id = 1
         self.image_size: tuple[int, int] | None = None
-        self.timer = PhaseTimer()  # the shared maps' reading ("features"); each target times the rest
 
     @property
     def ids(self) -> list[int]:
         return list(self.targets)
-
-    def boxes(self) -> dict[int, np.ndarray]:
-        """Each target's last reported box."""
-        return {i: t.box.copy() for i, t in self.targets.items()}
 
     def init(self, image: np.ndarray, boxes: list | np.ndarray) -> list[int]:
         """Start a sequence on its first frame with ``boxes`` (one per target): their ids, 1, 2, ..."""
@@ -133,19 +127,18 @@ class MultiTargetTracker:
         if net.sample_features != "shared" or len(proposals) < 2:
             return {}
         out = {}
-        with self.timer("features"):
-            for group in share_groups({i: (p.reference, p.candidates) for i, p in proposals.items()},
-                                      net.img_size, net.padding):
-                if len(group) < 2:
-                    continue
-                sizes = np.array([proposals[i].reference[2:] for i in group])
-                cover = np.concatenate([proposals[i].candidates for i in group])
-                size = np.exp(np.log(sizes).mean(axis=0))  # the group's scale; centred on its search
-                middle = (cover[:, :2].min(axis=0) + (cover[:, :2] + cover[:, 2:]).max(axis=0)) / 2
-                reference = np.r_[middle - size / 2, size]
-                shared = frame_features(self.backbone, proposals[group[0]].image, "shared", net.img_size,
-                                        net.padding, reference, cover, net.max_map_side)
-                out.update({i: shared for i in group})
+        for group in share_groups({i: (p.reference, p.candidates) for i, p in proposals.items()},
+                                  net.img_size, net.padding):
+            if len(group) < 2:
+                continue
+            sizes = np.array([proposals[i].reference[2:] for i in group])
+            cover = np.concatenate([proposals[i].candidates for i in group])
+            size = np.exp(np.log(sizes).mean(axis=0))  # the group's scale; centred on its search
+            middle = (cover[:, :2].min(axis=0) + (cover[:, :2] + cover[:, 2:]).max(axis=0)) / 2
+            reference = np.r_[middle - size / 2, size]
+            shared = frame_features(self.backbone, proposals[group[0]].image, "shared", net.img_size,
+                                    net.padding, reference, cover, net.max_map_side)
+            out.update({i: shared for i in group})
         return out
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from tracker.boxes import SampleGenerator, iou
-from tracker.config import SamplesConfig, UpdatesConfig
+from tracker.config_sections import SamplesConfig, UpdatesConfig
 from tracker.head import Head
 from tracker.update_schedule import SampleSet, UpdateJob
 from tracker.updaters import Trainer

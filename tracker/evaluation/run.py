@@ -11,7 +11,8 @@ import numpy as np
 from tracker.data.layouts import TITLES, Opener, list_dataset
 from tracker.data.sequence import Sequence
 from tracker.errors import TrackerError
-from tracker.tracking import Tracker
+from tracker.multi import MultiTargetTracker
+from tracker.tracking import FrameResult, Tracker
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,29 @@ def track(tracker: Tracker, sequence: Sequence, init_box: np.ndarray,
         if not np.all(np.isfinite(box)):
             raise TrackerError(f"{sequence.name}: tracker produced a non-finite box at frame {index + 1}")
         yield TrackedFrame(image, box, seconds, lost, score)
+
+
+@dataclass(frozen=True)
+class TrackedTargets:
+    image: np.ndarray
+    results: dict[int, FrameResult]  # by target id; on the first frame each target's given box (score NaN)
+    seconds: float  # the tracker's own time on this frame, all targets (init on the first)
+
+
+def track_targets(tracker: MultiTargetTracker, sequence: Sequence, init_boxes: list[np.ndarray],
+                  max_frames: int | None = None) -> Iterator[TrackedTargets]:
+    """Each frame in turn, every target at once: ``init`` on the first, ``update`` on the rest."""
+    for index, image in enumerate(sequence):
+        if max_frames is not None and index >= max_frames:
+            return
+        start = time.perf_counter()
+        if index == 0:
+            ids = tracker.init(image, init_boxes)
+            results = {i: FrameResult(np.asarray(box, dtype=float), float("nan"), False)
+                       for i, box in zip(ids, init_boxes)}
+        else:
+            results = tracker.update(image)
+        yield TrackedTargets(image, results, time.perf_counter() - start)
 
 
 @dataclass

@@ -17,9 +17,7 @@ Each (scene, seed, run) is saved under ``--out/runs/`` as it finishes; a second 
 from __future__ import annotations
 
 import argparse
-import itertools
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -35,7 +33,7 @@ from tracker.errors import ArgumentParser, TrackerError
 from tracker.evaluation.harness import DEFAULT_OTB, cli_main, markdown_table, read_json, write_json
 from tracker.evaluation.metrics import scores
 from tracker.evaluation.paired import bootstrap_interval
-from tracker.evaluation.run import open_sequences
+from tracker.evaluation.run import open_sequences, track_targets
 from tracker.outputs import write_text
 
 DEFAULT_PAIRS = "Crossing+Couple,Dog+Toy"
@@ -101,18 +99,10 @@ def track(config: object, targets: list[Sequence], max_frames: int) -> dict:
     """All ``targets`` in one tracker: each one's boxes, and the seconds of each frame after the first."""
     tracker = build_multi_tracker(config, warn=False)
     n = min(max_frames, *(len(t.ground_truth) for t in targets))
-    frames = list(itertools.islice(targets[0], n))
-    ids = tracker.init(frames[0], [t.ground_truth[0] for t in targets])
-    boxes = {i: [t.ground_truth[0].tolist()] for i, t in zip(ids, targets)}
-    seconds = []
-    for image in frames[1:n]:
-        start = time.perf_counter()
-        results = tracker.update(image)
-        seconds.append(time.perf_counter() - start)
-        for i, result in results.items():
-            boxes[i].append(result.box.tolist())
+    frames = list(track_targets(tracker, targets[0], [t.ground_truth[0] for t in targets], n))
     tracker.close()
-    return {"boxes": [boxes[i] for i in ids], "seconds": seconds}
+    return {"boxes": [[frame.results[i].box.tolist() for frame in frames] for i in frames[0].results],
+            "seconds": [frame.seconds for frame in frames[1:]]}
 
 
 def run(args: argparse.Namespace) -> None:

@@ -4,7 +4,7 @@ A new rule is one :class:`LearningRule` subclass and one line here; the command 
 ``u`` key and ``tracker.pretrain --fc-updater`` then offer it.
 """
 
-from tracker.config import LearningConfig
+from tracker.config_sections import LearningConfig
 from tracker.updaters.bp import BPRule
 from tracker.updaters.dfa import BDFARule, DFARule
 from tracker.updaters.fa import FARule

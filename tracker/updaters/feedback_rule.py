@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import torch
 
-from tracker.config import LearningConfig
+from tracker.config_sections import LearningConfig
 from tracker.head import ForwardCache, Head
 from tracker.updaters.feedback_storage import BinaryFeedback, DenseFeedback
 from tracker.updaters.probe import AlignmentProbe

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 import torch
 import torch.nn.functional as F
 
-from tracker.config import LearningConfig
+from tracker.config_sections import LearningConfig
 from tracker.head import ForwardCache, Head
 from tracker.updaters.probe import AlignmentProbe
 

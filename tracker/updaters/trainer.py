@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from tracker.config import LearningConfig
+from tracker.config_sections import LearningConfig
 from tracker.head import LAYER_NAMES, Head, products_in
 from tracker.updaters.probe import AlignmentProbe
 from tracker.updaters.rule import LearningRule, binary_loss
