@@ -5,14 +5,17 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tracker.data.layouts import TITLES, Opener, list_dataset
 from tracker.data.sequence import Sequence
 from tracker.errors import TrackerError
-from tracker.multi import MultiTargetTracker
 from tracker.tracking import FrameResult, Tracker
+
+if TYPE_CHECKING:  # the frame loop imports no tracker: an OpenCV peer's process runs without torch
+    from tracker.multi import MultiTargetTracker
 
 
 @dataclass(frozen=True)
