@@ -31,7 +31,7 @@ def test_the_mdnet_fidelity_preset_restores_mdnets_rule_reading_mining_schedule_
     default = TrackerConfig()
     assert config.replace(learning={"updater": "bdfa"},
                           updates={"batch_neg_cand": 256, "update_schedule": "steps",
-                                   "update_first_lost_in_full": True},
+                                   "update_first_lost_steps": default.updates.update_first_lost_steps},
                           network={"candidate_features": "shared", "sample_features": "shared"},
                           redetection={"redetect_interval": default.redetection.redetect_interval},
                           box={"box_estimator": default.box.box_estimator}) == default

@@ -252,7 +252,7 @@ def test_a_re_detected_box_clears_the_flag_and_teaches_nothing(fast_config, monk
     sequence = synthetic_sequence(n_frames=3)
     tracker = build_tracker(fast_config.replace(
         lost_flag={"lost_ratio": 0.9, "lost_window": 8, "lost_head_agreement": 0.0},
-        redetection={"redetect_interval": 1}), warn=False)
+        redetection={"redetect_interval": 1, "redetect_runner": "inline"}), warn=False)
     tracker.init(sequence.frames[0], sequence.ground_truth[0])
     state = tracker.state
     state.lost_flag.recent_scores.extend([10.0] * 20 + [-5.0] * 7)  # typical 10; the last 7 frames far under it
@@ -332,7 +332,7 @@ def test_redetection_reads_the_whole_frame_even_past_the_map_side_limit(monkeypa
                         lambda self, boxes: scored.append(boxes) or extract(self, boxes))
     last = sequence.ground_truth[0]
     redetect(tracker, sequence.frames[1], last[2:])
-    (features,), grid = captured, scored[0]  # then the candidates about its best boxes
+    (features,), grid = captured, np.concatenate(scored[:-1])  # the grid in chunks, then the candidates about its best
     expected_widths = sorted({last[2] * k for k in (1.0, scale_step, 1 / scale_step)})
     np.testing.assert_allclose(np.unique(grid[:, 2]), expected_widths)
     monkeypatch.setattr(SharedFrameFeatures, "extract", extract)
@@ -387,7 +387,7 @@ def test_a_box_shrunk_to_a_pixel_searches_a_bounded_grid(monkeypatch):
     from tracker.build import build_tracker
     from tracker.config import TrackerConfig
     from tracker.features import SharedFrameFeatures
-    from tracker.lost_and_found import REDETECT_BOXES
+    from tracker.lost_and_found import REDETECT_BOXES, REDETECT_CHUNK
 
     sequence = synthetic_sequence(n_frames=2, size=(640, 480))
     tracker = build_tracker(TrackerConfig().replace(**FAST, redetection={"redetect_scale_step": 2.0}), warn=False)
@@ -396,8 +396,9 @@ def test_a_box_shrunk_to_a_pixel_searches_a_bounded_grid(monkeypatch):
     monkeypatch.setattr(SharedFrameFeatures, "extract",
                         lambda self, boxes: scored.append(boxes) or extract(self, boxes))
     redetect(tracker, sequence.frames[1], np.array([1.0, 1.0]))
-    grid = scored[0]
+    grid = np.concatenate(scored[:-1])  # read REDETECT_CHUNK boxes at a time, then the candidates about the best
     assert len(grid) <= 3 * 1.05 * REDETECT_BOXES and len(np.unique(grid[:, 2])) == 3
+    assert max(len(chunk) for chunk in scored[:-1]) <= REDETECT_CHUNK
 
 
 def scripted_head(tracker, monkeypatch, score: float, shift: float = 0.0) -> list[np.ndarray]:

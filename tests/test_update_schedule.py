@@ -52,10 +52,10 @@ def test_a_newer_request_replaces_what_is_left():
 
 
 def test_taking_a_share_counts_the_same_steps_as_running_it():
-    for schedule, per_frame, urgent in (("steps", 2, False), ("full", 2, False), ("steps", 2, True)):
+    for schedule, per_frame, first_share in (("steps", 2, 0), ("full", 2, 0), ("steps", 2, 5), ("steps", 2, 3)):
         ran, taken = UpdateScheduler(schedule, per_frame), UpdateScheduler(schedule, per_frame)
         a, b = job(5), job(5)
-        a.urgent = b.urgent = urgent
+        a.first_share = b.first_share = first_share
         ran.request(a)
         taken.request(b)
         for _ in range(4):
@@ -90,7 +90,7 @@ def track(config: TrackerConfig, sequence) -> tuple[np.ndarray, list]:
 @pytest.mark.slow
 def test_lost_stretch_keeps_the_step_budget(vanishing, fast_config):
     config = fast_config.replace(updates={"update_schedule": "steps", "update_steps_per_frame": 2,
-                                          "maxiter_update": 6, "update_first_lost_in_full": False})
+                                          "maxiter_update": 6, "update_first_lost_steps": 0})
     boxes, results = track(config, vanishing)
     lost = np.array([r.lost for r in results])
     assert lost[9:39].mean() > 0.5  # the tracker knows the target is gone
@@ -113,18 +113,19 @@ def test_latency_report_splits_tracked_and_lost_frames():
     assert latency_report(seconds[:1], lost[:1], 40.0)["lost"]["p95_ms"] is None
 
 
-def test_an_urgent_job_runs_to_the_end_under_any_schedule():
-    scheduler = UpdateScheduler("steps", 2)
-    urgent = job(15)
-    urgent.urgent = True
-    scheduler.request(urgent)
-    assert counting(scheduler, 2) == [15, 0]
+def test_a_job_runs_its_first_share_at_once_and_the_rest_at_the_schedule_s_rate():
+    for first_share, expected in ((15, [15, 0]), (99, [15, 0]), (5, [5, 2, 2, 2, 2, 2, 0]), (1, [2] * 7 + [1, 0])):
+        scheduler = UpdateScheduler("steps", 2)
+        first = job(15)
+        first.first_share = first_share
+        scheduler.request(first)
+        assert counting(scheduler, len(expected)) == expected, first_share
 
 
 @pytest.mark.slow
 def test_first_lost_frame_updates_in_full_the_rest_spread(vanishing, fast_config):
     config = fast_config.replace(updates={"update_schedule": "steps", "update_steps_per_frame": 1,
-                                          "maxiter_update": 6, "update_first_lost_in_full": True})
+                                          "maxiter_update": 6, "update_first_lost_steps": 6})
     results = track(config, vanishing)[1]
     lost = [r.score <= config.candidates.success_threshold for r in results]  # MDNet's decision: what asks for updates
     first_lost = [i for i, flag in enumerate(lost) if flag and (i == 0 or not lost[i - 1])]

@@ -41,6 +41,7 @@ BACKBONE_NAMES = tuple(BACKBONE_MIN_IMG_SIZE)
 N_BLOCKS = 16  # EfficientNet-Lite0's blocks: trunk_blocks cuts after one of them
 SCHEDULES = ("full", "steps")  # tracker/update_schedule.py
 LEARNERS = ("inline", "sequential", "thread")  # tracker/learner.py
+SEARCH_RUNNERS = ("inline", "sequential", "thread")  # tracker/search_runner.py
 LEARNING_DTYPES = ("auto", "float32", "bfloat16")  # tracker/updaters/trainer.py
 TRUNK_RUNTIMES = ("torch", "onnxruntime")  # tracker/backbones/onnx_runtime.py
 
@@ -119,6 +120,8 @@ class TrackerConfig:
             check(0 < value <= bound, f"{where[name]} must be in 1 .. {bound}, got {value}")
         check(0 <= c.negatives_per_other <= SIZE_BOUNDS["n_neg_update"],
               f"samples.negatives_per_other must be in 0 .. {SIZE_BOUNDS['n_neg_update']}, got {c.negatives_per_other}")
+        check(0 <= c.update_first_lost_steps <= MAX_COUNT,
+              f"updates.update_first_lost_steps must be in 0 .. {MAX_COUNT}, got {c.update_first_lost_steps}")
         check(c.batch_size >= 4, f"updates.batch_size must be at least 4, got {c.batch_size}")
         check(c.batch_neg_cand >= self.updates.batch_neg,
               f"updates.batch_neg_cand ({c.batch_neg_cand}) must be >= the negatives per batch "
@@ -190,6 +193,8 @@ class TrackerConfig:
               f"lost_flag.lost_window ({c.lost_window}) must not exceed samples.n_frames_long ({c.n_frames_long})")
         check(0 <= c.redetect_interval <= MAX_COUNT,
               f"redetection.redetect_interval must be in 0 .. {MAX_COUNT} (0: never)")
+        check(c.redetect_runner in SEARCH_RUNNERS, f"redetection.redetect_runner must be one of {SEARCH_RUNNERS}")
+        check(1 <= c.redetect_delay <= MAX_COUNT, f"redetection.redetect_delay must be in 1 .. {MAX_COUNT}")
         check(math.isfinite(c.redetect_threshold), "redetection.redetect_threshold must be finite")
         check(0.0 <= c.redetect_ratio <= 1e6,
               f"redetection.redetect_ratio must be in 0 .. 1e6, got {c.redetect_ratio}")
@@ -273,7 +278,9 @@ def _type_name(annotation: object) -> str:
 
 
 # keys that left the config, and where they went
-RETIRED = {"frame_budget_ms": "the speed harness's --frame-budget-ms (tracker/evaluation/speed.py)"}
+RETIRED = {"frame_budget_ms": "the speed harness's --frame-budget-ms (tracker/evaluation/speed.py)",
+           "update_first_lost_in_full": "updates.update_first_lost_steps, a number of steps (true was "
+                                        "maxiter_update, false 0)"}
 
 
 def _unknown(keys: list, known: list[str], where: str) -> TrackerError:

@@ -98,7 +98,7 @@ class UpdatesConfig:
     # deviation: MDNet runs each update's maxiter_update steps inside the frame that asks for it (a lost
     # frame, or every long_interval-th: 10x a tracked frame's cost). "steps" runs at most
     # update_steps_per_frame a frame and carries the rest over, except the first frame of a lost stretch,
-    # which updates in full (update_first_lost_in_full): chosen by measurement (results/latency/README.md).
+    # which runs update_first_lost_steps of its update at once: chosen by measurement (results/latency/README.md).
     # "full" is MDNet's. (tracker/update_schedule.py)
     update_schedule: str = "steps"
     update_steps_per_frame: int = 2
@@ -107,8 +107,9 @@ class UpdatesConfig:
     # delayed schedule in one thread (same boxes as "thread")
     learner: str = "inline"
     learner_delay: int = 1
-    # the first frame of a lost stretch runs its short-term update in full under any schedule
-    update_first_lost_in_full: bool = True
+    # steps of its short-term update the first frame of a lost stretch runs at once (maxiter_update or more: in
+    # full; the rest at update_steps_per_frame): a lost runner needs it at once (results/latency/README.md)
+    update_first_lost_steps: int = 5
     batch_size: int = 128  # positives + negatives at 1:3 (MDNet: 32 + 96)
     # deviation: MDNet mines the 96 hardest of 1024 candidate negatives per step; 256 was measured
     # about twice as fast on a 2-core CPU with no loss of accuracy (results/speed/README.md, hard negative
@@ -194,6 +195,11 @@ class RedetectionConfig:
     # the longest side of the search's whole-frame map (and never over network.max_map_side): a smaller one is
     # read coarser, cheaper in time and memory (results/search_cost/README.md: 768 costs 0.79x the time of 1024)
     redetect_map_side: int = 1024
+    # where the search runs (tracker/search_runner.py): "thread" on a worker beside the tracker, its find landing
+    # redetect_delay frames later and checked there by a local search; "sequential" the same in one thread (same
+    # boxes as "thread"); "inline" in the frame that asks for it (a 100 ms stall on a 2-core CPU)
+    redetect_runner: str = "thread"
+    redetect_delay: int = 4
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import NamedTuple
 
 import numpy as np
@@ -20,12 +21,14 @@ from tracker.backbones import Backbone
 from tracker.box_estimation import BoxEstimator, agreement
 from tracker.boxes import SampleGenerator, iou
 from tracker.config_sections import CandidatesConfig, LostFlagConfig, NetworkConfig, RedetectionConfig
-from tracker.features import frame_features
+from tracker.features import FrameFeatures, frame_features
 from tracker.nanotrack import HeadBox
+from tracker.search_runner import SearchRunner
 
 REDETECT_BOXES = 4096  # per size of the re-detection grid: bounds its features to 12 MB at 80 x 9 per box
 REDETECT_RECORDS = 10_000
 REDETECT_SEEDS = 5  # grid boxes a re-detection searches about, as the tracker searches a frame
+REDETECT_CHUNK = 512  # grid boxes scored at once: 1.5 MB of features, where the whole grid held 40 MB at peak
 REDETECT_AGREE = 1 / 3  # boxes overlapping this much are one find (a grid step apart): a confirmation, or the own box
 
 
@@ -133,18 +136,24 @@ class Found(NamedTuple):
 
 class Redetector:
     """The whole-frame search, on every ``redetect_interval``-th consecutive frame flagged lost (and on the
-    frame after an unconfirmed find, with ``redetect_confirm``), read off one shared map.
+    frame after an unconfirmed find, with ``redetect_confirm``), read off one shared map, run where its runner
+    runs it (``redetect_runner``, tracker/search_runner.py).
 
     It reads boxes as the classifier does (``network``) and refines them as the tracker's own search does
     (``candidates``); ``seed`` with the frame's index seeds that search. ``score`` scores trunk features as the
     classifier does now; ``template`` is the first frame's positives' mean trunk features (unit length);
-    ``verifier`` the box stage, whose head (where it has one) must vouch too; ``history`` is the flag's."""
+    ``verifier`` the box stage, whose head (where it has one) must vouch too; ``history`` is the flag's;
+    ``freeze_score`` returns a copy of ``score`` as it is now, which a search run later scores with."""
 
     def __init__(self, config: RedetectionConfig, network: NetworkConfig, candidates: CandidatesConfig, seed: int,
                  backbone: Backbone, score: Callable[[torch.Tensor], torch.Tensor], image_size: tuple[int, int],
-                 template: torch.Tensor, verifier: BoxEstimator | None, history: int) -> None:
+                 template: torch.Tensor, verifier: BoxEstimator | None, history: int,
+                 freeze_score: Callable[[], Callable[[torch.Tensor], torch.Tensor]] | None = None) -> None:
         self.config, self.network, self.candidates, self.seed = config, network, candidates, seed
         self.backbone, self.score = backbone, score
+        self.freeze_score = freeze_score or (lambda: score)  # ``score`` as it is now, for a search run later
+        self.runner: SearchRunner[Search] | None = (None if config.redetect_runner == "inline" else
+                                                    SearchRunner(config.redetect_runner, config.redetect_delay))
         self.image_size, self.template, self.verifier = image_size, template, verifier
         self.recent_likeness: deque[float] = deque(maxlen=history)  # each frame's box's
         self.typical_likeness = 0.0  # the target's, when the flag was raised
@@ -164,8 +173,9 @@ class Redetector:
             self.typical_likeness = typical_score(flag.recent_scores, flag.success_threshold, self.recent_likeness)
         if not lost:
             self.candidate = None
-        return lost and (self.candidate is not None
-                         or (flag.flagged_run + 1) % self.config.redetect_interval == 0)
+        busy = self.runner is not None and self.runner.busy  # one search at a time
+        return lost and not busy and (self.candidate is not None
+                                      or (flag.flagged_run + 1) % self.config.redetect_interval == 0)
 
     def end_frame(self, top_features: torch.Tensor) -> None:
         """The frame's box's likeness (``top_features``: its top candidates') joins the record."""
@@ -176,44 +186,98 @@ class Redetector:
         """The cosine similarity of the mean of ``feats`` (a box's top candidates) to the given target's."""
         return float(torch.nn.functional.normalize(feats.float().mean(0), dim=0) @ self.template)
 
-    def search(self, image: np.ndarray, frame_index: int, target: np.ndarray, flag: LostFlag) -> Found | None:
-        """A search of the whole frame: boxes of the flag's ``size`` (the box's when the flag was raised; and
-        ``redetect_scale_step`` times larger and smaller) on grids half their smaller side apart are scored by
-        the classifier, and about the ``REDETECT_SEEDS`` best the tracker's own search runs (Gaussian candidates,
-        the mean of the ``top_k`` best): a grid half a box apart can meet a target at IoU 0.4, which the
-        classifier, taught on positives at IoU >= 0.7, scores as background.
+    def frame(self, image: np.ndarray, frame_index: int, target: np.ndarray, lost: bool,
+              flag: LostFlag) -> Found | None:
+        """This frame's part in re-detection, given its flag: where a search is :meth:`due`, with the ``inline``
+        runner the :meth:`search` now, else one started beside the tracker; where one started earlier lands, its
+        find :meth:`check` ed on this frame and judged."""
+        if self.runner is not None and not lost:
+            self.runner.drop()  # the tracker has the target again: a search still out is not needed
+        if self.due(lost, flag):
+            if self.runner is None:
+                return self.search(image, frame_index, target, flag)
+            # on copies of the frame and of the classifier's weights: the tracker goes on changing both
+            image_then, size, score = image.copy(), flag.size.copy(), self.freeze_score()
+            self.runner.start(frame_index, lambda: self.look(image_then, frame_index, size, score))
+        landed = self.runner.landed(frame_index) if self.runner is not None else None
+        if landed is None:
+            return None
+        return self.accept(self.check(landed, image, frame_index), image, target, flag)
 
-        The best of those boxes is taken if it clears both ``redetect_threshold`` and ``redetect_ratio`` times the
-        typical score when the target was flagged lost (a target's score depends on the target: small ones score
-        1-2, large ones 5-8), its likeness to the given target is at least ``redetect_likeness`` times the
-        target's typical likeness then, the verifier puts the target there with probability at least
-        ``redetect_head_min``, and, with ``redetect_confirm``, the previous frame's search found it too; else
-        None. A box on the tracker's own ``target`` (IoU >= ``REDETECT_AGREE``) returns the tracker's own box:
-        found there.
+    def frame_threads(self) -> AbstractContextManager[None]:
+        """The tracker's frame, run single-threaded while a search is out (:meth:`SearchRunner.frame`)."""
+        return self.runner.frame() if self.runner is not None else nullcontext()
+
+    def search(self, image: np.ndarray, frame_index: int, target: np.ndarray, flag: LostFlag) -> Found | None:
+        """A search of the whole frame now, judged now (what the ``inline`` runner does): :meth:`look`, then
+        :meth:`accept`."""
+        return self.accept(self.look(image, frame_index, flag.size, self.score), image, target, flag)
+
+    def look(self, image: np.ndarray, frame_index: int, size: np.ndarray,
+             score: Callable[[torch.Tensor], torch.Tensor]) -> Search:
+        """The best box of a whole-frame search for a target of ``size``, scored by ``score``: boxes of that size
+        (and ``redetect_scale_step`` times larger and smaller) on grids half their smaller side apart are scored
+        by the classifier, and about the ``REDETECT_SEEDS`` best the tracker's own search runs (Gaussian
+        candidates, the mean of the ``top_k`` best): a grid half a box apart can meet a target at IoU 0.4, which
+        the classifier, taught on positives at IoU >= 0.7, scores as background. Reads nothing that the tracker
+        changes meanwhile (the runner may run it on a worker).
 
         The map covers the whole frame: where that would exceed ``redetect_map_side`` (or ``max_map_side``) at the
         searched size's crop scale, it is read at a coarser scale (a larger reference box), so that no box reads
-        outside it."""
+        outside it. The grid is scored ``REDETECT_CHUNK`` boxes at a time: its features are never all held."""
         net, candidates, rule = self.network, self.candidates, self.config
         width, height = self.image_size
-        sizes = [np.minimum(flag.size * k, [width, height])
+        sizes = [np.minimum(size * k, [width, height])
                  for k in sorted({1.0, rule.redetect_scale_step, 1 / rule.redetect_scale_step})]
         grid = np.concatenate([self.grid(w, h) for w, h in sizes])
-        reference = np.r_[0.0, 0.0, np.minimum(flag.size, [width, height])]  # the map's scale: the searched size
+        reference = np.r_[0.0, 0.0, np.minimum(size, [width, height])]  # the map's scale: the searched size
         features = frame_features(self.backbone, image, net.candidate_features, net.img_size, net.padding,
                                   reference, grid, min(net.max_map_side, rule.redetect_map_side), fit=True)
-        seeds = grid[np.argsort(-self.score(features.extract(grid)).numpy())[:REDETECT_SEEDS]]
+        grid_scores = np.concatenate([score(features.extract(grid[i:i + REDETECT_CHUNK])).numpy()
+                                      for i in range(0, len(grid), REDETECT_CHUNK)])
+        seeds = grid[np.argsort(-grid_scores)[:REDETECT_SEEDS]]
         per_seed = max(candidates.n_samples // len(seeds), candidates.top_k)
-        generator = SampleGenerator("gaussian", self.image_size, candidates.trans, candidates.scale)
         rng = np.random.default_rng([self.seed, frame_index])  # not the tracker's: a search draws nothing
-        boxes = np.stack([generator.draw(seed, per_seed, rng) for seed in seeds])  # seeds x per_seed x 4
+        return self._best(features, np.stack([self._about(seed, per_seed, rng) for seed in seeds]), frame_index,
+                          score)
+
+    def check(self, search: Search, image: np.ndarray, frame_index: int) -> Search:
+        """A search's find checked on a later frame, ``image``: the tracker's own search about the found box
+        there (``n_samples`` Gaussian candidates, the mean of the ``top_k`` best), scored by the classifier now."""
+        candidates = self.candidates
+        rng = np.random.default_rng([self.seed, frame_index, search.frame])
+        boxes = self._about(search.box, candidates.n_samples, rng)
+        net = self.network
+        features = frame_features(self.backbone, image, net.candidate_features, net.img_size, net.padding,
+                                  search.box, boxes, net.max_map_side)
+        return self._best(features, boxes[None], frame_index, self.score)
+
+    def _about(self, box: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        candidates = self.candidates
+        return SampleGenerator("gaussian", self.image_size, candidates.trans, candidates.scale).draw(box, n, rng)
+
+    def _best(self, features: FrameFeatures, boxes: np.ndarray, frame_index: int,
+              score: Callable[[torch.Tensor], torch.Tensor]) -> Search:
+        """Of ``boxes`` (groups x n x 4), the group whose ``top_k`` best score highest on average: their mean box."""
+        groups, per_group = boxes.shape[:2]
         feats = features.extract(boxes.reshape(-1, 4))
-        scores = self.score(feats).numpy().reshape(len(seeds), per_seed)
-        top = np.argsort(-scores, axis=1)[:, :candidates.top_k]
+        scores = score(feats).numpy().reshape(groups, per_group)
+        top = np.argsort(-scores, axis=1)[:, :self.candidates.top_k]
         estimates = np.take_along_axis(scores, top, axis=1).mean(axis=1)
         best = int(np.argmax(estimates))
-        search = Search(frame_index, boxes[best, top[best]].mean(axis=0), float(estimates[best]),
-                        self.likeness(feats[best * per_seed + top[best]]), self.typical_likeness)
+        return Search(frame_index, boxes[best, top[best]].mean(axis=0), float(estimates[best]),
+                      self.likeness(feats[best * per_group + top[best]]), self.typical_likeness)
+
+    def accept(self, search: Search, image: np.ndarray, target: np.ndarray, flag: LostFlag) -> Found | None:
+        """A search's best box (kept in :attr:`searches`) taken, or None.
+
+        Taken if it clears both ``redetect_threshold`` and ``redetect_ratio`` times the typical score when the
+        target was flagged lost (a target's score depends on the target: small ones score 1-2, large ones 5-8),
+        its likeness to the given target is at least ``redetect_likeness`` times the target's typical likeness
+        then, the verifier puts the target there (on ``image``) with probability at least ``redetect_head_min``,
+        and, with ``redetect_confirm``, the previous search found it too. A box on the tracker's own ``target``
+        (IoU >= ``REDETECT_AGREE``) returns the tracker's own box: found there."""
+        rule = self.config
         self.searches.append(search)
         candidate, self.candidate = self.candidate, None
         if (search.score <= max(rule.redetect_threshold, rule.redetect_ratio * flag.typical)
@@ -232,6 +296,11 @@ class Redetector:
             self.candidate = search.box
             return None
         return Found(box, search.score, flag.agreement(reading, box))
+
+    def close(self) -> None:
+        """Finish any search still out and stop the runner's worker."""
+        if self.runner is not None:
+            self.runner.close()
 
     def grid(self, w: float, h: float) -> np.ndarray:
         """Boxes of w x h over the whole frame, half their smaller side apart, at most about ``REDETECT_BOXES``."""

@@ -8,6 +8,8 @@ frame through them.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import NamedTuple
@@ -89,6 +91,8 @@ class MDNetTracker:
         net, smp, upd, box_cfg = cfg.network, cfg.samples, cfg.updates, cfg.box
         image = as_rgb(image)
         box = check_box(box, image.shape)
+        if self.state is not None and self.state.redetector is not None:
+            self.state.redetector.close()  # a search of the last sequence still out is finished and dropped
         self.learner.start_sequence()
         self.state = s = SequenceState(
             rng=np.random.default_rng(cfg.seed), torch_gen=torch.Generator().manual_seed(cfg.seed),
@@ -130,7 +134,7 @@ class MDNetTracker:
         with s.timer("updates"):
             # the first frame trains in full, whatever the schedule: there is nothing to track without it
             job = self.minibatches.job(SampleSet([pos_feats]), SampleSet([neg_feats]), upd.maxiter_init,
-                                       upd.lr_init, s.rng, urgent=True)
+                                       upd.lr_init, s.rng, first_share=upd.maxiter_init)
             if job is not None:
                 s.scheduler.request(job)
                 s.scheduler.run(self._step)
@@ -139,7 +143,7 @@ class MDNetTracker:
         s.lost_flag = LostFlag(cfg.lost_flag, cfg.candidates.success_threshold, box_cfg.siamese_min_iou,
                                smp.n_frames_long)
         s.redetector = Redetector(cfg.redetection, net, cfg.candidates, cfg.seed, self.backbone, self._score,
-                                  s.image_size, template, s.box_estimator, smp.n_frames_long)
+                                  s.image_size, template, s.box_estimator, smp.n_frames_long, self._frozen_score)
         release_free_memory()  # the first frame's map and its 5,500 samples are gone: hand their pages back
 
     # ---------------------------------------------------------------- each frame
@@ -172,6 +176,10 @@ class MDNetTracker:
         """The rest of the frame :meth:`propose` began: ``features``, a map covering its candidates (and samples
         about them) read in ``network.sample_features`` mode, where the caller read one; ``others``, the boxes of
         other targets, which this one learns as negatives."""
+        with self.state.redetector.frame_threads():  # a search beside the tracker: one core each
+            return self._finish(proposal, features, others)
+
+    def _finish(self, proposal: Proposal, features: FrameFeatures | None, others: np.ndarray | None) -> FrameResult:
         cfg = self.config
         net, cand = cfg.network, cfg.candidates
         s = self.state
@@ -204,18 +212,16 @@ class MDNetTracker:
         with s.timer("bbreg"):  # the box stage's head, as the flag's verifier
             agreement = s.lost_flag.head_agreement(s.box_estimator, image, result, estimated)
             lost = s.lost_flag.judge(score, success, agreement, previous[2:])
-        found = None
         # searched on that flag, not MDNet's decision alone: in another scene the classifier often scores some
         # object over 0, a drop from the sequence's typical score all the same
-        if s.redetector.due(lost, s.lost_flag):
-            with s.timer("redetect"):
-                found = s.redetector.search(image, s.frame_index, s.target, s.lost_flag)
-            if found is not None:
-                s.target, score, success = found.box, found.score, True
-                lost = s.lost_flag.judge_found(score, found.head_agreement)
-                result = s.target.copy()
-                if s.box_estimator is not None:
-                    s.box_estimator.reported(result)
+        with s.timer("redetect"):
+            found = s.redetector.frame(image, s.frame_index, s.target, lost, s.lost_flag)
+        if found is not None:
+            s.target, score, success = found.box, found.score, True
+            lost = s.lost_flag.judge_found(score, found.head_agreement)
+            result = s.target.copy()
+            if s.box_estimator is not None:
+                s.box_estimator.reported(result)
         # a failed frame widens the search (MDNet's expand_trans); success resets it
         s.trans = cand.trans if success else min(s.trans * 1.1, cand.trans_limit)
         if estimated and found is None and cfg.box.box_feedback:
@@ -227,7 +233,7 @@ class MDNetTracker:
             if not success:
                 s.failed_frames += 1
                 self._request_update(short_term=True,
-                                     urgent=s.lost_run == 1 and cfg.updates.update_first_lost_in_full)
+                                     first_share=cfg.updates.update_first_lost_steps if s.lost_run == 1 else 0)
             else:
                 if found is None:  # a re-detected box is trusted for the search, not yet for learning
                     self._collect(features, others)
@@ -241,6 +247,10 @@ class MDNetTracker:
     def _score(self, feats: torch.Tensor) -> torch.Tensor:
         """The classifier's target scores of trunk features, as it scores candidates now."""
         return self.learner.scoring_head.positive_score(feats)
+
+    def _frozen_score(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """:meth:`_score` as the classifier scores now, for a search that runs while it goes on learning."""
+        return copy.deepcopy(self.learner.scoring_head).positive_score
 
     def _rescored(self, image: np.ndarray, candidates: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """``scores`` with the best ``exact_top_k`` candidates scored again off their own crops (MDNet's exact
@@ -257,7 +267,9 @@ class MDNetTracker:
         return SequenceStats(self.state.failed_frames, self.state.timer.as_dict())
 
     def close(self) -> None:
-        """Stop the learner's worker thread, if any (it also stops with the process)."""
+        """Stop the learner's and the search's worker threads, if any (they also stop with the process)."""
+        if self.state is not None and self.state.redetector is not None:
+            self.state.redetector.close()
         self.learner.close()
 
     # ---------------------------------------------------------------- learning
@@ -286,10 +298,10 @@ class MDNetTracker:
                                                    self.state.rng, features.contains)])
         self.state.memory.add(features.extract(pos), features.extract(neg))
 
-    def _request_update(self, short_term: bool, urgent: bool = False) -> None:
+    def _request_update(self, short_term: bool, first_share: int = 0) -> None:
         """MDNet's short-term update (the last ``n_frames_short`` frames' positives) or long-term one (all kept)."""
         upd = self.config.updates
         job = self.minibatches.job(*self.state.memory.samples(short_term), upd.maxiter_update, upd.lr_update,
-                                   self.state.rng, urgent)
+                                   self.state.rng, first_share)
         if job is not None:
             self.state.scheduler.request(job)

@@ -52,12 +52,13 @@ class Minibatches:
                                  torch.zeros(self.batch_neg, dtype=torch.long)])
 
     def job(self, pos: SampleSet, neg: SampleSet, iterations: int, lr: float, rng: np.random.Generator,
-            urgent: bool = False) -> UpdateJob | None:
+            first_share: int = 0) -> UpdateJob | None:
         """An update of ``iterations`` steps, its minibatches drawn now from ``rng``; None without samples."""
         if len(pos) == 0 or len(neg) == 0:
             return None
         return UpdateJob(pos, neg, epoch_order(len(pos), self.batch_pos * iterations, rng),
-                         epoch_order(len(neg), self.negative_candidates * iterations, rng), iterations, lr, urgent)
+                         epoch_order(len(neg), self.negative_candidates * iterations, rng), iterations, lr,
+                         first_share)
 
     def run(self, head: Head, trainer: Trainer, job: UpdateJob, iterations: range) -> None:
         """The job's minibatches ``iterations`` (consecutive), learnt by ``trainer`` into ``head``. Their rows are

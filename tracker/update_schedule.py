@@ -9,9 +9,10 @@ steps, and a newer request replaces what is left of an older one (it holds the n
 Schedules (``update_schedule``):
 
 - ``full``: MDNet's, every job run to the end in the frame that asks for it;
-- an urgent job runs to the end under any schedule: with ``update_first_lost_in_full``, the short-term update
-  of the first frame of a lost stretch (what re-detection needs at once; the later frames of the stretch
-  and the periodic long-term updates are spread);
+- a job may run more steps on its first frame (``first_share``): the first frame's training in full, and the
+  short-term update of the first frame of a lost stretch ``update_first_lost_steps`` steps at once (what the
+  tracker needs at once; the rest of it, the later frames of the stretch and the periodic long-term updates
+  are spread);
 - ``steps``: at most ``update_steps_per_frame`` steps a frame; deterministic, so the same seed gives the
   same boxes on any machine.
 (A ``deadline`` schedule, fitting steps into the frame budget by the clock, was measured and left the core:
@@ -65,7 +66,7 @@ class UpdateJob:
     neg_order: torch.Tensor
     iterations: int
     lr: float
-    urgent: bool = False  # run to the end now, whatever the schedule
+    first_share: int = 0  # steps its first frame runs, whatever the schedule (more than the job's: all)
     done: int = 0
 
     @property
@@ -93,7 +94,8 @@ class UpdateScheduler:
         if self.pending is None:
             return None
         job = self.pending
-        n = job.remaining if self.schedule == "full" or job.urgent else min(self.steps_per_frame, job.remaining)
+        n = self.steps_per_frame if job.done else max(self.steps_per_frame, job.first_share)
+        n = job.remaining if self.schedule == "full" else min(n, job.remaining)
         share = range(job.done, job.done + n)
         job.done += n
         if job.remaining <= 0:
