@@ -1,6 +1,7 @@
 """``bdfa-vot`` driven through ``trax.client`` as the VOT toolkit drives it: every frame answered, the boxes of
 ``run_tracker.py`` on the same frames and seed, and a clean end on bad input."""
 
+import json
 import os
 import resource
 import subprocess
@@ -205,3 +206,49 @@ def test_a_frame_of_another_size_ends_the_session_instead_of_a_box_outside_it(se
         server.frame(smaller)
     code, lines = server.finish()
     assert code == 2 and len(lines) == 1 and "in a sequence that started at" in lines[0], lines
+
+
+@needs_trax
+@pytest.mark.parametrize("message, fragment", [
+    (b'@@TRAX:frame "file:///tmp/\xff\xfe.jpg"\n', "not UTF-8"),
+    (b'@@TRAX:frame "file:///' + b"a" * (20 << 20) + b'.jpg"\n', "more than"),
+    (b'@@TRAX:frame "file:///tmp/\\xff\\xfe.jpg"\n', "image not found"),
+    (b'@@TRAX:quit "' + b"q" * (MAX_MESSAGE + 10) + b'"\n', "more than"),
+])
+@pytest.mark.slow
+def test_a_hostile_message_after_initialising_ends_the_session_with_one_line(sequence, message, fragment, tmp_path):
+    """Every message goes through the guard, whatever its kind: a frame message with bytes that are not UTF-8,
+    or 20 MB long, after a good initialisation (over a socket these grew the server to 3.2 GB and killed it).
+    The client runs in a child process: vot-trax's client crashes in its finalizer once the server is gone."""
+    _, frames, first, args = sequence
+    (tmp_path / "message.bin").write_bytes(message)
+    child = f"""
+import json, os, sys
+from trax.region import Rectangle
+from tests.test_vot import Server
+server = Server({args!r})
+server.initialize({str(frames[0])!r}, Rectangle.create(*{first.tolist()!r}))
+message = open({str(tmp_path / "message.bin")!r}, "rb").read()
+try:
+    while message:
+        message = message[os.write(server.proc.stdin.fileno(), message):]
+except BrokenPipeError:
+    pass  # the server stopped reading at the bad message
+err = server.proc.stderr.read().decode()
+print(json.dumps([server.proc.wait(timeout=60), err]), flush=True)
+os._exit(0)
+"""
+    done = subprocess.run([sys.executable, "-c", child], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    code, err = json.loads(done.stdout.strip().splitlines()[-1])
+    lines = [line for line in err.splitlines() if not line.startswith("warning:")]
+    assert code == 2 and len(lines) == 1 and fragment in lines[0], lines
+
+
+@needs_trax
+@pytest.mark.slow
+def test_the_socket_transport_is_refused_in_one_line(sequence):
+    *_, args = sequence
+    proc = subprocess.run([sys.executable, "-m", "tracker.integrations.vot", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "TRAX_SOCKET": "43210"})
+    lines = [line for line in proc.stderr.splitlines() if not line.startswith("warning:")]
+    assert proc.returncode == 2 and len(lines) == 1 and "TRAX_SOCKET" in lines[0], lines

@@ -109,7 +109,7 @@ class UpdatesConfig:
     learner_delay: int = 1
     # steps of its short-term update the first frame of a lost stretch runs at once (maxiter_update or more: in
     # full; the rest at update_steps_per_frame): a lost runner needs it at once (results/latency/README.md)
-    update_first_lost_steps: int = 5
+    update_first_lost_steps: int = 15
     batch_size: int = 128  # positives + negatives at 1:3 (MDNet: 32 + 96)
     # deviation: MDNet mines the 96 hardest of 1024 candidate negatives per step; 256 was measured
     # about twice as fast on a 2-core CPU with no loss of accuracy (results/speed/README.md, hard negative
@@ -195,10 +195,12 @@ class RedetectionConfig:
     # the longest side of the search's whole-frame map (and never over network.max_map_side): a smaller one is
     # read coarser, cheaper in time and memory (results/search_cost/README.md: 768 costs 0.79x the time of 1024)
     redetect_map_side: int = 1024
-    # where the search runs (tracker/search_runner.py): "thread" on a worker beside the tracker, its find landing
-    # redetect_delay frames later and checked there by a local search; "sequential" the same in one thread (same
-    # boxes as "thread"); "inline" in the frame that asks for it (a 100 ms stall on a 2-core CPU)
-    redetect_runner: str = "thread"
+    # where the search runs (tracker/search_runner.py): "inline" in the frame that asks for it; "thread" on a
+    # worker beside the tracker, its find landing redetect_delay frames later and checked there by a local search;
+    # "sequential" the same in one thread (same boxes as "thread"). On 2 cores "thread" spreads a search's 100 ms
+    # over the next frames, which run on one core meanwhile: no faster on the whole (mean 1.025x, p95 1.004x;
+    # results/search_beside/README.md), so it is an option for machines with cores to spare
+    redetect_runner: str = "inline"
     redetect_delay: int = 4
 
 

@@ -9,10 +9,8 @@ frame through them.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -30,19 +28,11 @@ from tracker.learner import Learner
 from tracker.lost_and_found import LostFlag, Redetector
 from tracker.sample_memory import Minibatches, SampleMemory, negatives_about
 from tracker.timing import PhaseTimer
-from tracker.tracking import FrameResult, SequenceStats
+from tracker.tracking import FrameResult, Proposal, SequenceStats
 from tracker.update_schedule import SampleSet, UpdateJob, UpdateScheduler
 from tracker.updaters import Trainer, make_updater
 
 FIRST_FRAME_OTHERS = 10  # times negatives_per_other about each other target on the first frame (as 500 to 50 positives)
-
-
-class Proposal(NamedTuple):
-    """A frame begun (:meth:`MDNetTracker.propose`): the frame as RGB, its candidates and the box they are about."""
-
-    image: np.ndarray
-    candidates: np.ndarray
-    reference: np.ndarray
 
 
 @dataclass
@@ -91,8 +81,7 @@ class MDNetTracker:
         net, smp, upd, box_cfg = cfg.network, cfg.samples, cfg.updates, cfg.box
         image = as_rgb(image)
         box = check_box(box, image.shape)
-        if self.state is not None and self.state.redetector is not None:
-            self.state.redetector.close()  # a search of the last sequence still out is finished and dropped
+        self._close_search()  # a search of the last sequence still out is finished and dropped
         self.learner.start_sequence()
         self.state = s = SequenceState(
             rng=np.random.default_rng(cfg.seed), torch_gen=torch.Generator().manual_seed(cfg.seed),
@@ -143,7 +132,8 @@ class MDNetTracker:
         s.lost_flag = LostFlag(cfg.lost_flag, cfg.candidates.success_threshold, box_cfg.siamese_min_iou,
                                smp.n_frames_long)
         s.redetector = Redetector(cfg.redetection, net, cfg.candidates, cfg.seed, self.backbone, self._score,
-                                  s.image_size, template, s.box_estimator, smp.n_frames_long, self._frozen_score)
+                                  s.image_size, template, s.box_estimator, smp.n_frames_long,
+                                  lambda: copy.deepcopy(self.learner.scoring_head).positive_score)
         release_free_memory()  # the first frame's map and its 5,500 samples are gone: hand their pages back
 
     # ---------------------------------------------------------------- each frame
@@ -248,10 +238,6 @@ class MDNetTracker:
         """The classifier's target scores of trunk features, as it scores candidates now."""
         return self.learner.scoring_head.positive_score(feats)
 
-    def _frozen_score(self) -> Callable[[torch.Tensor], torch.Tensor]:
-        """:meth:`_score` as the classifier scores now, for a search that runs while it goes on learning."""
-        return copy.deepcopy(self.learner.scoring_head).positive_score
-
     def _rescored(self, image: np.ndarray, candidates: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """``scores`` with the best ``exact_top_k`` candidates scored again off their own crops (MDNet's exact
         reading), the rest put under them."""
@@ -268,9 +254,12 @@ class MDNetTracker:
 
     def close(self) -> None:
         """Stop the learner's and the search's worker threads, if any (they also stop with the process)."""
+        self._close_search()
+        self.learner.close()
+
+    def _close_search(self) -> None:
         if self.state is not None and self.state.redetector is not None:
             self.state.redetector.close()
-        self.learner.close()
 
     # ---------------------------------------------------------------- learning
     def _learn(self) -> int:

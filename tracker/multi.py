@@ -26,8 +26,8 @@ from tracker.errors import TrackerError
 from tracker.features import frame_features, padded_regions
 from tracker.frames import as_rgb
 from tracker.limits import MAX_TARGETS
-from tracker.mdnet import MDNetTracker, Proposal
-from tracker.tracking import FrameResult
+from tracker.mdnet import MDNetTracker
+from tracker.tracking import FrameResult, Proposal
 
 SHARE_SIZE_RATIO = 1.25  # targets whose widths and heights are within this ratio may share a map
 DUPLICATE_IOU = 0.7  # a new box overlapping a tracked target's this much is that target again

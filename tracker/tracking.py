@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
+
+
+class Proposal(NamedTuple):
+    """A frame begun (``MDNetTracker.propose``): the frame as RGB, its candidates and the box they are about."""
+
+    image: np.ndarray
+    candidates: np.ndarray
+    reference: np.ndarray
 
 
 @dataclass(frozen=True)

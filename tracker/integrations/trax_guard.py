@@ -14,13 +14,17 @@ closed, and each argument at most :data:`MAX_ARGUMENT` bytes (an image path is f
 ``PATH_MAX`` by the server).
 Lines that are not TraX messages are dropped, but bounded the same way.
 
-Over a socket (``TRAX_SOCKET``) the library reads the socket itself, and this guard does not apply.
+Over a socket (``TRAX_SOCKET``) the library would read the socket itself, past this guard: a frame message of
+20 MB or with bytes that are not UTF-8 grew the server to 3.2 GB and killed it with SIGSEGV. That transport is
+refused with one line (:func:`guard_input`); the standard streams (the toolkit's default) are guarded.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+
+from tracker.errors import TrackerError, quoted
 
 PREFIX = b"@@TRAX:"
 MAX_MESSAGE = 1 << 20  # 1 MiB: a polygon of ~50,000 points, or a path 250 times the longest Linux allows
@@ -108,12 +112,18 @@ class MessageGuard:
         return True
 
 
-def guard_input() -> MessageGuard | None:
+def guard_input() -> MessageGuard:
     """Put a :class:`MessageGuard` between the client's stream and the TraX library, which then reads a
-    pipe at the same file descriptor (``TRAX_IN``, else standard input). None over a socket."""
+    pipe at the same file descriptor (``TRAX_IN``, else standard input). A socket (``TRAX_SOCKET``) is
+    refused: the library would read it unguarded."""
     if os.environ.get("TRAX_SOCKET"):
-        return None
-    fd = int(os.environ.get("TRAX_IN", "0"))
+        raise TrackerError("bdfa-vot talks TraX over its standard input and output only, where every message is "
+                           "checked: TRAX_SOCKET is set (the library would read a socket unchecked); run the "
+                           "tracker without socket mode (the VOT toolkit's default)")
+    try:
+        fd = int(os.environ.get("TRAX_IN", "0"))
+    except ValueError:
+        raise TrackerError(f"TRAX_IN must be a file descriptor number, got {quoted(os.environ['TRAX_IN'])}") from None
     client = os.dup(fd)
     read_end, write_end = os.pipe()
     os.dup2(read_end, fd)

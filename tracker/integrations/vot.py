@@ -1,9 +1,9 @@
 """``bdfa-vot``: the tracker as a TraX server, so that the VOT toolkit can drive it.
 
 The toolkit starts this command once per sequence and talks TraX over its standard input and output
-(or the socket it names in ``TRAX_SOCKET``): an image path and a region to start from, then an image
-path per frame, each answered with our box and, as ``confidence``, the target score. A polygon is
-taken as its bounding rectangle. Everything else this process says goes to stderr: stdout is the
+(a socket, ``TRAX_SOCKET``, is refused: tracker/integrations/trax_guard.py): an image path and a region to
+start from, then an image path per frame, each answered with our box and, as ``confidence``, the target
+score. A polygon is taken as its bounding rectangle. Everything else this process says goes to stderr: stdout is the
 protocol's.
 
     bdfa-vot [--updater bp] [--config my.yaml] [--set KEY=VALUE] [--weights PATH] [--seed N]
@@ -151,9 +151,10 @@ def main(argv: list[str] | None = None) -> int:
         trax = load_trax()
         config = load_config(args.config, **dotted({**parse_sets(args.set), **{
             k: v for k, v in (("learning.updater", args.updater), ("seed", args.seed)) if v is not None}}))
+        guard = guard_input()  # a transport we cannot guard is refused before anything is built
         # built before the session: a bad config or weights file fails before the client waits on us
         tracker = build_tracker(config, args.weights)
-        serve(tracker, trax, guard_input())
+        serve(tracker, trax, guard)
 
     with warnings.catch_warnings():
         warnings.showwarning = print_warning  # one warning: line each, on stderr (stdout is the protocol's)
