@@ -198,3 +198,61 @@ def test_memory_benchmark_reports_each_tracker_in_its_own_process(tmp_path, caps
     assert "Toy at 640x480, 6 frames" in capsys.readouterr().out
     assert memory.main(["--otb", str(otb), "--sequence", "Toy", "--frame-size", "640", "--out", str(out)]) == 2
     assert "WIDTHxHEIGHT" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module, argv, message", [
+    ("memory", ["--threads", "0"], "--threads must be in 1 .. 256, got 0"),
+    ("memory", ["--frames", "10000000"], "--frames must be in 2 .. 1000000"),
+    ("speed", ["--max-frames", "0"], "--max-frames must be in 1 .. 1000000, got 0"),
+    ("speed", ["--out", "{file}"], "is not a folder"),
+    ("memory", ["--out", "{file}"], "is not a folder"),
+])
+def test_a_harness_refuses_bad_settings_in_one_line_before_measuring(tmp_path, capsys, module, argv, message):
+    import importlib
+
+    otb = tmp_path / "otb"
+    write_otb(otb / "Toy", n_frames=3)
+    (tmp_path / "file").write_text("kept")
+    argv = [a.replace("{file}", str(tmp_path / "file")) for a in argv]
+    harness = importlib.import_module(f"tracker.evaluation.{module}")
+    assert harness.main(["--otb", str(otb), *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+    assert (tmp_path / "file").read_text() == "kept"
+
+
+def test_the_speed_harness_checks_its_shared_exact_sequences_before_measuring(tmp_path, capsys, monkeypatch):
+    otb = tmp_path / "otb"
+    write_otb(otb / "Toy", n_frames=3)
+    measured = []
+    monkeypatch.setattr(speed, "measure", lambda *args, **kwargs: measured.append(args))
+    assert speed.main(["--otb", str(otb), "--exact", "Nope", "--out", str(tmp_path / "out")]) == 2
+    assert "Nope" in capsys.readouterr().err and not measured
+
+
+@pytest.mark.slow
+def test_a_memory_harness_stopped_by_sigterm_leaves_no_measuring_child(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    otb = tmp_path / "otb"
+    write_otb(otb / "Toy", n_frames=5)
+    parent = subprocess.Popen([sys.executable, "-m", "tracker.evaluation.memory", "--otb", str(otb), "--sequence",
+                               "Toy", "--frames", "1000000", "--trackers", "mil", "--out", str(tmp_path / "out")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    children: list[int] = []
+    for _ in range(300):  # the measuring child started
+        time.sleep(0.1)
+        children = [int(p) for p in os.popen(f"pgrep -P {parent.pid}").read().split()]
+        if children:
+            break
+    assert children
+    parent.send_signal(signal.SIGTERM)
+    assert parent.wait(timeout=60) != 0
+    time.sleep(0.5)
+    assert all(not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split()[2]
+               for pid in children)
+    assert not (tmp_path / "out" / "memory.json").exists()

@@ -286,3 +286,22 @@ def test_a_saved_video_keeps_the_sources_frame_rate(tmp_path, fast_yaml):
     video = cv2.VideoCapture(str(tmp_path / "out.mp4"))
     assert video.get(cv2.CAP_PROP_FPS) == 12 and int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
     video.release()
+
+
+@pytest.mark.slow
+def test_rows_written_to_standard_output_are_not_mixed_with_the_summary_line(otb_folder, fast_yaml):
+    """``--output-csv /dev/stdout``: every stdout line is a CSV row; the summary line goes to stderr."""
+    done = subprocess.run([sys.executable, "run_tracker.py", "--video", str(otb_folder), "--config", fast_yaml,
+                           "--weights", "none", "--quiet", "--output-csv", "/dev/stdout"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "frame,target,x,y,w,h,score,lost" and all(len(line.split(",")) == 8 for line in lines)
+    assert any("frames at" in line for line in done.stderr.splitlines())
+
+
+def test_an_opencv_peer_without_a_score_leaves_the_score_column_empty(tmp_path, otb_folder):
+    rows = tmp_path / "rows.csv"
+    assert main(["--video", str(otb_folder), "--tracker", "mil", "--quiet", "--output-csv", str(rows)]) == 0
+    table = [line.split(",") for line in rows.read_text().splitlines()[1:]]
+    assert table and all(row[6] == "" for row in table)  # MIL answers getTrackingScore with -1: no score

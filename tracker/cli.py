@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import time
 import warnings
 from pathlib import Path
+from typing import TextIO
 
 import cv2
 import numpy as np
@@ -442,12 +444,29 @@ def run_main(args: argparse.Namespace) -> int:
         elif args.realtime:
             raise TrackerError("--realtime is for the live demo on a file (--webcam clip.mp4)")
         else:
-            print_summary(run(args))
+            summary = run(args)
+            # a run writing its rows or boxes to standard output keeps the summary line out of them
+            print_summary(summary, sys.stderr if writes_to_stdout(args) else sys.stdout)
 
     return run_command(body)
 
 
-def print_summary(summary: dict) -> None:
+def writes_to_stdout(args: argparse.Namespace) -> bool:
+    """Whether an output of the run is this process's standard output (``/dev/stdout``, ``/proc/self/fd/1``)."""
+    try:
+        ours = os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    for path in (args.output, args.output_csv, args.summary_json):
+        try:
+            if path and os.path.samestat(os.stat(path), ours):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def print_summary(summary: dict, stream: TextIO = sys.stdout) -> None:
     line = f"{summary['sequence']}: {summary['frames']} frames at {summary['fps']:.1f} fps ({summary['tracker']})"
     latency = summary["latency"]["all"]
     if latency["frames"]:
@@ -457,4 +476,4 @@ def print_summary(summary: dict) -> None:
                  f" precision@20 {summary['precision_20']:.3f}")
         if summary["scored_frames"] < summary["frames"]:
             line += f" (on the {summary['scored_frames']} frames with ground truth)"
-    print(line)
+    print(line, file=stream)

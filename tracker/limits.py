@@ -11,4 +11,6 @@ SIZE_BOUNDS = {
     "learner_delay": 30,  # frames: one copy of fc4-fc6 waits for each
 }
 MAX_CHANNELS = 4096  # per backbone layer (backbone_channels, and what a weights file claims)
+MAX_FRAMES = 1_000_000  # frames a benchmark may be asked to run (a 10,000-frame soak is 1%)
+MAX_THREADS = 256  # torch threads a benchmark may be asked for
 MAX_TARGETS = 16  # tracked at once (tracker/multi.py): each keeps its own fc4-fc6, memories and learner

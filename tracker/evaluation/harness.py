@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +77,16 @@ def sweep_settings(ope: Path) -> dict:
         raise TrackerError(f"{ope / 'results.json'} is damaged (its settings lack or garble "
                            f"{', '.join(wrong) or 'seeds or batch_sizes'}): {rebuild}")
     return settings
+
+
+def check_out(out: Path, names: Iterable[str]) -> None:
+    """Fail now, before a long measurement, where ``--out`` cannot hold the files ``names``."""
+    from tracker.outputs import Output
+
+    if out.exists() and not out.is_dir():
+        raise TrackerError(f"--out {out} is not a folder")
+    for name in names:
+        Output(out / name, "--out", streams=False)
 
 
 def markdown_table(header: list[str], rows: list[list[object]]) -> str:

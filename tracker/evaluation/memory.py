@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from tracker.errors import ArgumentParser, TrackerError, run_command
+from tracker.limits import MAX_FRAMES, MAX_THREADS
 from tracker.outputs import write_text  # noqa: E402
 
 # what a child process imports is what it measures: tracker.evaluation.harness (and with it torch) only in the parent
@@ -88,6 +90,21 @@ def child(args: argparse.Namespace) -> dict:
             "fps": len(seconds) / float(np.sum(seconds))}
 
 
+def measured_child(command: list[str]) -> tuple[int, str, str]:
+    """Run one measuring child to its end; it never outlives this process: SIGTERM here (and any exception,
+    Ctrl-C included) stops it first."""
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    child_process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = child_process.communicate()
+        return child_process.returncode, stdout, stderr
+    finally:
+        if child_process.poll() is None:
+            child_process.kill()
+            child_process.wait()
+        signal.signal(signal.SIGTERM, previous)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--otb", help="folder of OTB sequences (default: ../shared/datasets/otb)")
@@ -105,14 +122,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> None:
     from tracker.data.sequence import frame_size
-    from tracker.evaluation.harness import DEFAULT_OTB, markdown_table, require_data
+    from tracker.evaluation.harness import DEFAULT_OTB, check_out, markdown_table, require_data
     from tracker.files import write_json
 
     args.otb = require_data(args.otb or DEFAULT_OTB)
     if not Path("/proc/self/statm").is_file():
         raise TrackerError("tracker.evaluation.memory reads /proc/self: Linux only")
-    if args.frames < 2:
-        raise TrackerError(f"--frames must be at least 2, got {args.frames}")
+    if not 2 <= args.frames <= MAX_FRAMES:
+        raise TrackerError(f"--frames must be in 2 .. {MAX_FRAMES}, got {args.frames}")
+    if not 1 <= args.threads <= MAX_THREADS:
+        raise TrackerError(f"--threads must be in 1 .. {MAX_THREADS}, got {args.threads}")
+    check_out(Path(args.out), ("memory.json", "memory.md"))
     if args.frame_size:
         frame_size(args.frame_size)  # refused here, before any child starts
     records = []
@@ -121,11 +141,11 @@ def run(args: argparse.Namespace) -> None:
                    args.sequence, "--frames", str(args.frames), "--threads", str(args.threads)]
         command += ["--config", args.config] if args.config else []
         command += ["--frame-size", args.frame_size] if args.frame_size else []
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0:
-            lines = done.stderr.strip().splitlines() or ["no output"]
+        returncode, stdout, stderr = measured_child(command)
+        if returncode != 0:
+            lines = stderr.strip().splitlines() or ["no output"]
             raise TrackerError(f"{spec}: {lines[-1].removeprefix('error: ')}")
-        records.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        records.append(json.loads(stdout.strip().splitlines()[-1]))
     if not records:
         raise TrackerError("--trackers is empty")
     rows = [[r["tracker"], r["frames"], r["rss_built_mb"], r["rss_after_first_frame_mb"], r["peak_rss_mb"],

@@ -67,6 +67,8 @@ class Peer:
     contrib: str | None = None  # the opencv-contrib factory it needs
     min_side: float = 1.0  # the smallest box side it starts on, in pixels
     seeded: bool = False  # its boxes depend on the seed: sweeps run it once per seed, like ours
+    # it gives a confidence (getTrackingScore); OpenCV's others answer that call too, always with -1
+    scored: bool = False
 
     def run_names(self, seeds: int) -> list[str]:
         """Its result folders in a sweep over seeds 0..seeds-1: one per seed if seeded, else one."""
@@ -90,8 +92,8 @@ class Peer:
 PEERS = {peer.key: peer for peer in (
     # MIL never returns from init on some boxes with a side under 5 px (its Haar features find no place)
     Peer("mil", "OpenCV-MIL", lambda _: cv2.TrackerMIL_create(), min_side=5.0, seeded=True),
-    Peer("nano", "NanoTrack", _nano, ("nanotrack_backbone_sim.onnx", "nanotrack_head_sim.onnx")),
-    Peer("vit", "VitTrack", _vit, ("object_tracking_vittrack_2023sep.onnx",)),
+    Peer("nano", "NanoTrack", _nano, ("nanotrack_backbone_sim.onnx", "nanotrack_head_sim.onnx"), scored=True),
+    Peer("vit", "VitTrack", _vit, ("object_tracking_vittrack_2023sep.onnx",), scored=True),
     Peer("csrt", "OpenCV-CSRT", lambda _: _contrib("TrackerCSRT_create")(), contrib="TrackerCSRT_create"),
     Peer("kcf", "OpenCV-KCF", lambda _: _contrib("TrackerKCF_create")(), contrib="TrackerKCF_create"),
 )}
@@ -140,14 +142,15 @@ class OpenCVTracker:
         return self.track_frame(image).box
 
     def track_frame(self, image: np.ndarray) -> FrameResult:
-        """Found or not, as OpenCV says; the score is OpenCV's ``getTrackingScore`` where the tracker has one
-        (NanoTrack, VitTrack: a confidence in [0, 1]), else NaN; the box on a miss is the last one."""
+        """Found or not, as OpenCV says; the score is OpenCV's ``getTrackingScore`` where the tracker gives one
+        (NanoTrack, VitTrack: a confidence in [0, 1]), else NaN (MIL answers -1); the box on a miss is the last
+        one."""
         ok, box = self.tracker.update(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         if ok:  # on a miss OpenCV returns garbage: keep the last box, as OTB results of such trackers do
             self.box = np.asarray(box, dtype=float)
         self.lost_frames += not ok
-        scorer = getattr(self.tracker, "getTrackingScore", None)
-        return FrameResult(self.box.copy(), float(scorer()) if scorer is not None else float("nan"), not ok)
+        score = float(self.tracker.getTrackingScore()) if self.peer.scored else float("nan")
+        return FrameResult(self.box.copy(), score, not ok)
 
     def sequence_stats(self) -> SequenceStats:
         return SequenceStats(self.lost_frames)

@@ -30,6 +30,7 @@ from tracker.errors import ArgumentParser, TrackerError, quoted
 from tracker.evaluation.harness import (
     DEFAULT_OTB,
     Run,
+    check_out,
     cli_main,
     markdown_table,
     measure,
@@ -41,6 +42,7 @@ from tracker.evaluation.harness import (
 from tracker.evaluation.latency import FRAME_BUDGET_MS, frame_latency
 from tracker.evaluation.peers import PEERS, peer
 from tracker.evaluation.run import open_sequences
+from tracker.limits import MAX_FRAMES
 from tracker.outputs import write_text  # noqa: E402
 from tracker.timing import PHASES
 
@@ -195,8 +197,13 @@ def summary(records: list[dict]) -> list[dict]:
 def run(args: argparse.Namespace) -> None:
     if not (math.isfinite(args.frame_budget_ms) and args.frame_budget_ms > 0):
         raise TrackerError(f"--frame-budget-ms must be finite and positive, got {args.frame_budget_ms}")
+    if not 1 <= args.max_frames <= MAX_FRAMES:
+        raise TrackerError(f"--max-frames must be in 1 .. {MAX_FRAMES}, got {args.max_frames}")
+    check_out(Path(args.out), ("setup.json", "speed.json", "summary.json", "speed.md"))
     runs = make_runs(args)
     sizes = frame_sizes(args.frame_sizes)
+    # the shared/exact sequences are opened now: a bad name fails before the whole-sequence measurement
+    exact_sequences = [] if args.exact == "none" else open_sequences(args.otb, args.exact.split(","))
     whole, size_of = at_sizes(open_sequences(require_data(args.otb), None if args.sequences == "all"
                                              else args.sequences.split(",")), sizes)
     records: list[dict] = []
@@ -217,7 +224,7 @@ def run(args: argparse.Namespace) -> None:
         first = runs[0]
         modes = [Run(mode, first.config.with_feature_mode(mode), first.weights) for mode in ("shared", "exact")]
         exact_records: list[dict] = []
-        measure(modes, open_sequences(args.otb, args.exact.split(",")), args.max_frames, "modes", exact_records)
+        measure(modes, exact_sequences, args.max_frames, "modes", exact_records)
         fps = {m.label: sum(r["frames"] for r in exact_records if r["run"] == m.label)
                / sum(r["seconds"] for r in exact_records if r["run"] == m.label) for m in modes}
         ratio = fps["shared"] / fps["exact"]
