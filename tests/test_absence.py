@@ -109,6 +109,28 @@ def test_the_benchmark_runs_ours_on_tiny_splices_and_resumes(tmp_path, capsys):
     run = tmp_path / "out" / "runs" / "ours-s0" / "SynA+SynB.json"
     before = run.stat().st_mtime_ns
     assert main(args) == 0 and run.stat().st_mtime_ns == before  # finished runs are kept
+    capsys.readouterr()
+    # runs of a 6-frame absence are not scored as a 4-frame one: one line, nothing rerun or rewritten
+    assert main([*args[:3], "4", *args[4:]]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "other settings" in err[0] and "absent" in err[0] and run.stat().st_mtime_ns == before
+    # a damaged record is one line naming it; --fresh runs everything again
+    record = json.loads(run.read_text())
+    run.write_text(json.dumps({**record, "f_score": "high"}))
+    assert main(args) == 2
+    err = [line for line in capsys.readouterr().err.replace("\r", "\n").splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and str(run) in err[0] and "damaged" in err[0] and "f_score" in err[0]
+    assert main([*args, "--fresh"]) == 0 and json.loads(run.read_text())["f_score"] == record["f_score"]
+
+
+def test_sequences_all_too_short_to_splice_are_one_error_line(tmp_path, capsys):
+    for name in ("SynA", "SynB"):
+        write_otb(tmp_path / "otb" / name, n_frames=8)
+    assert main(["--otb", str(tmp_path / "otb"), "--absent", "60", "--peers", "", "--weights", "none",
+                 "--out", str(tmp_path / "out")]) == 2
+    err = [line for line in capsys.readouterr().err.replace("\r", "\n").splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and "no sequence is long enough" in err[0]
+    assert not (tmp_path / "out" / "absence.json").exists()
 
 
 def test_the_filler_comes_from_another_video():

@@ -32,6 +32,7 @@ Each run's rows are written as they finish (``runs/<tracker>/<splice>.json``), s
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -45,7 +46,16 @@ from tracker.build import build_tracker
 from tracker.config import load_config
 from tracker.data.sequence import ArraySequence, Sequence
 from tracker.errors import ArgumentParser, TrackerError
-from tracker.evaluation.harness import DEFAULT_OTB, cli_main, markdown_table, read_json, require_data, write_json
+from tracker.evaluation.harness import (
+    DEFAULT_OTB,
+    cli_main,
+    guard_resume,
+    markdown_table,
+    read_json,
+    require_data,
+    run_setup,
+    write_json,
+)
 from tracker.evaluation.peers import DEFAULT_MODELS, OpenCVTracker, peer
 from tracker.evaluation.run import open_sequences, release, track
 from tracker.lost_and_found import Search
@@ -70,8 +80,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--weights", help="our weights (default: the shipped ones)")
     parser.add_argument("--peers", default="nano", help="comma list of OpenCV peers (default: nano)")
     parser.add_argument("--peer-models", default=str(DEFAULT_MODELS), help="the peers' ONNX files")
-    parser.add_argument("--out", default="runs/absence", help="results folder (default: runs/absence)")
+    parser.add_argument("--out", default="runs/absence", help="results folder (default: runs/absence), resumed where "
+                        "it stopped if its runs were made with the same settings")
+    parser.add_argument("--fresh", action="store_true", help="run everything again, whatever --out holds")
     return parser.parse_args(argv)
+
+
+def checked_record(record: dict, path: Path) -> dict:
+    """A finished run's record as this harness wrote it; one that is not (a key missing, a value not a number)
+    is one line naming it."""
+    def number(value: object) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+    bad = [key for key in SUMMARY_KEYS if key not in record or not (record[key] is None or number(record[key]))]
+    bad += [key for key in ("tracked_scores", "wrong_scores") if key in record and not (
+        isinstance(record[key], list) and all(number(v) for v in record[key]))]
+    if record and bad:
+        raise TrackerError(f"{path} is damaged ({', '.join(bad)} missing or not numbers): delete it and run the "
+                           "same command again to redo that run")
+    return record
 
 
 def resized(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -239,6 +266,10 @@ def run(args: argparse.Namespace) -> None:
         sequences = open_sequences(args.root, names, dataset=args.dataset)
     peers = {p.label: p for p in (peer(key) for key in filter(None, args.peers.split(",")))}
     out = Path(args.out)
+    # runs made with other settings (a 10-frame absence, another config or weights file) are never reused
+    setup = run_setup(load_config(args.config), args.weights)
+    setup.update(dataset=args.dataset, absent=args.absent, recover_within=args.recover_within, peers=sorted(peers))
+    guard_resume(out, setup, args.fresh)
     trackers = [f"ours-s{seed}" for seed in range(args.seeds)] + list(peers)
     results: dict[str, dict[str, dict]] = {name: {} for name in trackers}
     for i, target in enumerate(tqdm(sequences, desc="sequences", unit="seq")):
@@ -253,7 +284,8 @@ def run(args: argparse.Namespace) -> None:
             sequence = target
         for name in trackers:
             path = out / "runs" / name / f"{sequence.name}.json"
-            done = read_json(path, "delete it and run the same command again to redo that run")
+            done = {} if args.fresh else checked_record(
+                read_json(path, "delete it and run the same command again to redo that run"), path)
             if not done:
                 if name.startswith("ours-s"):
                     config = load_config(args.config, seed=int(name.removeprefix("ours-s")))
@@ -263,6 +295,9 @@ def run(args: argparse.Namespace) -> None:
                 done = run_one(tracker, sequence, args.recover_within)
                 write_json(path, done)
             results[name][sequence.name] = done
+    if not any(results.values()):
+        raise TrackerError(f"no sequence is long enough to leave for {args.absent} frames and come back: a shorter "
+                           "--absent, or longer sequences")
     header = ["tracker", "splices" if args.dataset == "splices" else "sequences", "absent flagged lost",
               "tracked flagged lost",
               f"returns found within {args.recover_within}", "frames to recover (found)", "LT F-score",

@@ -137,6 +137,7 @@ def guard_resume(out: Path, setup: dict, fresh: bool) -> None:
         before, now = old.get("config", {}), setup["config"]
         changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
         changed += ["backbone"] if old.get("backbone") != setup["backbone"] else []
+        changed += sorted(k for k in (old.keys() | setup.keys()) - {"config", "backbone"} if old.get(k) != setup.get(k))
         raise TrackerError(f"{out} holds runs made with other settings ({', '.join(changed)} differ); "
                            "pass --fresh to start over or choose another --out")
     write_json(path, setup)
