@@ -52,16 +52,34 @@ def test_inline_learns_into_the_head_that_scores():
     assert learner.scoring_head is head and live_value(learner) == 7.0
 
 
-def test_a_delayed_learner_trains_the_first_frame_on_every_thread_then_tracks_on_one():
+def test_a_delayed_learner_tracks_its_frames_on_one_thread_and_gives_the_count_back_after_each():
     torch.set_num_threads(2)
-    learner = Learner("thread", 1, Head(4, 3))
-    for _ in range(2):  # a second sequence's first frame gets every thread back
+    for kind in ("thread", "sequential"):
+        learner = Learner(kind, 1, Head(4, 3))
         learner.start_sequence()
-        assert torch.get_num_threads() == 2
         learner.go_live_now()
-        assert torch.get_num_threads() == 1
-    learner.close()
-    assert torch.get_num_threads() == 2
+        assert torch.get_num_threads() == 2  # the first frame, and anything outside the tracker's frames
+        seen = []
+        with learner.frame():
+            seen.append(torch.get_num_threads())
+            learner.end_frame(lambda seen=seen: seen.append(torch.get_num_threads()))  # the steps, wherever they run
+            learner.wait_all()
+        assert seen == [1, 1] and torch.get_num_threads() == 2
+    with Learner("inline", 1, Head(4, 3)).frame():
+        assert torch.get_num_threads() == 2
+
+
+def test_a_tracker_with_a_delayed_learner_left_unclosed_leaves_torchs_thread_count_alone(fast_config):
+    from tracker.build import build_tracker
+    from tracker.data.synthetic import synthetic_sequence
+
+    torch.set_num_threads(2)
+    sequence = synthetic_sequence(n_frames=4)
+    tracker = build_tracker(fast_config.replace(updates={"learner": "thread"}), warn=False)
+    tracker.init(sequence.frames[0], sequence.ground_truth[0])
+    for frame in sequence.frames[1:]:
+        tracker.track_frame(frame)
+        assert torch.get_num_threads() == 2
 
 
 def test_a_failed_step_on_the_worker_is_raised_in_the_tracker():

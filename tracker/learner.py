@@ -13,10 +13,10 @@ Learners (``learner``):
 - ``sequential``: the same delayed schedule run in the tracker's own thread. It gives the same boxes as
   ``thread`` (asserted in tests/test_learner.py), so evaluation stays reproducible without a second thread.
 
-A delayed learner runs torch single-threaded once a sequence's first frame has trained
-(``torch.set_num_threads(1)`` until the next first frame or :meth:`Learner.close`, which restore the count it
-found): on 2 cores, one core tracks while the other learns, and ``thread`` and ``sequential`` compute with the
-same thread counts, hence the same boxes. The first frame, on which nothing runs beside it, keeps every thread.
+With a delayed learner, the tracker's frames after the first and the steps run torch single-threaded (set for
+each frame, :meth:`Learner.frame`, and each job, and given back: tracker/threads.py): on 2 cores, one core
+tracks while the other learns, and ``thread`` and ``sequential`` compute with the same thread counts, hence the
+same boxes. The first frame, on which nothing runs beside it, keeps every thread.
 
 Two heads make this work: the learning head, which the learning rule trains (and which mines its hard
 negatives), and the scoring head, a copy of the learning head's weights as they were after a given frame's
@@ -29,11 +29,13 @@ import copy
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
 
 import torch
 
 from tracker.config import LEARNERS
 from tracker.head import Head
+from tracker.threads import one_thread, single_threaded
 
 Weights = list[torch.Tensor]
 
@@ -61,17 +63,12 @@ class Learner:
         # one entry per frame not yet live: the weights after that frame's steps (None: it ran none)
         self._queue: deque[Future | Weights | None] = deque()
         self._worker: ThreadPoolExecutor | None = None  # started with each sequence, stopped by close()
-        self._threads_found: int | None = None  # torch's thread count before this learner set it to 1
 
     def start_sequence(self) -> None:
         """Before a new first frame trains the learning head: whatever the last sequence queued is finished
         and dropped."""
         self.wait_all()
         self._queue.clear()
-        if self.kind != "inline":
-            if self._threads_found is None:
-                self._threads_found = torch.get_num_threads()
-            torch.set_num_threads(self._threads_found)  # the first frame trains alone: every thread
         if self.kind == "thread" and self._worker is None:
             self._worker = ThreadPoolExecutor(1, thread_name_prefix="learner")
 
@@ -80,7 +77,10 @@ class Learner:
         here a delayed learner tracks and learns on one thread each."""
         if self.scoring_head is not self.learning_head:
             self._load(weights_of(self.learning_head))
-            torch.set_num_threads(1)
+
+    def frame(self) -> AbstractContextManager[None]:
+        """One of the tracker's frames after the first: single-threaded with a delayed learner."""
+        return one_thread(self.kind != "inline")
 
     def end_frame(self, steps: Callable[[], None] | None) -> None:
         """Start this frame's ``steps`` and make live the weights learnt ``delay`` frames ago."""
@@ -102,18 +102,14 @@ class Learner:
                 entry.result()
 
     def close(self) -> None:
-        """Finish the queued steps, stop the worker and give torch back its thread count. The next sequence
-        starts them again."""
+        """Finish the queued steps and stop the worker. The next sequence starts it again."""
         self.wait_all()
         if self._worker is not None:
             self._worker.shutdown()
             self._worker = None
-        if self._threads_found is not None:
-            torch.set_num_threads(self._threads_found)
-            self._threads_found = None
 
     def _run(self, steps: Callable[[], None]) -> Weights:
-        steps()
+        single_threaded(steps)
         return weights_of(self.learning_head)
 
     def _go_live(self, entry: Future | Weights | None) -> None:

@@ -166,7 +166,7 @@ class MDNetTracker:
         """The rest of the frame :meth:`propose` began: ``features``, a map covering its candidates (and samples
         about them) read in ``network.sample_features`` mode, where the caller read one; ``others``, the boxes of
         other targets, which this one learns as negatives."""
-        with self.state.redetector.frame_threads():  # a search beside the tracker: one core each
+        with self.learner.frame(), self.state.redetector.frame_threads():  # work beside the tracker: a core each
             return self._finish(proposal, features, others)
 
     def _finish(self, proposal: Proposal, features: FrameFeatures | None, others: np.ndarray | None) -> FrameResult:

@@ -21,14 +21,13 @@ then) are its own copies.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Generic, TypeVar
 
-import torch
-
 from tracker.config import SEARCH_RUNNERS
+from tracker.threads import one_thread, single_threaded
 
 DEFERRED = tuple(kind for kind in SEARCH_RUNNERS if kind != "inline")
 Result = TypeVar("Result")
@@ -52,18 +51,9 @@ class SearchRunner(Generic[Result]):
         """Whether a search is out (no other starts before it lands or is dropped)."""
         return self._pending is not None
 
-    @contextmanager
-    def frame(self) -> Iterator[None]:
+    def frame(self) -> AbstractContextManager[None]:
         """One of the tracker's frames: single-threaded where a search is out as it begins."""
-        if self._pending is None:
-            yield
-            return
-        found = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(found)
+        return one_thread(self._pending is not None)
 
     def start(self, frame_index: int, search: Callable[[], Result]) -> None:
         """Start ``search`` on frame ``frame_index``: its result lands on frame ``frame_index + delay``."""
@@ -93,13 +83,3 @@ class SearchRunner(Generic[Result]):
         if self._worker is not None:
             self._worker.shutdown(wait=True)
             self._worker = None
-
-
-def single_threaded(search: Callable[[], Result]) -> Result:
-    """``search`` run with torch single-threaded in the calling thread (given back after it)."""
-    found = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return search()
-    finally:
-        torch.set_num_threads(found)
