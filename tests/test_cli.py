@@ -305,3 +305,29 @@ def test_an_opencv_peer_without_a_score_leaves_the_score_column_empty(tmp_path, 
     assert main(["--video", str(otb_folder), "--tracker", "mil", "--quiet", "--output-csv", str(rows)]) == 0
     table = [line.split(",") for line in rows.read_text().splitlines()[1:]]
     assert table and all(row[6] == "" for row in table)  # MIL answers getTrackingScore with -1: no score
+
+
+@pytest.mark.slow
+def test_sigterm_during_a_run_leaves_every_existing_file_as_it_was_and_no_temporary(tmp_path, fast_yaml):
+    import signal
+    import time
+
+    from tests.conftest import write_otb
+
+    folder = write_otb(tmp_path / "Long", n_frames=400)
+    out = tmp_path / "out"
+    out.mkdir()
+    rows, boxes = out / "rows.csv", out / "boxes.txt"
+    rows.write_text("kept\n")
+    proc = subprocess.Popen([sys.executable, "run_tracker.py", "--video", str(folder), "--config", fast_yaml,
+                             "--weights", "none", "--quiet", "--output-csv", str(rows), "--output", str(boxes)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(600):  # until it is writing beside its outputs
+        time.sleep(0.1)
+        if any(p.name.startswith(".tmp-") for p in out.iterdir()) or proc.poll() is not None:
+            break
+    assert proc.poll() is None, "the run ended before it could be stopped"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and "terminated" in err and "Traceback" not in err
+    assert sorted(p.name for p in out.iterdir()) == ["rows.csv"] and rows.read_text() == "kept\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import signal
 import sys
 from collections.abc import Callable
 
@@ -70,13 +71,29 @@ def quiet_closed_pipe() -> int:
     return 141
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the process is: every output being written is discarded on the way out, as on
+    Ctrl-C, where the signal's default action would leave its temporary file behind."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def run_command(body: Callable[[], int | None]) -> int:
     """An entry point's body: bad input or an OS refusal -> one ``error:`` line and exit 2, Ctrl-C -> 130,
-    a closed stdout -> a quiet stop."""
+    SIGTERM -> 143 (both leaving every existing file as it was), a closed stdout -> a quiet stop."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminated)
+    except ValueError:  # not the main thread: the caller's own handling stands
+        previous = None
     try:
         code = body() or 0
         sys.stdout.flush()
         return code
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return 143
     except TrackerError as exc:
         print_error(str(exc))
     except OSError as exc:
@@ -86,4 +103,7 @@ def run_command(body: Callable[[], int | None]) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 2
