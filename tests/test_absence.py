@@ -147,3 +147,14 @@ def test_the_scores_separation_is_the_roc_auc_by_hand():
     # pairs (tracked > wrong): 3>2, 3>0, 1>0, 4>2, 4>0; 1<2: 5 of 6
     assert separation(entries) == pytest.approx(5 / 6)
     assert separation([{"tracked_scores": [1.0], "wrong_scores": []}]) is None
+
+
+def test_a_second_run_on_the_same_out_refuses_in_one_line_while_the_first_writes(tmp_path, capsys):
+    from tracker.evaluation.harness import holding
+
+    out = tmp_path / "out"
+    with holding(out):  # another run, writing there
+        assert main(["--otb", str(tmp_path), "--peers", "", "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "being written by another run" in err[0]
+    assert sorted(p.name for p in out.iterdir()) == [".lock"]  # nothing of the first run's was touched

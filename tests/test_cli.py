@@ -331,3 +331,24 @@ def test_sigterm_during_a_run_leaves_every_existing_file_as_it_was_and_no_tempor
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143 and "terminated" in err and "Traceback" not in err
     assert sorted(p.name for p in out.iterdir()) == ["rows.csv"] and rows.read_text() == "kept\n"
+
+
+@pytest.mark.slow
+def test_two_runs_writing_one_output_leave_one_whole_file(tmp_path, fast_yaml):
+    """Each run writes beside the output and moves its file into place: the last one wins, whole; never a mix."""
+    from tests.conftest import write_otb
+
+    folder = write_otb(tmp_path / "Seq", n_frames=30)
+    shared = tmp_path / "boxes.txt"
+    procs = [subprocess.Popen([sys.executable, "run_tracker.py", "--video", str(folder), "--config", fast_yaml,
+                               "--weights", "none", "--quiet", "--seed", str(seed), "--output", str(shared)],
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for seed in (1, 2)]
+    assert all(proc.wait(timeout=300) == 0 for proc in procs)
+    alone = []
+    for seed in (1, 2):
+        own = tmp_path / f"alone{seed}.txt"
+        assert main(["--video", str(folder), "--config", fast_yaml, "--weights", "none", "--quiet", "--seed",
+                     str(seed), "--output", str(own)]) == 0
+        alone.append(own.read_text())
+    assert alone[0] != alone[1] and shared.read_text() in alone
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]

@@ -222,3 +222,28 @@ def test_the_targets_benchmark_reports_each_scene_and_resumes(tmp_path, fast_yam
     assert targets.main(args) == 0  # resumed: nothing tracked again
     assert [path.stat().st_mtime_ns for path in saved] == stamps
     assert "| Cross | 2 |" in capsys.readouterr().out
+
+
+def test_two_trackers_in_two_threads_give_the_boxes_they_give_alone(fast_config):
+    """Nothing a tracker computes with is shared between instances (torch's thread count is per thread)."""
+    import threading
+
+    first, second = crossing_targets(n_frames=10)
+
+    def boxes(sequence, seed, out=None):
+        tracker = build_tracker(fast_config.replace(seed=seed), warn=False)
+        tracker.init(sequence.frames[0], sequence.ground_truth[0])
+        result = [tracker.track_frame(frame).box.tolist() for frame in sequence.frames[1:]]
+        if out is not None:
+            out.append(result)
+        return result
+
+    alone = [boxes(first, 1), boxes(second, 2)]
+    together: list[list] = [[], []]
+    threads = [threading.Thread(target=boxes, args=(seq, seed, together[k]))
+               for k, (seq, seed) in enumerate(((first, 1), (second, 2)))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [t[0] for t in together] == alone

@@ -50,6 +50,7 @@ from tracker.evaluation.harness import (
     DEFAULT_OTB,
     cli_main,
     guard_resume,
+    held,
     markdown_table,
     read_json,
     require_data,
@@ -313,7 +314,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cli_main(lambda: run(parse_args(argv)))
+    return cli_main(lambda: held(run, parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -3,12 +3,15 @@ warm-up and the one timed loop (``measure``) that speed and width both use."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import torch
 from tqdm import tqdm
@@ -25,6 +28,7 @@ from tracker.files import read_text, write_json  # noqa: F401 - one atomic write
 from tracker.outputs import write_text, writing
 from tracker.tracking import Tracker
 
+Result = TypeVar("Result")
 MAX_SEEDS = 1000  # a sweep's seeds: each one is a full pass over every sequence
 # the project's data beside a checkout (../shared); an installed package has none, and says which option to give
 DEFAULT_OTB = str(Path(__file__).resolve().parents[3] / "shared" / "datasets" / "otb")
@@ -77,6 +81,33 @@ def sweep_settings(ope: Path) -> dict:
         raise TrackerError(f"{ope / 'results.json'} is damaged (its settings lack or garble "
                            f"{', '.join(wrong) or 'seeds or batch_sizes'}): {rebuild}")
     return settings
+
+
+@contextmanager
+def holding(out: Path) -> Iterator[None]:
+    """One benchmark run at a time writes into a results folder: a second one started on the same ``--out``
+    refuses in one line, and the first is never disturbed (``out``/.lock, released when the process ends)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        lock = open(out / ".lock", "a")
+    except OSError as exc:
+        raise TrackerError(f"output folder {out} is not writable: {exc.strerror}") from None
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise TrackerError(f"{out} is being written by another run: wait for it to finish, or choose another "
+                           "--out") from None
+    try:
+        yield
+    finally:
+        lock.close()
+
+
+def held(run: Callable[[Any], Result], args: Any) -> Result:
+    """``run(args)`` holding ``args.out`` (:func:`holding`)."""
+    with holding(Path(args.out)):
+        return run(args)
 
 
 def check_out(out: Path, names: Iterable[str]) -> None:

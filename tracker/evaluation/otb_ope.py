@@ -32,6 +32,7 @@ from tracker.evaluation.harness import (
     MAX_SEEDS,
     cli_main,
     guard_resume,
+    held,
     read_json,
     require_data,
     run_setup,
@@ -333,7 +334,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cli_main(lambda: run(parse_args(argv)))
+    return cli_main(lambda: held(run, parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from tracker.config import load_config
 from tracker.data.otb import open_targets
 from tracker.data.sequence import ArraySequence, Sequence
 from tracker.errors import ArgumentParser, TrackerError
-from tracker.evaluation.harness import DEFAULT_OTB, cli_main, markdown_table, read_json, write_json
+from tracker.evaluation.harness import DEFAULT_OTB, cli_main, held, markdown_table, read_json, write_json
 from tracker.evaluation.metrics import scores
 from tracker.evaluation.paired import bootstrap_interval
 from tracker.evaluation.run import open_sequences, track_targets
@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cli_main(lambda: run(parse_args(argv)))
+    return cli_main(lambda: held(run, parse_args(argv)))
 
 
 if __name__ == "__main__":
