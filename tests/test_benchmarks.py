@@ -256,3 +256,23 @@ def test_a_memory_harness_stopped_by_sigterm_leaves_no_measuring_child(tmp_path)
     assert all(not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split()[2]
                for pid in children)
     assert not (tmp_path / "out" / "memory.json").exists()
+
+
+@pytest.mark.slow
+def test_the_soak_benchmark_tracks_a_long_video_through_the_command_line_and_reports_growth(tmp_path, capsys):
+    from tracker.evaluation import soak
+
+    for name in ("SynA", "SynB"):
+        write_otb(tmp_path / "otb" / name, n_frames=30)
+    config = tmp_path / "fast.yaml"
+    config.write_text(yaml.safe_dump(NARROW))
+    out = tmp_path / "soak"
+    assert soak.main(["--otb", str(tmp_path / "otb"), "--target", "SynA", "--absent", "6", "--frames", "160",
+                      "--window", "20", "--config", str(config), "--weights", "none", "--out", str(out)]) == 0
+    record = json.loads((out / "soak.json").read_text())
+    assert record["frames"] == 160 and record["filler"] == "SynB"  # a row for every frame
+    assert 0 < record["rss_at_window_mb"] <= record["peak_rss_mb"] and record["end_ms"] > 0
+    assert record["growth_mb"] == pytest.approx(record["rss_end_mb"] - record["rss_at_window_mb"])
+    assert not (out / "soak.avi").exists() and "growth MB" in capsys.readouterr().out
+    assert soak.main(["--otb", str(tmp_path / "otb"), "--frames", "100", "--out", str(out)]) == 2
+    assert "--frames must be in 2100" in capsys.readouterr().err
