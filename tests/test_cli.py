@@ -352,3 +352,29 @@ def test_two_runs_writing_one_output_leave_one_whole_file(tmp_path, fast_yaml):
         alone.append(own.read_text())
     assert alone[0] != alone[1] and shared.read_text() in alone
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+
+
+@pytest.mark.slow
+def test_a_full_disk_leaves_every_existing_file_as_it_was_and_no_temporary(tmp_path, otb_folder, fast_yaml):
+    """A file-size limit stands for a full disk (the writes fail with EFBIG, as with ENOSPC): every output the run
+    writes fails in one line, the existing file is untouched and nothing is left beside it. OpenCV's video
+    writer reports no failed write: the video is read back before it is moved into place."""
+    import resource
+    import signal
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "kept.txt").write_text("kept\n")
+
+    def small_disk() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (60, 60))
+
+    for flag, name in (("--output-csv", "kept.txt"), ("--output", "kept.txt"), ("--summary-json", "s.json"),
+                       ("--save", "v.mp4")):
+        done = subprocess.run([sys.executable, "run_tracker.py", "--video", str(otb_folder), "--config", fast_yaml,
+                               "--weights", "none", "--quiet", flag, str(out / name)], cwd=ROOT, capture_output=True,
+                              text=True, timeout=300, preexec_fn=small_disk)
+        lines = [line for line in done.stderr.splitlines() if not line.startswith("warning:")]
+        assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: cannot write"), (flag, lines)
+        assert sorted(p.name for p in out.iterdir()) == ["kept.txt"] and (out / "kept.txt").read_text() == "kept\n"

@@ -269,8 +269,12 @@ class Outputs:
         """Move every output into place (``summary``: the run succeeded), or leave every path as it was."""
         if self.display:
             cv2.destroyAllWindows()
+        failure = None
         if self.recorder:
-            self.recorder.close(keep=summary is not None)
+            try:
+                self.recorder.close(keep=summary is not None)
+            except TrackerError as exc:  # the video did not write whole: the run failed after all
+                failure, summary = exc, None
         for output in (*self.boxes, self.rows, self.summary):
             if output is None:
                 continue
@@ -280,6 +284,8 @@ class Outputs:
             if output is self.summary:
                 output.write(json_text(summary))
             output.commit()
+        if failure is not None:
+            raise failure
 
 
 def run(args: argparse.Namespace) -> dict:

@@ -70,6 +70,7 @@ class VideoRecorder:
         self.output = Output(path, "--save", streams=False)
         self.fps = fps
         self.writer: cv2.VideoWriter | None = None
+        self.frames = 0
 
     def write(self, canvas_bgr: np.ndarray) -> None:
         if self.writer is None:
@@ -83,13 +84,24 @@ class VideoRecorder:
                 raise TrackerError(f"cannot write video {self.output.path}: OpenCV cannot encode mp4v video into "
                                    f"a {self.output.path.suffix or 'suffix-less'} file{reason}")
         self.writer.write(canvas_bgr)
+        self.frames += 1
 
     def close(self, keep: bool = True) -> None:
+        """Move the video into place (``keep``) once it reads back whole, or leave ``path`` as it was. OpenCV's
+        writer reports no failed write: a full disk left a video of a few frames, moved into place."""
         wrote = self.writer is not None
         if wrote:
             self.writer.release()
             self.writer = None
-        if keep and wrote:
-            self.output.commit()
-        else:
+        if not (keep and wrote):
             self.output.discard()
+            return
+        with decoder_messages():  # FFmpeg's own complaint about a cut file: our line says it
+            written = cv2.VideoCapture(str(self.output.temp_path()))
+            frames = int(written.get(cv2.CAP_PROP_FRAME_COUNT)) if written.isOpened() else 0
+            written.release()
+        if frames < self.frames:
+            self.output.discard()
+            raise TrackerError(f"cannot write video {self.output.path}: {frames} of {self.frames} frames read back "
+                               "(a full disk, or a size limit?)")
+        self.output.commit()
