@@ -347,3 +347,20 @@ def test_the_box_selection_shows_how_to_draw_a_box_on_screen():
     frame = np.full((120, 320, 3), 90, dtype=np.uint8)
     canvas = selection_canvas(frame)
     assert canvas.shape == frame.shape and (canvas[:50, :260] != 90).any() and (canvas[60:] == 90).all()
+
+
+@pytest.mark.parametrize("box, missing_weights", [(np.array([900.0, 900.0, 20.0, 20.0]), False), (GT0, True)])
+def test_an_error_before_the_loop_stops_the_reader_and_closes_the_window(backbone, box, missing_weights):
+    """A box outside the frame, or a tracker that cannot be built: one TrackerError, and the reader's thread is
+    stopped first (left inside OpenCV's capture at exit, it aborted the process after the error line)."""
+    reader = LatestFrameReader(FakeCapture(delay=0.001), is_camera=True).start()
+    window = ScriptedWindow([-1] * 50)
+
+    def make_tracker(config):
+        if missing_weights:
+            raise TrackerError("weights file not found: missing.pt")
+        return Recorder(backbone)(config)
+
+    with pytest.raises(TrackerError):
+        run_live(reader, window, TrackerConfig().replace(**FAST), make_tracker, init_boxes=[box])
+    assert not reader.thread.is_alive() and reader.capture.released and window.closed

@@ -281,8 +281,20 @@ def run_live(reader: LatestFrameReader, window: Window, config: TrackerConfig,
     """The live loop. Returns when the user quits or a file ends; raises TrackerError on failure.
 
     ``fixed_name``: the tracker is not ours (an OpenCV peer, one target): the overlay shows that name, and ``u``
-    (which cycles our learning rules) and ``a`` / ``x`` (several targets) do nothing.
+    (which cycles our learning rules) and ``a`` / ``x`` (several targets) do nothing. However it ends (a box
+    outside the frame, a weights file missing), the reader's thread is stopped and the window closed before it
+    returns: a reader still inside OpenCV's capture at exit aborted the process after our error line.
     """
+    try:
+        return _live_loop(reader, window, config, make_tracker, init_boxes, save, snapshot_dir, fixed_name)
+    finally:
+        reader.stop()
+        window.close()
+
+
+def _live_loop(reader: LatestFrameReader, window: Window, config: TrackerConfig,
+               make_tracker: Callable[[TrackerConfig], Targets], init_boxes: list[np.ndarray] | None,
+               save: str | None, snapshot_dir: str, fixed_name: str | None) -> LiveStats:
     frame_id, frame = reader.latest(-1)
     if frame is None:
         raise TrackerError("the video source delivered no frame")
@@ -369,6 +381,4 @@ def run_live(reader: LatestFrameReader, window: Window, config: TrackerConfig,
     finally:
         if recorder:
             recorder.close(keep=finished)
-        reader.stop()
-        window.close()
     return stats
