@@ -23,6 +23,7 @@ against their sha256 before they are read.
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -139,6 +140,11 @@ def read_net(path: Path) -> cv2.dnn.Net:
                            f"{str(exc).strip().splitlines()[-1][:200]}") from None
 
 
+# the nets are shared by every tracker of the process and hold their inputs between setInput and forward: two
+# trackers in two threads mixed them up (OpenCV asserted on a buffer's shape), so one reading at a time
+NETS_IN_USE = threading.RLock()
+
+
 @cache
 def _nets(folder: str) -> tuple[cv2.dnn.Net, cv2.dnn.Net]:
     """The backbone and head, read once per process (a tracker per sequence shares them)."""
@@ -156,8 +162,9 @@ class NanoTrackHead:
 
     def _features(self, crop: np.ndarray) -> np.ndarray:
         # RGB, 0-255, no normalisation: as OpenCV's TrackerNano feeds it (blobFromImage with swapRB from BGR)
-        self.backbone.setInput(np.ascontiguousarray(crop.transpose(2, 0, 1)[None], dtype=np.float32))
-        return self.backbone.forward().copy()
+        with NETS_IN_USE:
+            self.backbone.setInput(np.ascontiguousarray(crop.transpose(2, 0, 1)[None], dtype=np.float32))
+            return self.backbone.forward().copy()
 
     def set_template(self, image: np.ndarray, box: np.ndarray) -> None:
         """The exemplar: ``box`` (x, y, w, h) with its margin, from ``image`` (RGB uint8)."""
@@ -176,9 +183,10 @@ class NanoTrackHead:
         to_crop = EXEMPLAR_SIZE / side  # frame pixels to crop pixels
         fill = np.asarray(cv2.mean(image)[:3])
         crop = square_crop(image, centre, side * SEARCH_SIZE / EXEMPLAR_SIZE, SEARCH_SIZE, fill)
-        self.head.setInput(self.template, "input1")
-        self.head.setInput(self._features(crop), "input2")
-        logits, sides = self.head.forward(["output1", "output2"])
+        with NETS_IN_USE:
+            self.head.setInput(self.template, "input1")
+            self.head.setInput(self._features(crop), "input2")
+            logits, sides = self.head.forward(["output1", "output2"])
         offset, new_size, score, _ = decode(_softmax_target(logits[0].astype(np.float64)),
                                             sides[0].astype(np.float64), size * to_crop, self.decoding)
         box_centre = np.asarray(centre, dtype=np.float64) + offset / to_crop
