@@ -155,6 +155,7 @@ class Redetector:
         self.runner: SearchRunner[Search] | None = (None if config.redetect_runner == "inline" else
                                                     SearchRunner(config.redetect_runner, config.redetect_delay))
         self.image_size, self.template, self.verifier = image_size, template, verifier
+        self.about = SampleGenerator("gaussian", image_size, candidates.trans, candidates.scale)  # the refinement's
         self.recent_likeness: deque[float] = deque(maxlen=history)  # each frame's box's
         self.typical_likeness = 0.0  # the target's, when the flag was raised
         self.candidate: np.ndarray | None = None  # a find waiting for the next frame's search to confirm it
@@ -253,8 +254,8 @@ class Redetector:
         return self._best(features, boxes[None], frame_index, self.score)
 
     def _about(self, box: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-        candidates = self.candidates
-        return SampleGenerator("gaussian", self.image_size, candidates.trans, candidates.scale).draw(box, n, rng)
+        """``n`` Gaussian candidates about ``box``, as the tracker draws them."""
+        return self.about.draw(box, n, rng)
 
     def _best(self, features: FrameFeatures, boxes: np.ndarray, frame_index: int,
               score: Callable[[torch.Tensor], torch.Tensor]) -> Search:

@@ -79,7 +79,7 @@ class SearchRunner(Generic[Result]):
 
     def close(self) -> None:
         """Forget any search and stop the worker, once it has finished."""
-        self._pending = None
+        self.drop()
         if self._worker is not None:
             self._worker.shutdown(wait=True)
             self._worker = None

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -91,9 +90,8 @@ def child(args: argparse.Namespace) -> dict:
 
 
 def measured_child(command: list[str]) -> tuple[int, str, str]:
-    """Run one measuring child to its end; it never outlives this process: SIGTERM here (and any exception,
-    Ctrl-C included) stops it first."""
-    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    """Run one measuring child to its end; it never outlives this process: any exception stops it first, Ctrl-C
+    and SIGTERM included (``run_command`` raises SIGTERM as :class:`~tracker.errors.Terminated`)."""
     child_process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         stdout, stderr = child_process.communicate()
@@ -102,7 +100,6 @@ def measured_child(command: list[str]) -> tuple[int, str, str]:
         if child_process.poll() is None:
             child_process.kill()
             child_process.wait()
-        signal.signal(signal.SIGTERM, previous)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
