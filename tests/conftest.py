@@ -62,6 +62,21 @@ def write_otb(folder: Path, n_frames: int = 8, boxes: list[str] | None = None, g
     return folder
 
 
+def damaged_video(path: Path, n_frames: int = 40) -> Path:
+    """The synthetic video (320x240) as an mp4 with a byte flipped every 97 through its middle half: FFmpeg opens
+    it and decodes every frame, complaining on many (with frame threads, some complaints came after the read)."""
+    sequence = synthetic_sequence(n_frames=n_frames, size=(320, 240))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 240))
+    for frame in sequence.frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    data = bytearray(path.read_bytes())
+    for k in range(len(data) // 4, len(data) * 3 // 4, 97):
+        data[k] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return path
+
+
 @pytest.fixture
 def otb_folder(tmp_path: Path) -> Path:
     return write_otb(tmp_path / "Toy")

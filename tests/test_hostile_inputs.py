@@ -16,7 +16,7 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import FAST, NARROW, interrupt, started, without_file_permission_override, write_otb
+from tests.conftest import FAST, NARROW, damaged_video, interrupt, started, without_file_permission_override, write_otb
 from tests.test_cli import ROOT, assert_one_line_error, run_cli
 from tracker.backbones import TRAINABLE_BACKBONES, MDNetBackbone, save_weights
 from tracker.backbones.weights import KNOWN_BACKBONES
@@ -673,6 +673,49 @@ def test_a_truncated_video_is_one_warning_line(tmp_path, fast_config_file):
     said = [line for line in err.splitlines() if "random backbone" not in line]
     assert len(said) == 1 and said[0].startswith(f"warning: video {video} ended after "), err
     assert "of the 30 frames its header announces" in said[0]
+
+
+@pytest.mark.slow
+def test_a_damaged_video_is_one_warning_line_and_none_of_ffmpegs(tmp_path, fast_config_file):
+    """Every frame decodes, many with FFmpeg's complaints ("illegal dc vlc", "Error at MB: 18"): one warning names
+    the first damaged frame, and none of FFmpeg's own lines reach stderr (its frame threads printed them after
+    the capture of the read had ended)."""
+    video = damaged_video(tmp_path / "clip.mp4")
+    code, _, err = cli_in_subprocess("--video", str(video), "--init", "140,96,40,48", "--weights", "none",
+                                     "--config", fast_config_file, "--output", str(tmp_path / "boxes.txt"))
+    assert code == 0, err
+    said = [line for line in err.splitlines() if "random backbone" not in line]
+    assert len(said) == 1 and re.match(rf"warning: video {re.escape(str(video))}: frame \d+ is damaged \(the "
+                                       r"decoder says: \[mpeg4\] [^@]+\); it and any later damaged frame were "
+                                       "tracked as decoded$", said[0]), err
+    assert len((tmp_path / "boxes.txt").read_text().splitlines()) == 40  # every frame tracked
+
+
+def test_python_messages_reach_stderr_while_another_thread_catches_the_decoders(tmp_path):
+    """A capture of descriptor 2 in the live demo's reader thread must not swallow a warning the tracking thread
+    prints meanwhile."""
+    script = tmp_path / "probe.py"
+    script.write_text(
+        "import os, sys, threading\n"
+        "from tracker.data.sequence import decoder_messages\n"
+        "held, done = threading.Event(), threading.Event()\n"
+        "def hold():\n"
+        "    with decoder_messages() as said:\n"
+        "        os.write(2, b'[mpeg4 @ 0x55e601087180] ac-tex damaged at 4 0\\n')\n"
+        "        held.set()\n"
+        "        done.wait(10)\n"
+        "    print(said)\n"
+        "reader = threading.Thread(target=hold)\n"
+        "reader.start()\n"
+        "held.wait(10)\n"
+        "print('warning: ours', file=sys.stderr)\n"
+        "done.set()\n"
+        "reader.join()\n")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=ROOT, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "warning: ours\n"
+    assert proc.stdout == "['[mpeg4] ac-tex damaged at 4 0']\n"
 
 
 @pytest.mark.parametrize("args, fragment", [

@@ -20,10 +20,10 @@ from tracker.box_estimation import BOX_ESTIMATORS
 from tracker.build import SHIPPED, build_multi_tracker, build_tracker, weights_loaded
 from tracker.config import TrackerConfig, dotted, load_config
 from tracker.data.otb import open_source, open_targets
-from tracker.data.sequence import Sequence
+from tracker.data.sequence import CorruptFrameWarning, Sequence
 from tracker.data.synthetic import synthetic_sequence
 from tracker.display import VIDEO_FPS, VideoRecorder, check_display, draw_box, draw_target
-from tracker.errors import ArgumentParser, TrackerError, print_warning, quoted, run_command
+from tracker.errors import ArgumentParser, TrackerError, clipped, print_warning, quoted, run_command
 from tracker.evaluation.latency import latency_report
 from tracker.evaluation.metrics import scores
 from tracker.evaluation.peers import DEFAULT_MODELS, PEERS, OpenCVTracker
@@ -427,6 +427,10 @@ def run_webcam(args: argparse.Namespace) -> None:
 
     stats = run_live(reader, window, config, make_tracker, init_boxes, args.save, args.snapshots,
                      fixed_name=peer.name if peer is not None else None)
+    if reader.decoder_said:
+        frame, words = reader.decoder_said
+        warnings.warn(f"video {args.webcam} is damaged from frame {frame} on (the decoder says: {clipped(words)}); "
+                      "what it decoded was tracked", CorruptFrameWarning, stacklevel=1)
     print(f"live: {stats.frames} frames tracked, {stats.skipped} skipped, {stats.fps:.1f} fps at the end")
 
 

@@ -9,7 +9,7 @@ import sys
 import cv2
 import numpy as np
 
-from tracker.data.sequence import decoder_messages
+from tracker.data.sequence import decoder_messages, open_video
 from tracker.errors import TrackerError, clipped
 from tracker.files import opencv_name
 from tracker.outputs import Output
@@ -97,7 +97,7 @@ class VideoRecorder:
             self.output.discard()
             return
         with decoder_messages():  # FFmpeg's own complaint about a cut file: our line says it
-            written = cv2.VideoCapture(str(self.output.temp_path()))
+            written = open_video(str(self.output.temp_path()))
             frames = int(written.get(cv2.CAP_PROP_FRAME_COUNT)) if written.isOpened() else 0
             written.release()
         if frames < self.frames:

@@ -23,8 +23,9 @@ import numpy as np
 
 from tracker.boxes import check_box
 from tracker.config import TrackerConfig
+from tracker.data.sequence import decoder_messages, open_video
 from tracker.display import VideoRecorder, check_display, draw_box, draw_target
-from tracker.errors import TrackerError
+from tracker.errors import TrackerError, clipped
 from tracker.files import opencv_name
 from tracker.tracking import FrameResult, Tracker
 from tracker.updaters import UPDATERS
@@ -53,10 +54,15 @@ def open_capture(source: str) -> tuple[cv2.VideoCapture, bool]:
     if not is_camera:
         opencv_name(source, "video source")
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # our one line says it
-    capture = cv2.VideoCapture(int(source) if is_camera else source)
-    if not capture.isOpened():
-        capture.release()
-        raise TrackerError(f"no camera at index {source}" if is_camera else f"cannot open video source {source}")
+    with decoder_messages() as said:  # FFmpeg's own reason ("moov atom not found"): folded into our line
+        capture = cv2.VideoCapture(int(source)) if is_camera else open_video(source)
+        opened = capture.isOpened()
+        if not opened:
+            capture.release()
+    if not opened:
+        detail = f" ({clipped(said[0])})" if said else ""
+        raise TrackerError(f"no camera at index {source}" if is_camera
+                           else f"cannot open video source {source}{detail}")
     return capture, is_camera
 
 
@@ -79,6 +85,7 @@ class LatestFrameReader:
         self.frame_id = -1
         self.taken_id = -1  # the newest frame handed out by latest()
         self.ended = False  # a file or stream finished
+        self.decoder_said: tuple[int, str] | None = None  # the decoder's first complaint on a file: frame, words
         self.failed = False  # a camera stopped delivering frames
         self.stopping = False
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -91,7 +98,13 @@ class LatestFrameReader:
         failures = 0
         while not self.stopping:
             start = time.perf_counter()
-            ok, frame = self.capture.read()
+            if self.is_camera:  # a camera's read waits for the next frame: descriptor 2 is not held that long
+                ok, frame = self.capture.read()
+            else:
+                with decoder_messages() as said:  # said once, at the end (run_webcam), not over the window
+                    ok, frame = self.capture.read()
+                if said and self.decoder_said is None:
+                    self.decoder_said = (self.frame_id + 2, said[0])  # frames are numbered from 1 here
             if not ok or frame is None:
                 failures += 1
                 if not self.is_camera or failures >= FAILED_READS_BEFORE_UNPLUGGED:
