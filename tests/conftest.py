@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import signal
 import subprocess
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -120,3 +123,40 @@ def without_file_permission_override(args: list[str]) -> list[str]:
     if shutil.which("setpriv") is None:
         pytest.skip("running as root without setpriv: file permissions cannot be made to hold")
     return ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--", *args]
+
+
+def stopped_at_each_write(run: Callable[[], int], folder: Path, signum: int,
+                          monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """``run()`` once per point where a file is being put in place (just after each temporary file is made, and
+    just after each is moved into place), with ``signum`` raised there, as a signal arriving at that instant
+    would be; yields each run's exit code, ending with the first run that reached no such point (its code 0)."""
+    make, move = tempfile.mkstemp, os.replace
+    for stop_at in itertools.count(1):
+        reached = 0
+
+        def signal_after(real: Callable[..., Any], stop_at: int = stop_at) -> Callable[..., Any]:
+            def call(*args: Any, **kwargs: Any) -> Any:
+                nonlocal reached
+                answer = real(*args, **kwargs)
+                if Path(args[1] if real is move else kwargs.get("dir", "")).resolve().is_relative_to(folder):
+                    reached += 1
+                    if reached == stop_at:
+                        signal.raise_signal(signum)
+                return answer
+            return call
+
+        monkeypatch.setattr(tempfile, "mkstemp", signal_after(make))
+        monkeypatch.setattr(os, "replace", signal_after(move))
+        try:
+            code = run()
+        finally:
+            monkeypatch.setattr(tempfile, "mkstemp", make)
+            monkeypatch.setattr(os, "replace", move)
+        yield code
+        if reached < stop_at:
+            return
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Temporary files a run left under ``folder``."""
+    return sorted(str(p) for p in folder.rglob("*") if p.name.startswith((".tmp-", ".probe-")))

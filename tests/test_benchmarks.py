@@ -267,12 +267,15 @@ def test_the_soak_benchmark_tracks_a_long_video_through_the_command_line_and_rep
     config = tmp_path / "fast.yaml"
     config.write_text(yaml.safe_dump(NARROW))
     out = tmp_path / "soak"
+    out.mkdir()
+    (out / "soak.avi").write_bytes(b"a video of the user's")  # the soak's own video goes elsewhere
     assert soak.main(["--otb", str(tmp_path / "otb"), "--target", "SynA", "--absent", "6", "--frames", "160",
                       "--window", "20", "--config", str(config), "--weights", "none", "--out", str(out)]) == 0
     record = json.loads((out / "soak.json").read_text())
     assert record["frames"] == 160 and record["filler"] == "SynB"  # a row for every frame
     assert 0 < record["rss_at_window_mb"] <= record["peak_rss_mb"] and record["end_ms"] > 0
     assert record["growth_mb"] == pytest.approx(record["rss_end_mb"] - record["rss_at_window_mb"])
-    assert not (out / "soak.avi").exists() and "growth MB" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "soak.avi", "soak.json", "soak.md"]
+    assert (out / "soak.avi").read_bytes() == b"a video of the user's" and "growth MB" in capsys.readouterr().out
     assert soak.main(["--otb", str(tmp_path / "otb"), "--frames", "100", "--out", str(out)]) == 2
     assert "--frames must be in 2100" in capsys.readouterr().err

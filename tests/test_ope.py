@@ -2,15 +2,21 @@
 
 import json
 import os
+import resource
 import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import yaml
 from got10k.experiments import ExperimentOTB
 from got10k.utils.metrics import center_error, rect_iou
 
-from tests.conftest import NARROW, write_otb
+from tests.conftest import NARROW, leftovers, stopped_at_each_write, write_otb
 from tracker.backbones import save_weights
 from tracker.evaluation.ope import (
     anchor_boxes,
@@ -21,6 +27,8 @@ from tracker.evaluation.ope import (
     write_result,
 )
 from tracker.evaluation.otb_ope import main
+
+ROOT = Path(__file__).resolve().parent.parent
 
 GT = np.array([[10.0 + 3 * i, 20.0, 40.0, 40.0] for i in range(10)])
 
@@ -172,6 +180,71 @@ def test_resume_skips_finished_runs_and_fresh_does_not(tiny, capsys):
     assert main(args + ["--batch-sizes", "8", "--seeds", "1", "--peers", "", "--report-only"]) == 0
     assert not result.exists()
     assert "no finished seed for bp-b8" in (tmp_path / "out" / "report.md").read_text()
+
+
+def whole(out: Path, before: dict[Path, bytes]) -> list[str]:
+    """The files under ``out`` that are not whole: each file written before is there and reads as its kind does,
+    and nothing else is (but the run's lock)."""
+    wrong = [str(p) for p in out.rglob("*") if p.is_file() and p not in before and p.name != ".lock"]
+    for path in before:
+        if not path.is_file():
+            wrong.append(f"{path} is gone")
+        elif path.suffix == ".json":
+            json.loads(path.read_text())
+        elif path.suffix == ".txt":
+            assert len(np.loadtxt(path, delimiter=",", ndmin=1)) == 6, path
+        elif path.suffix == ".png":
+            assert cv2.imread(str(path)) is not None, path
+        elif path.suffix == ".md":
+            assert path.read_text().endswith("\n"), path
+    return wrong
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, stopped", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_stop_at_any_write_of_a_sweep_leaves_every_file_whole_and_no_temporary(tiny, monkeypatch, capsys, signum,
+                                                                                  stopped):
+    """SIGTERM or Ctrl-C arriving as each of the sweep's files is made or moved into place (results, times,
+    records, plots, report): the run stops, every file there before is whole (old or new), none is left half
+    made. Found: a stop just after a temporary file was made, before its name was kept, left it behind."""
+    tmp_path, args = tiny
+    args = [a if a != "bp,bdfa" else "bp" for a in args] + ["--batch-sizes", "8", "--seeds", "1", "--peers", ""]
+    out = (tmp_path / "out").resolve()
+    assert main(args) == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != ".lock"}
+
+    def sweep_again() -> int:
+        try:
+            return main([*args, "--fresh"])
+        except SystemExit as exc:  # Ctrl-C during the runs: the sweep says how to resume, then exits 130
+            return int(exc.code)
+
+    codes = []
+    for code in stopped_at_each_write(sweep_again, out, signum, monkeypatch):
+        codes.append(code)
+        assert leftovers(out) == [] and whole(out, before) == [], len(codes)
+    assert codes[-1] == 0 and set(codes[:-1]) == {stopped} and len(codes) > len(before), codes
+
+
+@pytest.mark.slow
+def test_a_full_disk_during_a_sweep_is_one_line_and_leaves_every_file_whole(tiny):
+    """Writes failing with EFBIG (a file-size limit, as a full disk fails them) once the sweep's small files are
+    written: one error line, and every file there before whole."""
+    tmp_path, args = tiny
+    args = [a if a != "bp,bdfa" else "bp" for a in args] + ["--batch-sizes", "8", "--seeds", "1", "--peers", ""]
+    out = (tmp_path / "out").resolve()
+    assert main(args) == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != ".lock"}
+
+    def small_disk() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))
+
+    done = subprocess.run([sys.executable, "-m", "tracker.evaluation.otb_ope", *args, "--fresh"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, preexec_fn=small_disk)
+    errors = [line for line in done.stderr.splitlines() if line.startswith(("error:", "Traceback"))]
+    assert done.returncode == 2 and len(errors) == 1 and errors[0].startswith("error: cannot write"), done.stderr
+    assert leftovers(out) == [] and whole(out, before) == []
 
 
 @pytest.mark.slow

@@ -7,7 +7,8 @@ import errno
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 MAX_QUOTE = 200  # characters of any value an error line quotes
 MAX_LINE = 1000  # and of the whole line: a path can be long, an error line is still one line
@@ -76,17 +77,51 @@ class Terminated(BaseException):
     Ctrl-C, where the signal's default action would leave its temporary file behind."""
 
 
-def _terminated(signum: int, frame: object) -> None:
-    raise Terminated
+STOPS = {signal.SIGTERM: Terminated, signal.SIGINT: KeyboardInterrupt}
+_deferring = 0  # how many signals_deferred blocks the main thread is in
+_deferred: type[BaseException] | None = None  # the stop that arrived meanwhile
+
+
+def _stop(signum: int, frame: object) -> None:
+    global _deferred
+    if _deferring:
+        _deferred = _deferred or STOPS[signum]
+        return
+    raise STOPS[signum]
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Ctrl-C and SIGTERM (under :func:`run_command`) take effect when the block ends, not inside it: between a
+    temporary file's creation and its name being kept, a stop would leave it behind, unknown to anyone."""
+    global _deferring, _deferred
+    _deferring += 1
+    try:
+        yield
+    finally:
+        _deferring -= 1
+        if not _deferring and _deferred is not None:
+            stop, _deferred = _deferred, None
+            raise stop
+
+
+def _install_stops() -> dict[int, object]:
+    """Our handler for SIGTERM, and for SIGINT where Python's own stands (an ignored Ctrl-C stays ignored)."""
+    previous: dict[int, object] = {}
+    for signum in STOPS:
+        try:
+            if signum == signal.SIGINT and signal.getsignal(signum) is not signal.default_int_handler:
+                continue
+            previous[signum] = signal.signal(signum, _stop)
+        except ValueError:  # not the main thread: the caller's own handling stands
+            break
+    return previous
 
 
 def run_command(body: Callable[[], int | None]) -> int:
     """An entry point's body: bad input or an OS refusal -> one ``error:`` line and exit 2, Ctrl-C -> 130,
     SIGTERM -> 143 (both leaving every existing file as it was), a closed stdout -> a quiet stop."""
-    try:
-        previous = signal.signal(signal.SIGTERM, _terminated)
-    except ValueError:  # not the main thread: the caller's own handling stands
-        previous = None
+    previous = _install_stops()
     try:
         code = body() or 0
         sys.stdout.flush()
@@ -104,6 +139,6 @@ def run_command(body: Callable[[], int | None]) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
     return 2

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from tracker.errors import TrackerError, is_closed_pipe
+from tracker.errors import TrackerError, is_closed_pipe, signals_deferred
 
 
 def _new_file_mode() -> int:
@@ -61,9 +61,10 @@ class Output:
         """Fail now, before the run, where the folder cannot be made or written."""
         try:
             self.target.parent.mkdir(parents=True, exist_ok=True)
-            fd, probe = tempfile.mkstemp(dir=self.target.parent, prefix=".probe-")
-            os.close(fd)
-            os.unlink(probe)
+            with signals_deferred():
+                fd, probe = tempfile.mkstemp(dir=self.target.parent, prefix=".probe-")
+                os.close(fd)
+                os.unlink(probe)
         except OSError as exc:
             raise self._fail(exc) from None
 
@@ -72,12 +73,14 @@ class Output:
         if self.stream:
             return self.path
         if self.temp is None:
-            try:
-                fd, name = tempfile.mkstemp(dir=self.target.parent, prefix=".tmp-", suffix=self.target.suffix[:16])
-                os.close(fd)
-            except OSError as exc:
-                raise self._fail(exc) from None
-            self.temp = Path(name)
+            with signals_deferred():  # a stop between the file's creation and its name kept would orphan it
+                try:
+                    fd, name = tempfile.mkstemp(dir=self.target.parent, prefix=".tmp-",
+                                                suffix=self.target.suffix[:16])
+                    os.close(fd)
+                except OSError as exc:
+                    raise self._fail(exc) from None
+                self.temp = Path(name)
         return self.temp
 
     def open(self) -> TextIO:
@@ -103,18 +106,20 @@ class Output:
             raise self._fail(exc) from None
 
     def commit(self) -> None:
-        """Move the written file into place (a stream is flushed)."""
-        try:
-            if self.handle is not None:
-                self.handle.close()
-                self.handle = None
-            if self.temp is not None:
-                os.chmod(self.temp, self.mode if self.mode is not None else _new_file_mode())
-                os.replace(self.temp, self.target)
-                self.temp = None
-        except OSError as exc:
-            self.discard()
-            raise self._fail(exc) from None
+        """Move the written file into place (a stream is flushed). A stop meanwhile comes after it: the file is then
+        either whole in place or discarded, never left as a temporary."""
+        with signals_deferred():
+            try:
+                if self.handle is not None:
+                    self.handle.close()
+                    self.handle = None
+                if self.temp is not None:
+                    os.chmod(self.temp, self.mode if self.mode is not None else _new_file_mode())
+                    os.replace(self.temp, self.target)
+                    self.temp = None
+            except OSError as exc:
+                self.discard()
+                raise self._fail(exc) from None
 
     def discard(self) -> None:
         """Forget what was written: the target stays as it was."""

@@ -30,6 +30,7 @@ from tracker.errors import ArgumentParser, TrackerError, quoted
 from tracker.evaluation.harness import (
     DEFAULT_OTB,
     MAX_SEEDS,
+    check_out,
     cli_main,
     guard_resume,
     held,
@@ -138,11 +139,9 @@ def plan(args: argparse.Namespace) -> tuple[list[dict], dict]:
     out = Path(args.out)
     try:
         (out / "results").mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("")
-        probe.unlink()
     except OSError as exc:
         raise TrackerError(f"output folder {out} is not writable: {exc.strerror}") from None
+    check_out(out, ("results.json", "report.md", FAILED_RUNS))
     config = load_config(args.config)  # fail now, not inside a worker
     for u in updaters:  # the config's validation (updater names, batch size) is the only one
         for b in batch_sizes:

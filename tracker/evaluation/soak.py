@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -131,12 +132,12 @@ def run(args: argparse.Namespace) -> None:
         raise TrackerError(f"{args.target} is too short to leave for {args.absent} frames and come back")
     spliced = made[0]
     frames = list(spliced)
-    video = out / "soak.avi"
-    write_video([frames[i] for i in looped(list(range(len(frames))), args.frames)], video)
-    try:
+    # a folder of its own beside the results (a soak.avi of the user's there is never replaced), gone however the
+    # run ends; not the system's temp folder, which may be a small RAM disk (the video is about 300 MB)
+    with tempfile.TemporaryDirectory(dir=out, prefix=".tmp-soak-") as scratch:
+        video = Path(scratch) / "soak.avi"
+        write_video([frames[i] for i in looped(list(range(len(frames))), args.frames)], video)
         times, resident, peak = track(video, spliced.ground_truth[0], args.config, args.weights)
-    finally:
-        video.unlink(missing_ok=True)
     if len(times) < args.frames:
         raise TrackerError(f"run_tracker.py answered {len(times)} of {args.frames} frames")
     gaps = np.diff(times) * 1000
