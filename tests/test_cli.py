@@ -1,6 +1,7 @@
 """The command line: outputs, determinism and every bad-input path (exit 2, one line, no traceback)."""
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import write_otb
+from tests.conftest import leftovers, stopped_at_each_write, write_otb
 from tracker.backbones import MDNetBackbone, save_weights
 from tracker.build import SHIPPED
 from tracker.cli import main
@@ -355,6 +356,38 @@ def test_two_runs_writing_one_output_leave_one_whole_file(tmp_path, fast_yaml):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("signum, stopped", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_stop_at_any_write_leaves_every_output_old_or_whole_and_no_temporary(tmp_path, otb_folder, fast_yaml,
+                                                                                monkeypatch, capsys, signum, stopped):
+    """Boxes, CSV, summary and video, each existing before: SIGTERM or Ctrl-C as each is made or moved into place
+    leaves every one as it was or whole and new, and nothing beside them."""
+    out = (tmp_path / "out").resolve()
+    out.mkdir()
+    names = {"--output": "boxes.txt", "--output-csv": "rows.csv", "--summary-json": "summary.json", "--save": "v.mp4"}
+    for name in names.values():
+        (out / name).write_bytes(b"old\n")
+    argv = ["--video", str(otb_folder), "--config", fast_yaml, "--weights", "none", "--quiet"]
+    argv += [part for flag, name in names.items() for part in (flag, str(out / name))]
+    codes = []
+    for code in stopped_at_each_write(lambda: main(argv), out, signum, monkeypatch):
+        codes.append(code)
+        assert leftovers(out) == [] and sorted(p.name for p in out.iterdir()) == sorted(names.values())
+        for name in names.values():
+            if (out / name).read_bytes() == b"old\n":
+                continue
+            if name == "v.mp4":
+                video = cv2.VideoCapture(str(out / name))
+                assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 8
+                video.release()
+            elif name == "summary.json":
+                assert json.loads((out / name).read_text())["frames"] == 8
+            else:
+                assert len((out / name).read_text().splitlines()) == 8 + name.endswith(".csv")
+    assert codes[-1] == 0 and set(codes[:-1]) == {stopped} and len(codes) > 8, codes
+    capsys.readouterr()
+
+
+@pytest.mark.slow
 def test_a_full_disk_leaves_every_existing_file_as_it_was_and_no_temporary(tmp_path, otb_folder, fast_yaml):
     """A file-size limit stands for a full disk (the writes fail with EFBIG, as with ENOSPC): every output the run
     writes fails in one line, the existing file is untouched and nothing is left beside it. OpenCV's video
@@ -370,11 +403,13 @@ def test_a_full_disk_leaves_every_existing_file_as_it_was_and_no_temporary(tmp_p
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (60, 60))
 
-    for flag, name in (("--output-csv", "kept.txt"), ("--output", "kept.txt"), ("--summary-json", "s.json"),
-                       ("--save", "v.mp4")):
+    every = ["--output", str(out / "kept.txt"), "--output-csv", str(out / "rows.csv"), "--summary-json",
+             str(out / "s.json"), "--save", str(out / "v.mp4")]  # the first that fails leaves the others unwritten
+    for flags in (["--output-csv", str(out / "kept.txt")], ["--output", str(out / "kept.txt")],
+                  ["--summary-json", str(out / "s.json")], ["--save", str(out / "v.mp4")], every):
         done = subprocess.run([sys.executable, "run_tracker.py", "--video", str(otb_folder), "--config", fast_yaml,
-                               "--weights", "none", "--quiet", flag, str(out / name)], cwd=ROOT, capture_output=True,
+                               "--weights", "none", "--quiet", *flags], cwd=ROOT, capture_output=True,
                               text=True, timeout=300, preexec_fn=small_disk)
         lines = [line for line in done.stderr.splitlines() if not line.startswith("warning:")]
-        assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: cannot write"), (flag, lines)
+        assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: cannot write"), (flags, lines)
         assert sorted(p.name for p in out.iterdir()) == ["kept.txt"] and (out / "kept.txt").read_text() == "kept\n"

@@ -23,7 +23,15 @@ from tracker.data.otb import open_source, open_targets
 from tracker.data.sequence import CorruptFrameWarning, Sequence
 from tracker.data.synthetic import synthetic_sequence
 from tracker.display import VIDEO_FPS, VideoRecorder, check_display, draw_box, draw_target
-from tracker.errors import ArgumentParser, TrackerError, clipped, print_warning, quoted, run_command
+from tracker.errors import (
+    ArgumentParser,
+    TrackerError,
+    clipped,
+    print_warning,
+    quoted,
+    run_command,
+    signals_deferred,
+)
 from tracker.evaluation.latency import latency_report
 from tracker.evaluation.metrics import scores
 from tracker.evaluation.peers import DEFAULT_MODELS, PEERS, OpenCVTracker
@@ -227,8 +235,6 @@ class Outputs:
         self.several = targets > 1
         refuse_clobbering([o for o in (*self.boxes, self.rows, self.summary, self.recorder and self.recorder.output)
                            if o], inputs)
-        if self.rows:
-            self.rows.write("frame,target,x,y,w,h,score,lost\n")
         self.display = args.display
         if self.display:
             check_display("--display")
@@ -240,7 +246,10 @@ class Outputs:
 
     def frame_targets(self, number: int, image: np.ndarray, rows: dict[int, tuple[np.ndarray, float, bool]],
                       truths: dict[int, np.ndarray | None]) -> None:
-        """Frame ``number`` (from 1): each target's (box, score, lost), by id (from 1), to every output."""
+        """Frame ``number`` (from 1): each target's (box, score, lost), by id (from 1), to every output. Nothing is
+        written before the first frame: no temporary file exists until the run's ``try`` is there to remove it."""
+        if self.rows and number == 1:
+            self.rows.write("frame,target,x,y,w,h,score,lost\n")
         for target, (box, score, lost) in rows.items():
             if self.boxes:
                 self.boxes[target - 1].write(",".join(f"{v:.2f}" for v in box) + "\n")
@@ -266,26 +275,24 @@ class Outputs:
             cv2.waitKey(1)
 
     def close(self, summary: dict | None) -> None:
-        """Move every output into place (``summary``: the run succeeded), or leave every path as it was."""
+        """Move every output into place (``summary``: the run succeeded), or leave every path as it was. A video
+        that did not write whole fails the run here, and the other outputs are left as they were too. A stop
+        (SIGTERM, Ctrl-C) meanwhile takes effect once every output is in place or discarded."""
         if self.display:
             cv2.destroyAllWindows()
-        failure = None
-        if self.recorder:
+        outputs = [output for output in (*self.boxes, self.rows, self.summary) if output is not None]
+        with signals_deferred():
             try:
-                self.recorder.close(keep=summary is not None)
-            except TrackerError as exc:  # the video did not write whole: the run failed after all
-                failure, summary = exc, None
-        for output in (*self.boxes, self.rows, self.summary):
-            if output is None:
-                continue
-            if summary is None:
-                output.discard()
-                continue
-            if output is self.summary:
-                output.write(json_text(summary))
-            output.commit()
-        if failure is not None:
-            raise failure
+                if self.recorder:
+                    self.recorder.close(keep=summary is not None)
+                if summary is not None:
+                    if self.summary:
+                        self.summary.write(json_text(summary))
+                    for output in outputs:
+                        output.commit()
+            finally:
+                for output in outputs:
+                    output.discard()  # those not moved into place (a failed run, a failed commit)
 
 
 def run(args: argparse.Namespace) -> dict:
