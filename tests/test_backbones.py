@@ -186,3 +186,30 @@ def test_both_modes_read_each_box_at_its_sample_cells(mode):
 
 def test_sample_cells_are_mdnets_conv3_grid():
     np.testing.assert_allclose(sample_cells(107), [37.5, 53.5, 69.5])
+
+
+def test_the_nanotrack_trunk_read_from_two_threads_gives_what_it_gives_from_one():
+    """One trunk, two threads (the whole-frame search beside the tracker, ``redetect_runner: thread``): OpenCV's
+    network holds its input between setInput and forward, so one thread's input could be read for the other's."""
+    import threading
+
+    trunk = NanoTrackTrunk()
+    generator = torch.Generator().manual_seed(0)
+    inputs = [torch.rand(1, 3, side, side, generator=generator) * 255 for side in (160, 192)]
+    alone = [trunk(x) for x in inputs]
+    wrong: list[str] = []
+
+    def read(k: int) -> None:
+        for _ in range(30):
+            try:
+                if not torch.equal(trunk(inputs[k]), alone[k]):
+                    wrong.append(f"thread {k}: another answer")
+            except Exception as exc:  # noqa: BLE001 - what OpenCV raised is the finding
+                wrong.append(f"thread {k}: {type(exc).__name__}")
+
+    threads = [threading.Thread(target=read, args=(k,)) for k in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []

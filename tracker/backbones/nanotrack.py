@@ -14,6 +14,7 @@ cell centre are those of the pixels a cell mostly depends on, measured by pertur
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,9 @@ class NanoTrackTrunk(Backbone):
     def __init__(self, folder: Path = PRETRAINED_DIR) -> None:
         super().__init__()
         self.net = read_net(folder / BACKBONE_FILE)  # its own network: the box stage's keeps its input shapes
+        # the network holds its input between setInput and forward: a search beside the tracker (redetect_runner:
+        # thread) reads the same trunk from another thread, so one reading at a time
+        self.in_use = threading.Lock()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.requires_grad:
@@ -45,8 +49,9 @@ class NanoTrackTrunk(Backbone):
                                "efficientnet_lite0 or mdnet backbone")
         maps = []
         for image in x.numpy().astype(np.float32, copy=False):  # one at a time: the graph's pooling assumes one
-            self.net.setInput(np.ascontiguousarray(image[None]))
-            maps.append(self.net.forward().copy())
+            with self.in_use:
+                self.net.setInput(np.ascontiguousarray(image[None]))
+                maps.append(self.net.forward().copy())
         return torch.from_numpy(np.concatenate(maps))
 
     def normalize_float(self, images: torch.Tensor) -> torch.Tensor:
