@@ -208,7 +208,8 @@ def test_a_stop_at_any_write_of_a_sweep_leaves_every_file_whole_and_no_temporary
     records, plots, report): the run stops, every file there before is whole (old or new), none is left half
     made. Found: a stop just after a temporary file was made, before its name was kept, left it behind."""
     tmp_path, args = tiny
-    args = [a if a != "bp,bdfa" else "bp" for a in args] + ["--batch-sizes", "8", "--seeds", "1", "--peers", ""]
+    args = [a if a != "bp,bdfa" else "bp" for a in args] + ["--batch-sizes", "8", "--seeds", "1", "--peers", "",
+                                                            "--sequences", "SynA"]
     out = (tmp_path / "out").resolve()
     assert main(args) == 0
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != ".lock"}
