@@ -206,6 +206,10 @@ def test_memory_benchmark_reports_each_tracker_in_its_own_process(tmp_path, caps
     ("speed", ["--max-frames", "0"], "--max-frames must be in 1 .. 1000000, got 0"),
     ("speed", ["--out", "{file}"], "is not a folder"),
     ("memory", ["--out", "{file}"], "is not a folder"),
+    ("soak", ["--out", "{file}"], "--out {file} is a file, not a folder"),
+    ("soak", ["--target", "Toy", "--weights", "{file}.pt", "--out", "{tmp}/soak"], "weights file not found: {file}.pt"),
+    ("soak", ["--target", "Toy", "--config", "{file}.yaml", "--out", "{tmp}/soak"], "config file not found"),
+    ("otb_ope", ["--out", "{file}"], "--out {file} is a file, not a folder"),
 ])
 def test_a_harness_refuses_bad_settings_in_one_line_before_measuring(tmp_path, capsys, module, argv, message):
     import importlib
@@ -213,11 +217,13 @@ def test_a_harness_refuses_bad_settings_in_one_line_before_measuring(tmp_path, c
     otb = tmp_path / "otb"
     write_otb(otb / "Toy", n_frames=3)
     (tmp_path / "file").write_text("kept")
-    argv = [a.replace("{file}", str(tmp_path / "file")) for a in argv]
+    argv = [a.replace("{file}", str(tmp_path / "file")).replace("{tmp}", str(tmp_path)) for a in argv]
     harness = importlib.import_module(f"tracker.evaluation.{module}")
     assert harness.main(["--otb", str(otb), *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
+    message = message.replace("{file}", str(tmp_path / "file"))
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+    assert not (tmp_path / "soak").exists() or [p.name for p in (tmp_path / "soak").iterdir()] == [".lock"]
     assert (tmp_path / "file").read_text() == "kept"
 
 

@@ -42,13 +42,19 @@ class WeightsFile:
     meta: dict = field(default_factory=dict)
 
 
-def read_weights(path: str | Path) -> WeightsFile:
-    """Our format or py-MDNet's; the tensors as floats, split into the backbone's and fc4/fc5."""
+def existing_weights_file(path: str | Path) -> Path:
+    """``path``, where it is a file: a folder or nothing there is one error line naming it."""
     path = Path(path)
     if path.is_dir():
         raise TrackerError(f"weights file {path} is a folder: give the .pt file in it")
     if not path.is_file():
         raise TrackerError(f"weights file not found: {path}")
+    return path
+
+
+def read_weights(path: str | Path) -> WeightsFile:
+    """Our format or py-MDNet's; the tensors as floats, split into the backbone's and fc4/fc5."""
+    path = existing_weights_file(path)
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a corrupt or foreign file

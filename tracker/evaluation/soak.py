@@ -24,6 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tracker.config import load_config
 from tracker.errors import ArgumentParser, TrackerError
 from tracker.evaluation.absence import filler_for, splice
 from tracker.evaluation.harness import (
@@ -33,6 +34,7 @@ from tracker.evaluation.harness import (
     held,
     markdown_table,
     require_data,
+    run_setup,
     write_json,
 )
 from tracker.evaluation.memory import PAGE, looped
@@ -122,6 +124,7 @@ def run(args: argparse.Namespace) -> None:
         raise TrackerError(f"--absent must be in 1 .. 10000, got {args.absent}")
     out = Path(args.out)
     check_out(out, ("soak.json", "soak.md"))
+    run_setup(load_config(args.config), args.weights)  # a bad config or weights file: now, not after the video
     sequences = open_sequences(require_data(args.otb), None)
     names = [s.name for s in sequences]
     if args.target not in names:
