@@ -206,10 +206,10 @@ def test_memory_benchmark_reports_each_tracker_in_its_own_process(tmp_path, caps
     ("speed", ["--max-frames", "0"], "--max-frames must be in 1 .. 1000000, got 0"),
     ("speed", ["--out", "{file}"], "is not a folder"),
     ("memory", ["--out", "{file}"], "is not a folder"),
-    ("soak", ["--out", "{file}"], "--out {file} is a file, not a folder"),
+    ("soak", ["--out", "{file}"], "--out {file} is not a folder"),
     ("soak", ["--target", "Toy", "--weights", "{file}.pt", "--out", "{tmp}/soak"], "weights file not found: {file}.pt"),
     ("soak", ["--target", "Toy", "--config", "{file}.yaml", "--out", "{tmp}/soak"], "config file not found"),
-    ("otb_ope", ["--out", "{file}"], "--out {file} is a file, not a folder"),
+    ("otb_ope", ["--out", "{file}"], "--out {file} is not a folder"),
 ])
 def test_a_harness_refuses_bad_settings_in_one_line_before_measuring(tmp_path, capsys, module, argv, message):
     import importlib

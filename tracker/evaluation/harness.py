@@ -89,7 +89,7 @@ def holding(out: Path) -> Iterator[None]:
     """One benchmark run at a time writes into a results folder: a second one started on the same ``--out``
     refuses in one line, and the first is never disturbed (``out``/.lock, released when the process ends)."""
     if out.exists() and not out.is_dir():
-        raise TrackerError(f"--out {out} is a file, not a folder")
+        raise TrackerError(f"--out {out} is not a folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
         lock = open(out / ".lock", "a")
