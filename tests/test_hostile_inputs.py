@@ -817,6 +817,14 @@ def test_a_usage_mistake_is_one_error_line_not_the_usage_text(module, argv, caps
     assert stop.value.code == 2 and err.count("\n") == 1 and err.startswith("error: ") and "--help)" in err, err
 
 
+def test_a_usage_mistake_names_the_command_that_was_run():
+    """``python -m tracker.evaluation.speed --bogus`` pointed at ``speed.py --help``, which cannot be run."""
+    proc = subprocess.run([sys.executable, "-m", "tracker.evaluation.speed", "--bogus"], capture_output=True,
+                          text=True, cwd=ROOT, timeout=120)
+    assert (proc.returncode, proc.stderr) == (2, "error: unrecognized arguments: --bogus (see python -m "
+                                                 "tracker.evaluation.speed --help)\n")
+
+
 @pytest.mark.parametrize("what", ["frames", "video", "save"])
 @pytest.mark.slow
 def test_a_name_that_is_not_utf8_is_one_line_before_opencv_sees_it(toy, tmp_path, fast_config_file, what):

@@ -44,7 +44,14 @@ def print_error(message: str) -> None:
 
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with a usage mistake (an unknown flag, a missing value, a bad choice) as one ``error:`` line
-    and exit 2, like every other bad input; ``--help`` still prints the usage."""
+    and exit 2, like every other bad input; ``--help`` still prints the usage. A benchmark or study run as
+    ``python -m tracker.evaluation.speed`` is named so (argparse would say ``speed.py``, which cannot be run)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+        if "prog" not in kwargs and spec is not None and spec.name.startswith(("tracker.", "studies.")):
+            kwargs["prog"] = f"python -m {spec.name}"
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
     def error(self, message: str) -> None:  # type: ignore[override]
         print_error(f"{message} (see {self.prog} --help)")
