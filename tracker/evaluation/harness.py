@@ -26,7 +26,7 @@ from tracker.evaluation.metrics import scores
 from tracker.evaluation.peers import OpenCVTracker
 from tracker.evaluation.run import run_sequence
 from tracker.files import read_text, write_json  # noqa: F401 - one atomic writer for the project
-from tracker.outputs import write_text, writing
+from tracker.outputs import Output, write_text, writing
 from tracker.tracking import Tracker
 
 Result = TypeVar("Result")
@@ -88,8 +88,7 @@ def sweep_settings(ope: Path) -> dict:
 def holding(out: Path) -> Iterator[None]:
     """One benchmark run at a time writes into a results folder: a second one started on the same ``--out``
     refuses in one line, and the first is never disturbed (``out``/.lock, released when the process ends)."""
-    if out.exists() and not out.is_dir():
-        raise TrackerError(f"--out {out} is not a folder")
+    check_out(out, ())
     try:
         out.mkdir(parents=True, exist_ok=True)
         lock = open(out / ".lock", "a")
@@ -115,8 +114,6 @@ def held(run: Callable[[Any], Result], args: Any) -> Result:
 
 def check_out(out: Path, names: Iterable[str]) -> None:
     """Fail now, before a long measurement, where ``--out`` cannot hold the files ``names``."""
-    from tracker.outputs import Output
-
     if out.exists() and not out.is_dir():
         raise TrackerError(f"--out {out} is not a folder")
     for name in names:
